@@ -1,0 +1,27 @@
+# `make run` and `make test` set everything up on first use (a virtual environment in
+# .venv with hwnas and its dependencies), then run the main job or the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.hwnas-installed
+OUT ?= runs/quickstart
+
+.PHONY: run test setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -c constraints.txt -e '.[tflite,dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/hwnas space show mbv2 --preset small
+	$(VENV)/bin/hwnas arch info mbv2 mobilenetv2 --preset mobilenetv2 --num-classes 1000 --verify
+	$(VENV)/bin/hwnas export mbv2 mobilenetv2 --preset small --format onnx -o $(OUT)/mobilenetv2-small.onnx
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) runs

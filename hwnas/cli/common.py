@@ -1,0 +1,49 @@
+"""Argument helpers shared by the CLI commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from hwnas.spaces import SPACES, Arch, SearchSpace, get_space
+
+
+def add_space_args(p: argparse.ArgumentParser, positional: bool = True) -> None:
+    if positional:
+        p.add_argument("space", metavar="SPACE", help=f"search space ({', '.join(SPACES.names())})")
+    else:
+        p.add_argument("--space", required=True, help=f"search space ({', '.join(SPACES.names())})")
+    p.add_argument("--preset", help="space preset (see 'hwnas space list')")
+    p.add_argument("--num-classes", type=int, help="override the preset's class count")
+    p.add_argument("--resolution", type=int, help="override the preset's input resolution")
+    p.add_argument("--width-mult", type=float, help="mbv2: override the width multiplier")
+
+
+def space_from_args(args: argparse.Namespace) -> SearchSpace:
+    overrides: dict[str, Any] = {"num_classes": args.num_classes, "resolution": args.resolution}
+    if getattr(args, "width_mult", None) is not None:
+        overrides["width_mult"] = args.width_mult
+    return get_space(args.space, args.preset, **overrides)
+
+
+def arch_from_args(space: SearchSpace, text: str) -> Arch:
+    return space.resolve(text)
+
+
+def add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def emit_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def table(rows: list[list[Any]], header: list[str]) -> str:
+    cells = [header] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Exporting built models to the formats devices run."""

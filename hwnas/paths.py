@@ -1,0 +1,22 @@
+"""Where hwnas finds the files it ships and the shared benchmark data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hwnas.errors import HwnasError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+"""The checkout hwnas is installed from (editable install, as the README does)."""
+
+
+def shared_data_dir() -> Path:
+    """``$HWNAS_DATA``, else ``../shared/data`` beside the checkout."""
+    candidates = [Path(os.environ["HWNAS_DATA"])] if os.environ.get("HWNAS_DATA") else []
+    candidates += [REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    for c in candidates:
+        if (c / "nb201").is_dir():
+            return c
+    raise HwnasError("the shared benchmark data (nb201/accuracy.csv, nb201/latency_ms.csv) was not found in "
+                     + ", ".join(str(c) for c in candidates) + "; set HWNAS_DATA to the folder that holds nb201/")

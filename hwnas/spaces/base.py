@@ -1,0 +1,179 @@
+"""What every search space provides.
+
+A space is a list of categorical :class:`Decision` s plus a macro skeleton. Its
+architecture object is the one thing everything else derives from: the arch string
+(``space.parse(str(a)) == a``), the per-layer :class:`~hwnas.layers.LayerSpec` s and
+their latency-table keys, parameter and multiply-add counts, the predictor encoding
+and the ``nn.Module``. Sampling, one-step neighbours, encoding and enumeration are
+written once here in terms of decisions, so a user-defined space only says what its
+decisions are and how an architecture maps to layers and a module.
+"""
+
+from __future__ import annotations
+
+import itertools
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from hwnas.errors import ArchError
+from hwnas.layers import LayerSpec
+from hwnas.ops import Counts, count_layer
+
+Seed = int | np.random.Generator | None
+
+
+def rng_of(seed: Seed) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One categorical choice of a space, e.g. ``stage2.block3`` in {k3e3, ..., zero}."""
+
+    name: str
+    choices: tuple[str, ...]
+
+
+class Arch(ABC):
+    """Base of the per-space architecture objects (frozen dataclasses with a ``space``)."""
+
+    space: "SearchSpace"
+
+    @property
+    @abstractmethod
+    def choices(self) -> tuple[str, ...]:
+        """The chosen option of each decision, in the space's decision order."""
+
+    def __str__(self) -> str:
+        return self.space.format(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.space.preset or self.space.name}, {str(self)!r})"
+
+    def indices(self) -> tuple[int, ...]:
+        return tuple(d.choices.index(c) for d, c in zip(self.space.decisions(), self.choices))
+
+    def layers(self) -> list[LayerSpec]:
+        return self.space.layers(self)
+
+    def keys(self) -> list[str]:
+        return [layer.key for layer in self.layers()]
+
+    def counts(self) -> Counts:
+        total = Counts(0, 0)
+        for layer in self.layers():
+            total += count_layer(layer)
+        return total
+
+    def build(self) -> Any:
+        """A standalone, trainable ``torch.nn.Module``."""
+        return self.space.build(self)
+
+
+class SearchSpace(ABC):
+    """A search space: decisions, a skeleton, parsing and building.
+
+    Subclasses are frozen dataclasses (hashable, so an architecture's equality includes
+    the skeleton it was made for).
+    """
+
+    name: str = ""
+    preset: str = ""
+
+    # -- what a space must say -------------------------------------------------------
+    @abstractmethod
+    def decisions(self) -> tuple[Decision, ...]: ...
+
+    @abstractmethod
+    def from_choices(self, choices: Sequence[str]) -> Arch:
+        """The architecture with these options (validated)."""
+
+    @abstractmethod
+    def parse(self, text: str) -> Arch: ...
+
+    @abstractmethod
+    def format(self, arch: Arch) -> str: ...
+
+    @abstractmethod
+    def layers(self, arch: Arch) -> list[LayerSpec]: ...
+
+    @abstractmethod
+    def build(self, arch: Arch) -> Any: ...
+
+    @abstractmethod
+    def input_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one input sample."""
+
+    @abstractmethod
+    def all_layers(self) -> list[LayerSpec]:
+        """Every distinct layer any architecture of the space can contain (for tables)."""
+
+    def references(self) -> dict[str, Arch]:
+        """Named reference architectures."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        return {"space": self.name, "preset": self.preset, "size": self.size(),
+                "decisions": [{"name": d.name, "choices": list(d.choices)} for d in self.decisions()]}
+
+    # -- derived, the same for every space --------------------------------------------
+    def resolve(self, text: str) -> Arch:
+        """A reference name (``mobilenetv2``) or an arch string."""
+        refs = self.references()
+        return refs[text] if text in refs else self.parse(text)
+
+    def from_indices(self, indices: Sequence[int]) -> Arch:
+        decisions = self.decisions()
+        if len(indices) != len(decisions):
+            raise ArchError(f"{self.name}: expected {len(decisions)} decisions, got {len(indices)}")
+        return self.from_choices([d.choices[int(i)] for d, i in zip(decisions, indices)])
+
+    def size(self) -> int:
+        return int(np.prod([len(d.choices) for d in self.decisions()], dtype=object))
+
+    def sample(self, n: int, seed: Seed = None) -> list[Arch]:
+        """``n`` architectures drawn uniformly (each decision independently)."""
+        rng = rng_of(seed)
+        sizes = [len(d.choices) for d in self.decisions()]
+        draws = np.stack([rng.integers(0, k, size=n) for k in sizes], axis=1) if n else np.zeros((0, len(sizes)))
+        return [self.from_indices(row) for row in draws]
+
+    def neighbours(self, arch: Arch) -> list[Arch]:
+        """Every architecture that differs from ``arch`` in exactly one decision."""
+        out = []
+        current = list(arch.choices)
+        for i, d in enumerate(self.decisions()):
+            for option in d.choices:
+                if option != current[i]:
+                    out.append(self.from_choices(current[:i] + [option] + current[i + 1:]))
+        return out
+
+    def mutate(self, arch: Arch, seed: Seed = None) -> Arch:
+        """One random one-step neighbour (a uniformly chosen decision gets a new option)."""
+        rng = rng_of(seed)
+        decisions = self.decisions()
+        i = int(rng.integers(len(decisions)))
+        options = [c for c in decisions[i].choices if c != arch.choices[i]]
+        choices = list(arch.choices)
+        choices[i] = options[int(rng.integers(len(options)))]
+        return self.from_choices(choices)
+
+    def encoding_size(self) -> int:
+        return sum(len(d.choices) for d in self.decisions())
+
+    def encode(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Fixed-length one-hot encoding, shape (n, sum of choice counts), float32."""
+        offsets = np.cumsum([0] + [len(d.choices) for d in self.decisions()])[:-1]
+        out = np.zeros((len(archs), self.encoding_size()), dtype=np.float32)
+        if archs:
+            idx = np.array([a.indices() for a in archs]) + offsets
+            np.put_along_axis(out, idx, 1.0, axis=1)
+        return out
+
+    def enumerate(self) -> Iterator[Arch]:
+        """Every architecture, in decision order (only sensible for small spaces)."""
+        for combo in itertools.product(*(d.choices for d in self.decisions())):
+            yield self.from_choices(combo)

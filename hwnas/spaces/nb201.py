@@ -1,0 +1,166 @@
+"""The ``nb201`` space: the NAS-Bench-201 cell (also the DARTS-style cell space).
+
+A cell has 4 nodes; node j sums one operation applied to each earlier node i, so there
+are 6 edges, each one of ``none``, ``skip_connect``, ``nor_conv_1x1``, ``nor_conv_3x3``,
+``avg_pool_3x3`` (15,625 cells). The macro skeleton is NAS-Bench-201's: a 3x3 conv stem
+of 16 channels, three stages of 5 cells (16, 32, 64 channels) separated by residual
+reduction blocks, then BN-ReLU, global pooling and the classifier.
+
+Arch string (the standard one): ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` where ``op~i``
+is the operation on the edge from node i into the node of that group.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from hwnas.errors import ArchError
+from hwnas.layers import LayerSpec, Shape
+from hwnas.ops import build_layer
+from hwnas.spaces.base import Arch, Decision, SearchSpace
+
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+"""(to node, from node) of the 6 edges, in arch-string order."""
+
+_EDGE_OP = {"nor_conv_1x1": 1, "nor_conv_3x3": 3, "avg_pool_3x3": 3}
+
+
+@dataclass(frozen=True, repr=False)
+class NB201Arch(Arch):
+    space: "NB201Space"
+    edges: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.edges) != len(EDGES):
+            raise ArchError(f"nb201: a cell has {len(EDGES)} edges, got {len(self.edges)}")
+        for (to, frm), op in zip(EDGES, self.edges):
+            if op not in OPS:
+                raise ArchError(f"nb201: unknown op {op!r} on edge {frm}->{to}; allowed: {', '.join(OPS)}")
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return self.edges
+
+
+@dataclass(frozen=True)
+class NB201Space(SearchSpace):
+    preset: str = "cifar"
+    resolution: int = 32
+    channels: int = 16
+    cells_per_stage: int = 5
+    num_classes: int = 10
+    name = "nb201"
+
+    @classmethod
+    def from_preset(cls, preset: str = "cifar", **overrides: Any) -> "NB201Space":
+        presets = {"cifar": {}, "imagenet16": {"resolution": 16, "num_classes": 120}}
+        if preset not in presets:
+            raise ArchError(f"unknown nb201 preset {preset!r}; known: {', '.join(presets)}")
+        return cls(preset=preset, **{**presets[preset], **{k: v for k, v in overrides.items() if v is not None}})
+
+    def decisions(self) -> tuple[Decision, ...]:
+        return tuple(Decision(f"edge{frm}->{to}", OPS) for to, frm in EDGES)
+
+    def input_shape(self) -> tuple[int, int, int]:
+        return (3, self.resolution, self.resolution)
+
+    def _stage_shapes(self) -> list[Shape]:
+        r, c = self.resolution, self.channels
+        return [(r, r, c), (-(-r // 2), -(-r // 2), 2 * c), (-(-r // 4), -(-r // 4), 4 * c)]
+
+    def edge_layer(self, op: str, shape: Shape) -> LayerSpec:
+        return LayerSpec(op, shape, shape, kernel=_EDGE_OP.get(op), stride=1)
+
+    def plan(self, arch: Arch) -> list[LayerSpec | list[LayerSpec]]:
+        """The network in order: single layers, and cells as lists of their 6 edge layers."""
+        shapes = self._stage_shapes()
+        r = self.resolution
+        out: list[LayerSpec | list[LayerSpec]] = [LayerSpec("conv_bn", (r, r, 3), shapes[0], kernel=3, stride=1)]
+        for i, shape in enumerate(shapes):
+            if i:
+                out.append(LayerSpec("resblock", shapes[i - 1], shape, kernel=3, stride=2))
+            out += [[self.edge_layer(op, shape) for op in arch.choices] for _ in range(self.cells_per_stage)]
+        h, w, c = shapes[-1]
+        out.append(LayerSpec("lastact_logits", (h, w, c), (1, 1, self.num_classes)))
+        return out
+
+    def layers(self, arch: Arch) -> list[LayerSpec]:
+        return [spec for item in self.plan(arch) for spec in (item if isinstance(item, list) else [item])]
+
+    def all_layers(self) -> list[LayerSpec]:
+        seen: dict[LayerSpec, None] = {}
+        for op in OPS:
+            for spec in self.layers(self.from_choices([op] * len(EDGES))):
+                seen.setdefault(spec, None)
+        return list(seen)
+
+    def from_choices(self, choices: Sequence[str]) -> NB201Arch:
+        return NB201Arch(self, tuple(choices))
+
+    def parse(self, text: str) -> NB201Arch:
+        text = text.strip()
+        groups = text.split("+")
+        shape_ok = len(groups) == 3 and all(re.fullmatch(r"\|([^|~]+~\d\|)+", g) for g in groups)
+        if not shape_ok:
+            raise ArchError(f"malformed nb201 arch string {text!r}: expected "
+                            "'|op~0|+|op~0|op~1|+|op~0|op~1|op~2|' with ops from " + ", ".join(OPS))
+        ops = []
+        for to, group in enumerate(groups, 1):
+            items = group.strip("|").split("|")
+            if len(items) != to:
+                raise ArchError(f"nb201: node {to} needs {to} incoming edges, got {len(items)} in {group!r}")
+            for frm, item in enumerate(items):
+                op, src = item.split("~")
+                if int(src) != frm:
+                    raise ArchError(f"nb201: edge {item!r} into node {to} should come from node {frm}")
+                ops.append(op)
+        return NB201Arch(self, tuple(ops))
+
+    def format(self, arch: Arch) -> str:
+        e = arch.choices
+        return f"|{e[0]}~0|+|{e[1]}~0|{e[2]}~1|+|{e[3]}~0|{e[4]}~1|{e[5]}~2|"
+
+    def references(self) -> dict[str, Arch]:
+        return {
+            "best-cifar10": self.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
+                                       "|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"),
+            "resnet": self.parse("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|"),
+            "all-skip": self.from_choices(["skip_connect"] * 6),
+            "largest": self.from_choices(["nor_conv_3x3"] * 6),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "resolution": self.resolution, "channels": self.channels,
+                "cells_per_stage": self.cells_per_stage, "num_classes": self.num_classes, "ops": list(OPS)}
+
+    def build(self, arch: Arch) -> nn.Module:
+        return CellNet(self.plan(arch), str(arch))
+
+
+class Cell(nn.Module):
+    def __init__(self, edges: list[LayerSpec]) -> None:
+        super().__init__()
+        self.edges = nn.ModuleList(build_layer(spec) for spec in edges)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        k = 0
+        for to in range(1, 4):
+            total = self.edges[k](nodes[0])
+            for frm in range(1, to):
+                total = total + self.edges[k + frm](nodes[frm])
+            k += to
+            nodes.append(total)
+        return nodes[-1]
+
+
+class CellNet(nn.Sequential):
+    def __init__(self, plan: list[LayerSpec | list[LayerSpec]], arch: str = "") -> None:
+        super().__init__(*(Cell(item) if isinstance(item, list) else build_layer(item) for item in plan))
+        self.arch = arch
