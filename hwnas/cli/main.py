@@ -19,13 +19,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hwnas.cli import export_cmd, space_cmds
+    from hwnas.cli import export_cmd, measure_cmds, space_cmds
 
     parser = _Parser(prog="hwnas", description="Hardware-aware neural architecture search for edge devices.")
     parser.add_argument("--version", action="version", version=f"hwnas {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     space_cmds.register(sub)
     export_cmd.register(sub)
+    measure_cmds.register(sub)
     return parser
 
 

@@ -135,11 +135,11 @@ class SearchSpace(ABC):
         return int(np.prod([len(d.choices) for d in self.decisions()], dtype=object))
 
     def sample(self, n: int, seed: Seed = None) -> list[Arch]:
-        """``n`` architectures drawn uniformly (each decision independently)."""
+        """``n`` architectures drawn uniformly (each decision independently); prefix-stable."""
         rng = rng_of(seed)
-        sizes = [len(d.choices) for d in self.decisions()]
-        draws = np.stack([rng.integers(0, k, size=n) for k in sizes], axis=1) if n else np.zeros((0, len(sizes)))
-        return [self.from_indices(row) for row in draws]
+        sizes = np.array([len(d.choices) for d in self.decisions()])
+        # One architecture at a time, so the first k of n samples are the k samples.
+        return [self.from_indices((rng.random(len(sizes)) * sizes).astype(int)) for _ in range(n)]
 
     def neighbours(self, arch: Arch) -> list[Arch]:
         """Every architecture that differs from ``arch`` in exactly one decision."""

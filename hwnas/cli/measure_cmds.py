@@ -1,0 +1,162 @@
+"""``hwnas device``, ``hwnas lut ...`` and ``hwnas measure``: latency on real devices."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+
+from hwnas.cli.common import add_json, add_space_args, emit_json, space_from_args, table
+from hwnas.devices import get_device
+from hwnas.errors import HwnasError
+from hwnas.lut.table import LatencyTable
+from hwnas.spaces import get_space
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    dev = sub.add_parser("device", help="inspect a device")
+    dsub = dev.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = dsub.add_parser("info", help="fingerprint and reference latency of a device")
+    p.add_argument("device", metavar="SPEC", help="e.g. cpu-ort:threads=1 or devices/NAME.toml")
+    p.add_argument("--calibrate", action="store_true", help="also time the drift-compensation reference")
+    add_json(p)
+    p.set_defaults(func=cmd_device_info)
+
+    lut = sub.add_parser("lut", help="build, show and compare latency tables")
+    lsub = lut.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = lsub.add_parser("build", help="measure every layer of a space on a device (resumable)")
+    add_space_args(p, positional=False)
+    p.add_argument("--device", required=True, metavar="SPEC", help="e.g. cpu-ort:threads=1")
+    p.add_argument("-o", "--output", required=True, help="table file (JSON); re-run to resume")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_json(p)
+    p.set_defaults(func=cmd_lut_build)
+
+    p = lsub.add_parser("show", help="summary of a table and its coverage of its space")
+    p.add_argument("table", metavar="FILE")
+    add_json(p)
+    p.set_defaults(func=cmd_lut_show)
+
+    p = lsub.add_parser("diff", help="per-key latency ratios B/A of two tables")
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B")
+    add_json(p)
+    p.set_defaults(func=cmd_lut_diff)
+
+    p = sub.add_parser("measure", help="sample and measure whole networks into a CSV (resumable)")
+    add_space_args(p, positional=False)
+    p.add_argument("--device", required=True, metavar="SPEC")
+    p.add_argument("-n", type=int, required=True, help="how many distinct architectures")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True, help="CSV file; provenance goes to FILE.meta.json")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_json(p)
+    p.set_defaults(func=cmd_measure)
+
+
+def cmd_device_info(args: argparse.Namespace) -> int:
+    device = get_device(args.device)
+    info = {"spec": device.spec, "fingerprint": device.fingerprint(), "protocol": device.protocol.to_dict()}
+    if args.calibrate:
+        info["reference_ms"] = device.calibrate_reference()
+    if args.json:
+        emit_json(info)
+    else:
+        for k, v in info["fingerprint"].items():
+            print(f"{k}: {v}")
+        if args.calibrate:
+            print(f"reference latency: {info['reference_ms']:.4f} ms")
+    return 0
+
+
+def cmd_lut_build(args: argparse.Namespace) -> int:
+    from hwnas.lut.build import build_table
+
+    space = space_from_args(args)
+    device = get_device(args.device)
+    report = build_table(space, device, args.output, progress=not args.quiet)
+    if args.json:
+        emit_json(report.__dict__)
+    else:
+        print(f"{report.path}: {report.total} layers, {report.measured} measured now, {report.kept} kept, "
+              f"{report.noisy} flagged noisy, {report.seconds:.1f} s")
+    return 0
+
+
+def _space_of(t: LatencyTable):
+    h = t.header
+    sk = h["skeleton"]
+    overrides = {k: sk.get(k) for k in ("resolution", "num_classes", "width_mult") if k in sk}
+    if h["space"] != "mbv2":
+        overrides.pop("width_mult", None)
+    return get_space(h["space"], h["preset"], **overrides)
+
+
+def cmd_lut_show(args: argparse.Namespace) -> int:
+    t = LatencyTable.load(args.table)
+    h = t.header
+    lat = np.array([e["median_ms"] for e in t.entries.values()]) if t.entries else np.zeros(0)
+    info = {"path": t.path, "space": h["space"], "preset": h["preset"], "device_spec": h.get("device_spec"),
+            "device": h["device"], "entries": len(t), "noisy": sum(bool(e.get("noisy")) for e in t.entries.values()),
+            "reference_ms": h["reference"]["calibrated_ms"], "created": h.get("created"),
+            "updated": h.get("updated"), "total_ms": float(lat.sum()),
+            "min_ms": float(lat.min()) if lat.size else None, "max_ms": float(lat.max()) if lat.size else None}
+    try:
+        space = _space_of(t)
+        t.check_space(space)
+        have, total = t.coverage(space)
+        info["coverage"] = {"have": have, "total": total}
+    except HwnasError as e:
+        info["coverage"] = {"error": str(e)}
+    if args.json:
+        emit_json(info)
+        return 0
+    d = h["device"]
+    print(f"{t.path}: {h['space']}/{h['preset']} on {h.get('device_spec')}")
+    print(f"device: {d.get('cpu_model')}, {d.get('logical_cores')} cores, {d.get('runtime')} "
+          f"{d.get('runtime_version')}, threads {d.get('threads')}")
+    print(f"entries: {len(t)} ({info['noisy']} noisy)   reference: {info['reference_ms']} ms   "
+          f"updated: {info['updated']}")
+    cov = info["coverage"]
+    print(f"coverage: {cov['have']}/{cov['total']} layers of the space" if "have" in cov else f"coverage: {cov['error']}")
+    if lat.size:
+        print(f"latency per layer: min {info['min_ms']:.4f} ms, max {info['max_ms']:.4f} ms")
+    return 0
+
+
+def cmd_lut_diff(args: argparse.Namespace) -> int:
+    a, b = LatencyTable.load(args.a), LatencyTable.load(args.b)
+    common = [k for k in a.entries if k in b.entries]
+    if not common:
+        raise HwnasError(f"{args.a} and {args.b} share no layer keys (different spaces or presets?)")
+    ratios = np.array([b.latency_ms(k) / a.latency_ms(k) if a.latency_ms(k) > 0 else math.inf for k in common])
+    rows = sorted(zip(common, ratios), key=lambda kv: -abs(math.log(kv[1])) if kv[1] > 0 and math.isfinite(kv[1]) else 0)
+    info = {"a": args.a, "b": args.b, "common": len(common), "only_a": len(a) - len(common),
+            "only_b": len(b) - len(common), "median_ratio": float(np.median(ratios)),
+            "min_ratio": float(ratios.min()), "max_ratio": float(ratios.max()),
+            "ratios": {k: float(r) for k, r in zip(common, ratios)}}
+    if args.json:
+        emit_json(info)
+        return 0
+    print(f"{len(common)} common keys ({info['only_a']} only in A, {info['only_b']} only in B); "
+          f"B/A median {info['median_ratio']:.3f}, range {info['min_ratio']:.3f}..{info['max_ratio']:.3f}")
+    print(table([[k, f"{a.latency_ms(k):.4f}", f"{b.latency_ms(k):.4f}", f"{r:.3f}"] for k, r in rows[:15]],
+                ["key (largest differences first)", "A ms", "B ms", "B/A"]))
+    return 0
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from hwnas.measure.netset import measure_set
+
+    if args.n < 1:
+        raise HwnasError("-n must be >= 1")
+    space = space_from_args(args)
+    device = get_device(args.device)
+    report = measure_set(space, device, args.output, args.n, args.seed, progress=not args.quiet)
+    if args.json:
+        emit_json(report.__dict__)
+    else:
+        print(f"{report.path}: {report.total} networks, {report.measured} measured now, {report.kept} kept, "
+              f"{report.seconds:.1f} s")
+    return 0

@@ -1,0 +1,88 @@
+"""Devices by name: ``cpu-ort:threads=1``, ``cpu-tflite:threads=2,pin=0-1``, or a profile
+file under ``devices/`` (TOML with ``backend`` and options)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
+
+from hwnas.devices.base import Device
+from hwnas.devices.local import CudaDevice, OrtDevice, TfliteDevice, TorchCpuDevice
+from hwnas.errors import HwnasError
+from hwnas.measure.protocol import MeasureProtocol
+from hwnas.registry import Registry
+
+DEVICES: Registry[Callable[..., Device]] = Registry("device backend")
+for _cls in (OrtDevice, TfliteDevice, TorchCpuDevice, CudaDevice):
+    DEVICES.register(_cls.backend, _cls)
+
+_INT_OPTIONS = {"threads", "index", "runs", "warmup", "rounds"}
+
+
+def _cpus(text: str) -> list[int]:
+    out: list[int] = []
+    for part in str(text).split("+"):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``backend:key=value,key=value`` -> (backend, options)."""
+    backend, _, rest = spec.partition(":")
+    options: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise HwnasError(f"device spec {spec!r}: option {item!r} should be key=value (e.g. threads=1)")
+        options[key.strip()] = value.strip()
+    return backend, options
+
+
+def _build(backend: str, options: dict[str, Any], spec: str) -> Device:
+    factory = DEVICES[backend]
+    opts = dict(options)
+    try:
+        for k in list(opts):
+            if k in _INT_OPTIONS:
+                opts[k] = int(opts[k])
+        if "pin" in opts:
+            opts["pin"] = _cpus(opts["pin"])
+    except ValueError as e:
+        raise HwnasError(f"device spec {spec!r}: {e}") from None
+    proto = {}
+    for key, field in (("runs", "runs"), ("warmup", "warmup_runs"), ("rounds", "rounds")):
+        if key in opts:
+            proto[field] = opts.pop(key)
+    if "compensate" in opts:
+        proto["compensate"] = str(opts.pop("compensate")).lower() in ("1", "true", "yes")
+    known = {"threads", "pin", "index"}
+    unknown = set(opts) - known
+    if unknown:
+        raise HwnasError(f"device spec {spec!r}: unknown option(s) {', '.join(sorted(unknown))}; "
+                         f"known: threads, pin, index, runs, warmup, rounds, compensate")
+    if backend != "cuda-torch":
+        opts.pop("index", None)
+    return factory(protocol=MeasureProtocol(**proto), spec=spec, **opts)
+
+
+def get_device(spec: str) -> Device:
+    """A device from a spec string or a profile file (``devices/NAME.toml``)."""
+    if spec.endswith(".toml"):
+        path = Path(spec)
+        if not path.is_file():
+            raise HwnasError(f"device profile {spec} does not exist (see devices/ for examples)")
+        try:
+            profile = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise HwnasError(f"device profile {spec} is not valid TOML: {e}") from None
+        if "backend" not in profile:
+            raise HwnasError(f"device profile {spec} has no 'backend' (one of {', '.join(DEVICES.names())})")
+        options = {k: v for k, v in profile.items() if k not in ("backend", "name", "description", "agent")}
+        return _build(profile["backend"], options, spec)
+    backend, options = parse_spec(spec)
+    return _build(backend, options, spec)
+
+
+__all__ = ["Device", "DEVICES", "get_device", "parse_spec"]

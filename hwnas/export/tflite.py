@@ -1,0 +1,70 @@
+"""TFLite export through litert-torch, checked in the LiteRT interpreter."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwnas.errors import HwnasError
+from hwnas.export.onnx import PARITY_ATOL, PARITY_RTOL, Parity
+
+
+def _quiet_converter() -> contextlib.ExitStack:
+    stack = contextlib.ExitStack()
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    return stack
+
+
+def export_tflite(model: nn.Module, input_shape: tuple[int, ...], path: str | Path) -> Path:
+    """Convert ``model`` (eval mode, float32, batch 1 unless given) to a ``.tflite`` file."""
+    try:
+        import litert_torch
+    except ImportError:
+        raise HwnasError("TFLite export needs litert-torch: pip install 'hwnas[tflite]'") from None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shape = input_shape if len(input_shape) == 4 else (1, *input_shape)
+    model = model.eval()
+    fd, tmp = tempfile.mkstemp(suffix=".tflite", dir=path.parent)
+    os.close(fd)
+    try:
+        with _quiet_converter():
+            edge = litert_torch.convert(model, (torch.zeros(shape),))
+            edge.export(tmp)
+        os.replace(tmp, path)
+    except Exception as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise HwnasError(f"TFLite conversion of {type(model).__name__} failed: {_first_line(e)}") from e
+    return path
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def tflite_parity(path: str | Path, model: nn.Module, input_shape: tuple[int, ...], seed: int = 0) -> Parity:
+    from hwnas.measure.runtimes import TfliteRunner
+
+    shape = input_shape if len(input_shape) == 4 else (1, *input_shape)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        expected = model.eval()(x).numpy()
+    got = TfliteRunner(str(path)).run([x.numpy()])[0]
+    diff = float(np.max(np.abs(got - expected)))
+    return Parity(diff, PARITY_ATOL + PARITY_RTOL * float(np.max(np.abs(expected))))

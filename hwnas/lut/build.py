@@ -1,0 +1,87 @@
+"""Build a latency table: measure every layer a space can produce, in isolation.
+
+The table is written atomically after every entry. Re-running the same command after an
+interruption (Ctrl-C, a crash, a killed process) loads what is there, keeps it, and
+measures only the missing keys, with the reference latency and protocol stored in the
+header so old and new entries stay comparable.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from hwnas import __version__
+from hwnas.devices.base import REFERENCE, Device
+from hwnas.lut.table import LatencyTable, skeleton_of
+from hwnas.measure.protocol import MeasureProtocol
+from hwnas.spaces.base import SearchSpace
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    path: str
+    total: int
+    measured: int
+    kept: int
+    noisy: int
+    seconds: float
+
+
+def new_header(space: SearchSpace, device: Device, protocol: MeasureProtocol) -> dict[str, Any]:
+    return {"space": space.name, "preset": space.preset, "skeleton": skeleton_of(space),
+            "device": device.fingerprint(), "device_spec": device.spec, "batch": 1, "dtype": "float32",
+            "protocol": protocol.to_dict(),
+            "reference": {"model": "/".join(REFERENCE), "calibrated_ms": device.reference_ms},
+            "created": now(), "updated": now(), "hwnas_version": __version__}
+
+
+def open_or_create(path: Path, space: SearchSpace, device: Device, protocol: MeasureProtocol,
+                   kind: str = "table") -> LatencyTable:
+    """Resume: reuse the file's reference latency and protocol; else calibrate and start one."""
+    if path.exists():
+        table = LatencyTable.load(path, space=space, device=device)
+        device.reference_ms = table.header["reference"]["calibrated_ms"]
+        device.protocol = MeasureProtocol(**table.header["protocol"])
+        return table
+    device.protocol = protocol
+    if protocol.compensate:
+        device.calibrate_reference()
+    table = LatencyTable(new_header(space, device, protocol), {}, str(path))
+    table.save()
+    return table
+
+
+def build_table(space: SearchSpace, device: Device, path: str | Path, *,
+                protocol: MeasureProtocol | None = None, progress: bool = True) -> BuildReport:
+    import torch
+
+    from hwnas.ops import build_layer
+
+    start = time.perf_counter()
+    path = Path(path)
+    table = open_or_create(path, space, device, protocol or device.protocol)
+    specs = space.all_layers()
+    todo = [s for s in specs if s.key not in table]
+    noisy = 0
+    bar = tqdm(todo, desc=f"lut {space.name}/{space.preset} on {device.spec}", unit="layer", disable=not progress)
+    for spec in bar:
+        torch.manual_seed(0)
+        h, w, c = spec.input
+        m = device.measure(build_layer(spec), (c, h, w))
+        table.entries[spec.key] = {**m.to_entry(), "measured_at": now()}
+        table.header["updated"] = now()
+        table.save()
+        noisy += int(m.noisy)
+        bar.set_postfix_str(f"{spec.op} {m.latency_ms:.3f} ms")
+    return BuildReport(str(path), len(specs), len(todo), len(specs) - len(todo), noisy,
+                       time.perf_counter() - start)

@@ -1,0 +1,92 @@
+"""Measured sets: whole networks sampled from a space, measured on a device.
+
+A CSV with columns ``arch, latency_ms, p90_ms, cv, raw_median_ms, noisy`` (the
+predictors' training data) and, beside it, ``FILE.meta.json`` with the provenance in the
+latency-table header format. Written atomically after every network; re-running the same
+command resumes: rows already measured are kept and not measured again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from hwnas.devices.base import Device
+from hwnas.errors import HwnasError
+from hwnas.jsonio import write_atomic
+from hwnas.lut.build import now, open_or_create
+from hwnas.measure.protocol import MeasureProtocol
+from hwnas.spaces.base import Arch, SearchSpace
+
+COLUMNS = ("arch", "latency_ms", "p90_ms", "cv", "raw_median_ms", "noisy")
+
+
+@dataclass(frozen=True)
+class SetReport:
+    path: str
+    total: int
+    measured: int
+    kept: int
+    seconds: float
+
+
+def meta_path(csv_path: Path) -> Path:
+    return csv_path.with_name(csv_path.name + ".meta.json")
+
+
+def unique_sample(space: SearchSpace, n: int, seed: int) -> list[Arch]:
+    """``n`` distinct architectures, the same list for the same (space, n, seed)."""
+    if n > space.size():
+        raise HwnasError(f"-n {n} is more than the {space.size()} architectures of {space.name}/{space.preset}")
+    out: dict[Arch, None] = {}
+    rng = np.random.default_rng(seed)
+    while len(out) < n:
+        out.setdefault(space.sample(1, rng)[0], None)
+    return list(out)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or "arch" not in reader.fieldnames:
+            raise HwnasError(f"{path} is not a measured-set CSV (no 'arch' column)")
+        return list(reader)
+
+
+def measure_set(space: SearchSpace, device: Device, path: str | Path, n: int, seed: int = 0, *,
+                protocol: MeasureProtocol | None = None, progress: bool = True) -> SetReport:
+    start = time.perf_counter()
+    path = Path(path)
+    meta = meta_path(path)
+    header_table = open_or_create(meta, space, device, protocol or device.protocol)
+    header_table.header.update({"kind": "measured_set", "seed": seed, "columns": list(COLUMNS)})
+    header_table.save()
+    rows = read_rows(path)
+    done = {r["arch"] for r in rows}
+    todo = [a for a in unique_sample(space, n, seed) if str(a) not in done]
+    bar = tqdm(todo, desc=f"measure {space.name}/{space.preset} on {device.spec}", unit="net",
+               disable=not progress)
+    for arch in bar:
+        m = device.measure(arch.build(), space.input_shape())
+        e = m.to_entry()
+        rows.append({"arch": str(arch), "latency_ms": f"{e['median_ms']:.6g}", "p90_ms": f"{e['p90_ms']:.6g}",
+                     "cv": f"{e['cv']:.4g}", "raw_median_ms": f"{e['raw_median_ms']:.6g}",
+                     "noisy": str(int(e["noisy"]))})
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_atomic(path, buf.getvalue())
+        header_table.header["updated"] = now()
+        header_table.header["rows"] = len(rows)
+        header_table.save()
+        bar.set_postfix_str(f"{m.latency_ms:.3f} ms")
+    return SetReport(str(path), n, len(todo), n - len(todo), time.perf_counter() - start)

@@ -1,0 +1,123 @@
+"""One conformance suite for every local device backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from hwnas.devices import get_device
+from hwnas.errors import HwnasError, RegistryError
+from hwnas.export.onnx import export_onnx
+from hwnas.spaces import get_space
+
+FAST = "runs=10,rounds=2,warmup=2"
+BACKENDS = ["cpu-ort", "cpu-tflite", "cpu-torch",
+            pytest.param("cuda-torch", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU"))]
+PROVENANCE = ("cpu_model", "logical_cores", "affinity", "runtime", "runtime_version", "threads")
+
+
+def tiny():
+    space = get_space("mbv2", "small", resolution=16)
+    return space, space.resolve("smallest")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_backend_conformance(backend: str) -> None:
+    device = get_device(f"{backend}:threads=1,{FAST}")
+    space, arch = tiny()
+    m = device.measure(arch.build(), space.input_shape())
+    assert m.latency_ms > 0 and m.stats.n >= 10
+    assert m.stats.p10_ms <= m.stats.median_ms <= m.stats.p90_ms
+    assert m.stats.first_run_ms is not None and m.stats.first_run_ms > 0
+    assert m.compensated and m.reference_ms is not None and m.reference_ms > 0
+    prov = m.provenance
+    assert all(k in prov["device"] for k in PROVENANCE)
+    assert prov["device"]["threads"] == 1 and prov["device"]["runtime_version"]
+    assert prov["batch"] == 1 and prov["dtype"] == "float32" and prov["input_shape"] == [1, 3, 16, 16]
+    assert prov["hwnas_version"] and prov["time"] and prov["protocol"]["runs"] == 10
+    entry = m.to_entry()
+    assert entry["median_ms"] == pytest.approx(m.latency_ms) and entry["n"] == m.stats.n
+
+
+def test_uncompensated_measurement() -> None:
+    device = get_device(f"cpu-ort:threads=1,{FAST},compensate=0")
+    space, arch = tiny()
+    m = device.measure(arch.build(), space.input_shape())
+    assert not m.compensated and m.latency_ms == m.stats.median_ms and device.reference_ms is None
+
+
+def test_ort_measures_an_exported_file(tmp_path: Path) -> None:
+    space, arch = tiny()
+    path = export_onnx(arch.build(), space.input_shape(), tmp_path / "m.onnx")
+    m = get_device(f"cpu-ort:{FAST},compensate=0").measure(path, space.input_shape())
+    assert m.latency_ms > 0
+
+
+def test_tflite_measures_an_exported_file(tmp_path: Path) -> None:
+    from hwnas.export.tflite import export_tflite, tflite_parity
+
+    space, arch = tiny()
+    model = arch.build()
+    path = export_tflite(model, space.input_shape(), tmp_path / "m.tflite")
+    assert tflite_parity(path, model, space.input_shape()).ok
+    m = get_device(f"cpu-tflite:{FAST},compensate=0").measure(path, space.input_shape())
+    assert m.latency_ms > 0
+
+
+def test_wrong_file_kind_and_missing_file(tmp_path: Path) -> None:
+    space, _ = tiny()
+    bogus = tmp_path / "m.tflite"
+    bogus.write_bytes(b"not a model")
+    with pytest.raises(HwnasError, match="runs .onnx files"):
+        get_device("cpu-ort").load(bogus, space.input_shape())
+    with pytest.raises(HwnasError, match="does not exist"):
+        get_device("cpu-ort").load(tmp_path / "none.onnx", space.input_shape())
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(HwnasError, match="onnxruntime rejected"):
+        get_device("cpu-ort").load(bad, space.input_shape())
+    with pytest.raises(HwnasError, match="TFLite interpreter rejected"):
+        get_device("cpu-tflite").load(bogus, space.input_shape())
+
+
+@pytest.mark.parametrize("spec,fragment", [
+    ("cpu-gpu", "unknown device backend 'cpu-gpu'"),
+    ("cpu-ort:threads", "should be key=value"),
+    ("cpu-ort:threads=x", "invalid literal"),
+    ("cpu-ort:threads=0", "threads must be >= 1"),
+    ("cpu-ort:speed=9", "unknown option(s) speed"),
+    ("devices/nope.toml", "does not exist"),
+])
+def test_bad_device_specs(spec: str, fragment: str) -> None:
+    with pytest.raises((HwnasError, RegistryError)) as e:
+        get_device(spec)
+    assert fragment in str(e.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_cuda_without_gpu_says_so() -> None:
+    with pytest.raises(HwnasError, match="no CUDA GPU is available"):
+        get_device("cuda-torch")
+
+
+def test_profile_file(tmp_path: Path) -> None:
+    p = tmp_path / "x.toml"
+    p.write_text('name = "x"\nbackend = "cpu-ort"\nthreads = 2\n')
+    d = get_device(str(p))
+    assert d.threads == 2 and d.backend == "cpu-ort"
+    p.write_text("backend = [")
+    with pytest.raises(HwnasError, match="not valid TOML"):
+        get_device(str(p))
+    p.write_text("threads = 1\n")
+    with pytest.raises(HwnasError, match="has no 'backend'"):
+        get_device(str(p))
+
+
+def test_shipped_profiles_load() -> None:
+    root = Path(__file__).resolve().parent.parent / "devices"
+    for profile in sorted(root.glob("local-*.toml")):
+        if "cuda" in profile.name and not torch.cuda.is_available():
+            continue
+        assert get_device(str(profile)).fingerprint()["runtime"]

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Rebuild the tables and measured sets shipped in latency_tables/ on this machine.
+# Usage: tools/build_shipped_tables.sh ort|tflite [CPU]
+# Every step resumes where it stopped when re-run. The ORT and TFLite halves can run at
+# the same time, each pinned to its own core (CPU, default 0 for ort and 1 for tflite).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HWNAS=${HWNAS:-.venv/bin/hwnas}
+kind=${1:?ort or tflite}
+case "$kind" in
+  ort) cpu=${2:-0}; small_n=400; proxyless_n=150 ;;
+  tflite) cpu=${2:-1}; small_n=200; proxyless_n=100 ;;
+  *) echo "usage: $0 ort|tflite [CPU]" >&2; exit 2 ;;
+esac
+dev="cpu-$kind:threads=1,pin=$cpu"
+out=latency_tables
+for preset in small proxyless; do
+  "$HWNAS" lut build --space mbv2 --preset "$preset" --device "$dev" -o "$out/mbv2-$preset.cpu-$kind.lut.json" --quiet
+done
+"$HWNAS" measure --space mbv2 --preset small --device "$dev" -n "$small_n" --seed 0 -o "$out/mbv2-small.cpu-$kind.measured.csv" --quiet
+"$HWNAS" measure --space mbv2 --preset proxyless --device "$dev" -n "$proxyless_n" --seed 0 -o "$out/mbv2-proxyless.cpu-$kind.measured.csv" --quiet
