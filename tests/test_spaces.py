@@ -162,3 +162,23 @@ def test_space_describe_lists_decisions() -> None:
     assert d["stages"][0] == {"channels": 24, "repeats": 4, "stride": 2}
     assert d["head_channels"] == 1280 and d["resolution"] == 224
     assert len(d["decisions"]) == 21
+
+
+@pytest.mark.parametrize("name,preset", ALL)
+def test_fixed_and_option_layers_add_up_to_the_architecture(name: str, preset: str) -> None:
+    from collections import Counter
+
+    space = get_space(name, preset)
+    for arch in space.sample(10, seed=9):
+        parts = list(space.fixed_layers())
+        for i, option in enumerate(arch.choices):
+            parts += space.option_layers(i, option)
+        assert Counter(parts) == Counter(arch.layers())
+
+
+def test_index_matrix_matches_indices() -> None:
+    space = get_space("mbv2", "small")
+    archs = space.sample(4, seed=0)
+    idx = space.index_matrix(archs)
+    assert idx.shape == (4, 10) and [tuple(r) for r in idx] == [a.indices() for a in archs]
+    np.testing.assert_array_equal(space.encode_indices(idx), space.encode(archs))

@@ -9,6 +9,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -16,6 +17,26 @@ from torch import nn
 
 from hwnas.errors import HwnasError
 from hwnas.export.onnx import PARITY_ATOL, PARITY_RTOL, Parity
+
+
+@contextlib.contextmanager
+def _silenced_fds() -> Iterator[None]:
+    """The converter's C++ code logs to file descriptors 1 and 2 directly."""
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
 
 
 def _quiet_converter() -> contextlib.ExitStack:
@@ -26,13 +47,15 @@ def _quiet_converter() -> contextlib.ExitStack:
     logging.getLogger("absl").setLevel(logging.ERROR)
     stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
     stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    stack.enter_context(_silenced_fds())
     return stack
 
 
 def export_tflite(model: nn.Module, input_shape: tuple[int, ...], path: str | Path) -> Path:
     """Convert ``model`` (eval mode, float32, batch 1 unless given) to a ``.tflite`` file."""
     try:
-        import litert_torch
+        with _quiet_converter():
+            import litert_torch
     except ImportError:
         raise HwnasError("TFLite export needs litert-torch: pip install 'hwnas[tflite]'") from None
     path = Path(path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -54,7 +55,12 @@ class Arch(ABC):
         return f"{type(self).__name__}({self.space.preset or self.space.name}, {str(self)!r})"
 
     def indices(self) -> tuple[int, ...]:
-        return tuple(d.choices.index(c) for d, c in zip(self.space.decisions(), self.choices))
+        return self._indices
+
+    @cached_property
+    def _indices(self) -> tuple[int, ...]:
+        lookup = self.space.choice_lookup
+        return tuple(lookup[i][c] for i, c in enumerate(self.choices))
 
     def layers(self) -> list[LayerSpec]:
         return self.space.layers(self)
@@ -115,6 +121,28 @@ class SearchSpace(ABC):
         """Named reference architectures."""
         return {}
 
+    def fixed_layers(self) -> list[LayerSpec]:
+        """Layers every architecture has (stem, head, ...)."""
+        raise NotImplementedError(f"space {self.name} does not say which layers are fixed")
+
+    def option_layers(self, position: int, option: str) -> list[LayerSpec]:
+        """The layers that decision ``position`` contributes when it takes ``option``.
+
+        With :meth:`fixed_layers` these make latency, MACs and parameters additive over
+        decisions: what the expected-latency loss and vectorised predictors rely on.
+        """
+        raise NotImplementedError(f"space {self.name} does not say which layers each decision contributes")
+
+    @cached_property
+    def choice_lookup(self) -> list[dict[str, int]]:
+        return [{c: j for j, c in enumerate(d.choices)} for d in self.decisions()]
+
+    def index_matrix(self, archs: Sequence[Arch]) -> np.ndarray:
+        """(n, decisions) int array of chosen option indices."""
+        if not archs:
+            return np.zeros((0, len(self.decisions())), dtype=np.int64)
+        return np.array([a.indices() for a in archs], dtype=np.int64)
+
     def describe(self) -> dict[str, Any]:
         return {"space": self.name, "preset": self.preset, "size": self.size(),
                 "decisions": [{"name": d.name, "choices": list(d.choices)} for d in self.decisions()]}
@@ -166,11 +194,13 @@ class SearchSpace(ABC):
 
     def encode(self, archs: Sequence[Arch]) -> np.ndarray:
         """Fixed-length one-hot encoding, shape (n, sum of choice counts), float32."""
+        return self.encode_indices(self.index_matrix(archs))
+
+    def encode_indices(self, idx: np.ndarray) -> np.ndarray:
         offsets = np.cumsum([0] + [len(d.choices) for d in self.decisions()])[:-1]
-        out = np.zeros((len(archs), self.encoding_size()), dtype=np.float32)
-        if archs:
-            idx = np.array([a.indices() for a in archs]) + offsets
-            np.put_along_axis(out, idx, 1.0, axis=1)
+        out = np.zeros((len(idx), self.encoding_size()), dtype=np.float32)
+        if len(idx):
+            np.put_along_axis(out, idx + offsets, 1.0, axis=1)
         return out
 
     def enumerate(self) -> Iterator[Arch]:

@@ -155,6 +155,14 @@ class MBV2Space(SearchSpace):
         return LayerSpec("expanded_conv", shape_in, shape_out, kernel=int(m.group(1)), expand=int(m.group(2)),
                          stride=stride, idskip=stride == 1 and shape_in == shape_out)
 
+    def fixed_layers(self) -> list[LayerSpec]:
+        stem, first, _ = self._fixed_head()
+        return [stem, first, *self._tail(self._positions()[-1][1])]
+
+    def option_layers(self, position: int, option: str) -> list[LayerSpec]:
+        spec = self.block_layer(position, option)
+        return [] if spec is None else [spec]
+
     def layers(self, arch: Arch) -> list[LayerSpec]:
         stem, first, _ = self._fixed_head()
         blocks = [self.block_layer(i, c) for i, c in enumerate(arch.choices)]

@@ -90,6 +90,12 @@ class NB201Space(SearchSpace):
         out.append(LayerSpec("lastact_logits", (h, w, c), (1, 1, self.num_classes)))
         return out
 
+    def fixed_layers(self) -> list[LayerSpec]:
+        return [item for item in self.plan(self.from_choices(["none"] * len(EDGES))) if not isinstance(item, list)]
+
+    def option_layers(self, position: int, option: str) -> list[LayerSpec]:
+        return [self.edge_layer(option, shape) for shape in self._stage_shapes() for _ in range(self.cells_per_stage)]
+
     def layers(self, arch: Arch) -> list[LayerSpec]:
         return [spec for item in self.plan(arch) for spec in (item if isinstance(item, list) else [item])]
 

@@ -1,0 +1,196 @@
+"""The predictor interface, in the manner of scikit-learn: ``fit(archs, y_ms)`` then
+``predict(archs) -> ms``, batched over a list of architectures (or arch strings, or an
+(n, decisions) index matrix). One object serves the differentiable loss, the black-box
+rewards and the budget check.
+
+Persistence is JSON (no pickle): the kind, the space and skeleton, the device, the
+feature names, a SHA-256 of the training data, validation metrics and the fitted
+numbers. Loading refuses another space or device with a message naming the difference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from hwnas import __version__
+from hwnas.errors import HwnasError
+from hwnas.jsonio import write_json
+from hwnas.lut.table import skeleton_of
+from hwnas.measure.fingerprint import identity_differences
+from hwnas.predictors.features import ArchBatch, index_matrix
+from hwnas.registry import Registry
+from hwnas.spaces.base import Arch, SearchSpace
+
+FORMAT = "hwnas.predictor"
+FORMAT_VERSION = 1
+
+
+class NotFittedError(HwnasError):
+    pass
+
+
+def data_hash(idx: np.ndarray, y: np.ndarray) -> str:
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(idx, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+class Predictor(ABC):
+    kind: ClassVar[str] = ""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+        self.meta: dict[str, Any] = {}
+        self.fitted = False
+
+    # -- the contract ---------------------------------------------------------------
+    def fit(self, archs: ArchBatch | Sequence[str], y_ms: Sequence[float], *, device: dict | None = None,
+            validate: bool = True) -> "Predictor":
+        idx = self._indices(archs)
+        y = np.asarray(y_ms, dtype=np.float64)
+        if len(y) != len(idx):
+            raise HwnasError(f"{len(idx)} architectures but {len(y)} latencies")
+        if len(y) == 0 or not np.all(np.isfinite(y)) or np.any(y <= 0):
+            raise HwnasError("latencies must be a non-empty list of positive, finite milliseconds")
+        if validate and len(y) >= 20:
+            self.meta["validation"] = self._validate(idx, y)
+        self._fit(idx, y)
+        self.fitted = True
+        self.meta.update({"n_train": int(len(y)), "data_sha256": data_hash(idx, y)})
+        if device is not None:
+            self.meta["device"] = device
+        return self
+
+    def predict(self, archs: ArchBatch | Sequence[str]) -> np.ndarray:
+        """Predicted latency in milliseconds, shape (n,)."""
+        self._require_fitted()
+        return self._predict(self._indices(archs))
+
+    def predict_std(self, archs: ArchBatch | Sequence[str]) -> np.ndarray:
+        """Uncertainty (ms) of each prediction; zero for deterministic predictors."""
+        self._require_fitted()
+        return np.zeros(len(self._indices(archs)))
+
+    @abstractmethod
+    def _fit(self, idx: np.ndarray, y: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def _predict(self, idx: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def state(self) -> dict[str, Any]:
+        """The fitted numbers, JSON-serialisable."""
+
+    @abstractmethod
+    def set_state(self, state: dict[str, Any]) -> None: ...
+
+    def feature_names(self) -> list[str]:
+        return []
+
+    # -- shared ---------------------------------------------------------------------
+    def _indices(self, archs: ArchBatch | Sequence[str]) -> np.ndarray:
+        if isinstance(archs, np.ndarray):
+            return index_matrix(self.space, archs)
+        items = list(archs)
+        if items and isinstance(items[0], str):
+            items = [self.space.parse(a) for a in items]  # type: ignore[arg-type]
+        for a in items:
+            if not isinstance(a, Arch) or a.space != self.space:
+                raise HwnasError(f"{a!r} is not an architecture of {self.space.name}/{self.space.preset}")
+        return self.space.index_matrix(items)  # type: ignore[arg-type]
+
+    def _require_fitted(self) -> None:
+        if not self.fitted:
+            raise NotFittedError(f"this {self.kind} predictor is not fitted; call fit() or load a fitted one")
+
+    def _validate(self, idx: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        """Metrics on a seeded 20 % hold-out, fitted on the other 80 %."""
+        from hwnas.predictors.metrics import metrics
+
+        perm = np.random.default_rng(0).permutation(len(y))
+        cut = int(len(y) * 0.8)
+        probe = self.clone()
+        probe._fit(idx[perm[:cut]], y[perm[:cut]])
+        return {"holdout": 0.2, **metrics(probe._predict(idx[perm[cut:]]), y[perm[cut:]])}
+
+    def clone(self) -> "Predictor":
+        """An unfitted copy with the same settings."""
+        other = type(self).from_state(self.space, {**self.state(), "unfitted": True})
+        return other
+
+    @classmethod
+    def from_state(cls, space: SearchSpace, state: dict[str, Any]) -> "Predictor":
+        obj = cls.__new__(cls)
+        Predictor.__init__(obj, space)
+        obj.set_state(state)
+        obj.fitted = not state.get("unfitted", False)
+        return obj
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.kind,
+                "hwnas_version": __version__, "space": self.space.name, "preset": self.space.preset,
+                "skeleton": skeleton_of(self.space), "features": self.feature_names(),
+                "meta": self.meta, "state": self.state()}
+
+    def save(self, path: str | Path) -> None:
+        self._require_fitted()
+        write_json(path, self.to_json())
+
+    def check_device(self, fingerprint: dict[str, Any] | str) -> None:
+        have = self.meta.get("device")
+        if have is None:
+            return
+        if isinstance(fingerprint, str) or "name" in have:
+            want = fingerprint if isinstance(fingerprint, str) else fingerprint.get("name")
+            if have.get("name") != want:
+                raise HwnasError(f"predictor is for device {have.get('name')!r}, not {want!r}")
+            return
+        diff = identity_differences(have, fingerprint)
+        if diff:
+            raise HwnasError(f"predictor was fitted for another device ({'; '.join(diff)}; predictor vs this "
+                             "one); fit one on this device's measurements")
+
+
+PREDICTORS: Registry[type[Predictor]] = Registry("predictor kind")
+
+
+def load_predictor(path: str | Path, *, space: SearchSpace | None = None,
+                   device: dict[str, Any] | str | None = None) -> Predictor:
+    from hwnas.spaces import get_space
+
+    p = Path(path)
+    if not p.is_file():
+        raise HwnasError(f"predictor file {p} does not exist; fit one with 'hwnas predictor fit'")
+    try:
+        data = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise HwnasError(f"predictor file {p} is not valid JSON ({e})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise HwnasError(f"{p} is not an hwnas predictor file")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise HwnasError(f"{p} has predictor format version {data.get('format_version')!r}; "
+                         f"this hwnas reads {FORMAT_VERSION}: refit it")
+    if space is not None:
+        if (data["space"], data["preset"]) != (space.name, space.preset):
+            raise HwnasError(f"predictor {p} is for space {data['space']} preset {data['preset']}, "
+                             f"not {space.name} preset {space.preset}")
+        want = skeleton_of(space)
+        diff = [k for k in sorted(set(want) | set(data["skeleton"])) if want.get(k) != data["skeleton"].get(k)]
+        if diff:
+            raise HwnasError(f"predictor {p} was fitted for another {space.name} skeleton (differs in {', '.join(diff)})")
+    else:
+        sk = data["skeleton"]
+        overrides = {k: sk[k] for k in ("resolution", "num_classes", "width_mult") if k in sk}
+        space = get_space(data["space"], data["preset"], **overrides)
+    pred = PREDICTORS[data["kind"]].from_state(space, data["state"])
+    pred.meta = data.get("meta", {})
+    if device is not None:
+        pred.check_device(device)
+    return pred
