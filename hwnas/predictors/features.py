@@ -70,45 +70,68 @@ def index_matrix(space: SearchSpace, archs: ArchBatch) -> np.ndarray:
     return space.index_matrix(list(archs))
 
 
-class Features:
-    """Feature matrix: one-hot decisions; per-decision LUT latency and LUT-sum (with a
-    table); total MACs, parameters, activation and weight bytes; and, for small spaces,
-    pairwise decision interactions (which op sits beside which)."""
+LEVELS = ("counts", "onehot", "pairs")
 
-    def __init__(self, space: SearchSpace, latency: OptionTable | None = None,
-                 interactions: bool | None = None) -> None:
+
+class Features:
+    """Feature matrix at one of three capacities (``level``):
+
+    - ``counts``: how often each option is chosen; total MACs, parameters, activation and
+      weight bytes; LUT-sum with a table. Few numbers: right for noisy devices.
+    - ``onehot``: + which option each decision takes, and each decision's table latency.
+    - ``pairs``: + pairwise decision interactions (which option sits beside which), for
+      spaces with small encodings (NAS-Bench-201).
+    """
+
+    def __init__(self, space: SearchSpace, latency: OptionTable | None = None, level: str = "onehot") -> None:
+        if level not in LEVELS:
+            raise ValueError(f"feature level must be one of {LEVELS}")
         self.space = space
-        self.sizes = [len(d.choices) for d in space.decisions()]
+        self.level = level
+        decisions = space.decisions()
+        self.sizes = [len(d.choices) for d in decisions]
+        self.options = sorted({c for d in decisions for c in d.choices})
+        pos = {c: i for i, c in enumerate(self.options)}
+        self.option_of = [np.array([pos[c] for c in d.choices]) for d in decisions]
         self.latency = latency
         self.macs = OptionTable.of(space, lambda s: count_layer(s).macs / 1e6)
         self.params = OptionTable.of(space, lambda s: count_layer(s).params / 1e6)
         self.act = OptionTable.of(space, lambda s: _act_bytes(s) / 1e6)
-        self.interactions = space.encoding_size() <= 64 if interactions is None else interactions
         self.pairs = [(i, j) for i in range(len(self.sizes)) for j in range(i + 1, len(self.sizes))]
 
     def names(self) -> list[str]:
-        names = [f"{d.name}={c}" for d in self.space.decisions() for c in d.choices]
+        decisions = self.space.decisions()
+        names = [f"count[{c}]" for c in self.options] + ["macs_m", "params_m", "act_mb", "weight_mb"]
         if self.latency is not None:
-            names += [f"lut_ms[{d.name}]" for d in self.space.decisions()] + ["lutsum_ms"]
-        names += ["macs_m", "params_m", "act_mb", "weight_mb"]
-        if self.interactions:
-            decisions = self.space.decisions()
+            names.append("lutsum_ms")
+        if self.level in ("onehot", "pairs"):
+            names += [f"{d.name}={c}" for d in decisions for c in d.choices]
+            if self.latency is not None:
+                names += [f"lut_ms[{d.name}]" for d in decisions]
+        if self.level == "pairs":
             names += [f"{decisions[i].name}={a}&{decisions[j].name}={b}" for i, j in self.pairs
                       for a in decisions[i].choices for b in decisions[j].choices]
         return names
 
     def transform(self, idx: np.ndarray) -> np.ndarray:
-        parts = [self.space.encode_indices(idx).astype(np.float64)]
-        if self.latency is not None:
-            per = self.latency.per_decision(idx)
-            parts += [per, (self.latency.fixed + per.sum(axis=1))[:, None]]
+        n = len(idx)
+        counts = np.zeros((n, len(self.options)))
+        for i, mapping in enumerate(self.option_of):
+            np.add.at(counts, (np.arange(n), mapping[idx[:, i]]), 1.0)
         params = self.params.total(idx)
-        parts.append(np.stack([self.macs.total(idx), params, self.act.total(idx), 4 * params], axis=1))
-        if self.interactions:
+        parts = [counts, np.stack([self.macs.total(idx), params, self.act.total(idx), 4 * params], axis=1)]
+        per = self.latency.per_decision(idx) if self.latency is not None else None
+        if per is not None:
+            parts.append((self.latency.fixed + per.sum(axis=1))[:, None])
+        if self.level in ("onehot", "pairs"):
+            parts.append(self.space.encode_indices(idx).astype(np.float64))
+            if per is not None:
+                parts.append(per)
+        if self.level == "pairs":
             width = sum(self.sizes[i] * self.sizes[j] for i, j in self.pairs)
-            inter = np.zeros((len(idx), width))
+            inter = np.zeros((n, width))
             offset = 0
-            rows = np.arange(len(idx))
+            rows = np.arange(n)
             for i, j in self.pairs:
                 inter[rows, offset + idx[:, i] * self.sizes[j] + idx[:, j]] = 1.0
                 offset += self.sizes[i] * self.sizes[j]

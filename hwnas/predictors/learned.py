@@ -1,12 +1,13 @@
 """The ``learned`` predictor: a bagged ensemble of ridge regressions on features
 derived from the architecture object, trained on measured whole networks.
 
-With a latency table the target is the latency itself (latency is nearly additive over
-layers, and the per-decision table latencies are features); without one (e.g. the
-NAS-Bench-201 devices) it is log latency, with pairwise decision interactions on small
-spaces. The ensemble's spread is the uncertainty. Ridge keeps prediction a single
-matrix product (tens of thousands of architectures per second) and the model plain
-numbers in JSON.
+How much to learn depends on the device: a phone's noisy whole-millisecond timings are
+best fitted by how often each operation occurs, a GPU's by which operation sits where
+and beside what. So ``fit`` picks the feature level (``counts``, ``onehot``, ``pairs``;
+see :class:`~hwnas.predictors.features.Features`) and the target (latency, or log
+latency) by 5-fold cross-validated MAPE, then fits the ensemble; the members' spread is
+the uncertainty. Ridge keeps prediction one matrix product and the model plain numbers
+in JSON.
 """
 
 from __future__ import annotations
@@ -17,38 +18,75 @@ import numpy as np
 from sklearn.linear_model import Ridge, RidgeCV
 
 from hwnas.predictors.base import PREDICTORS, Predictor
-from hwnas.predictors.features import Features, OptionTable, latency_options
+from hwnas.predictors.features import LEVELS, Features, OptionTable, latency_options
 from hwnas.spaces.base import SearchSpace
 
 ALPHAS = np.logspace(-4, 4, 17)
+PAIRS_MAX_ENCODING = 64
+"""Pairwise interactions only for spaces whose one-hot encoding is at most this long."""
+
+
+def _ridge(Z: np.ndarray, t: np.ndarray) -> RidgeCV:
+    return RidgeCV(alphas=ALPHAS).fit(Z, t)
 
 
 class LearnedPredictor(Predictor):
     kind = "learned"
 
     def __init__(self, space: SearchSpace, table: Any = None, *, members: int = 5, seed: int = 0,
-                 interactions: bool | None = None, log_target: bool | None = None) -> None:
+                 level: str | None = None, log_target: bool | None = None) -> None:
         super().__init__(space)
-        latency = latency_options(space, table) if table is not None else None
-        self.features = Features(space, latency, interactions)
+        self.latency = latency_options(space, table) if table is not None else None
         self.members, self.seed = members, seed
-        self.log_target = (latency is None) if log_target is None else log_target
+        self.fixed_level, self.fixed_log = level, log_target
+        self.level, self.log_target = level or "onehot", bool(log_target)
+        self.features = Features(space, self.latency, self.level)
         self.mean = self.scale = self.coefs = self.intercepts = None
-        self.alpha = None
+        self.alpha: float | None = None
         if table is not None:
             self.meta["device"] = table.header["device"]
 
     def feature_names(self) -> list[str]:
         return self.features.names()
 
+    def candidates(self) -> list[tuple[str, bool]]:
+        levels = [self.fixed_level] if self.fixed_level else [
+            lv for lv in LEVELS if lv != "pairs" or self.space.encoding_size() <= PAIRS_MAX_ENCODING]
+        logs = [self.fixed_log] if self.fixed_log is not None else [False, True]
+        return [(lv, lg) for lv in levels for lg in logs]
+
+    def _cv_mape(self, level: str, log: bool, idx: np.ndarray, y: np.ndarray, folds: int = 5) -> float:
+        X = Features(self.space, self.latency, level).transform(idx)
+        perm = np.random.default_rng(self.seed).permutation(len(y))
+        errors = []
+        for f in range(folds):
+            test = perm[f::folds]
+            train = np.setdiff1d(perm, test)
+            mean, scale = X[train].mean(axis=0), X[train].std(axis=0)
+            scale[scale == 0] = 1.0
+            r = _ridge((X[train] - mean) / scale, np.log(y[train]) if log else y[train])
+            p = r.predict((X[test] - mean) / scale)
+            p = np.exp(p) if log else p
+            errors.append(np.abs(p - y[test]) / y[test])
+        return float(np.mean(np.concatenate(errors)))
+
     def _fit(self, idx: np.ndarray, y: np.ndarray) -> None:
+        options = self.candidates()
+        if len(options) > 1 and len(y) >= 25:
+            scores = {c: self._cv_mape(*c, idx, y) for c in options}
+            self.level, self.log_target = min(scores, key=scores.get)
+            self.meta["selection"] = {f"{lv}/{'log' if lg else 'linear'}": round(100 * s, 3)
+                                      for (lv, lg), s in scores.items()}
+        else:
+            self.level, self.log_target = options[0]
+        self.features = Features(self.space, self.latency, self.level)
         X = self.features.transform(idx)
         t = np.log(y) if self.log_target else y
         self.mean = X.mean(axis=0)
         self.scale = X.std(axis=0)
         self.scale[self.scale == 0] = 1.0
         Z = (X - self.mean) / self.scale
-        self.alpha = float(RidgeCV(alphas=ALPHAS).fit(Z, t).alpha_)
+        self.alpha = float(_ridge(Z, t).alpha_)
         rng = np.random.default_rng(self.seed)
         coefs, intercepts = [], []
         for m in range(self.members):
@@ -71,20 +109,20 @@ class LearnedPredictor(Predictor):
         return self._members(self._indices(archs)).std(axis=1)
 
     def state(self) -> dict[str, Any]:
-        lat = self.features.latency
         fitted = self.coefs is not None
-        return {"members": self.members, "seed": self.seed, "log_target": self.log_target,
-                "interactions": self.features.interactions,
-                "latency": lat.to_json() if lat is not None else None,
-                "alpha": self.alpha,
-                "mean": self.mean.tolist() if fitted else None, "scale": self.scale.tolist() if fitted else None,
-                "coefs": self.coefs.tolist() if fitted else None,
-                "intercepts": self.intercepts.tolist() if fitted else None}
+        as_list = lambda a: a.tolist() if fitted else None  # noqa: E731
+        return {"members": self.members, "seed": self.seed, "level": self.level, "log_target": self.log_target,
+                "fixed_level": self.fixed_level, "fixed_log": self.fixed_log,
+                "latency": self.latency.to_json() if self.latency is not None else None, "alpha": self.alpha,
+                "mean": as_list(self.mean), "scale": as_list(self.scale), "coefs": as_list(self.coefs),
+                "intercepts": as_list(self.intercepts)}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        lat = OptionTable.from_json(state["latency"]) if state.get("latency") else None
-        self.features = Features(self.space, lat, state["interactions"])
-        self.members, self.seed, self.log_target = state["members"], state["seed"], state["log_target"]
+        self.latency = OptionTable.from_json(state["latency"]) if state.get("latency") else None
+        self.members, self.seed = state["members"], state["seed"]
+        self.level, self.log_target = state["level"], state["log_target"]
+        self.fixed_level, self.fixed_log = state.get("fixed_level"), state.get("fixed_log")
+        self.features = Features(self.space, self.latency, self.level)
         self.alpha = state.get("alpha")
         arr = lambda k: None if state.get(k) is None or state.get("unfitted") else np.array(state[k])  # noqa: E731
         self.mean, self.scale, self.coefs, self.intercepts = arr("mean"), arr("scale"), arr("coefs"), arr("intercepts")

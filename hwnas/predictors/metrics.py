@@ -18,8 +18,8 @@ def metrics(predicted: np.ndarray, measured: np.ndarray) -> dict[str, Any]:
         "n": int(y.size),
         "mape": float(rel.mean() * 100),
         "rmse_ms": float(np.sqrt(np.mean((p - y) ** 2))),
-        "within_5pct": float(np.mean(rel <= 0.05)),
-        "within_10pct": float(np.mean(rel <= 0.10)),
+        "within_5pct": float(np.mean(rel <= 0.05 + 1e-12)),  # boundary inclusive despite rounding
+        "within_10pct": float(np.mean(rel <= 0.10 + 1e-12)),
         "spearman": 0.0 if constant else float(spearmanr(p, y).statistic),
         "kendall": 0.0 if constant else float(kendalltau(p, y).statistic),
     }

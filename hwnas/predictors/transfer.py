@@ -22,13 +22,17 @@ from hwnas.predictors.learned import LearnedPredictor
 from hwnas.spaces.base import SearchSpace
 
 
-def fit_sources(space: SearchSpace, archs: list[Any], columns: dict[str, np.ndarray],
-                members: int = 1) -> dict[str, LearnedPredictor]:
-    idx = space.index_matrix([space.parse(a) if isinstance(a, str) else a for a in archs])
+def fit_sources(space: SearchSpace, archs: list[Any], columns: dict[str, np.ndarray], members: int = 1,
+                max_rows: int = 3000, seed: int = 0) -> dict[str, LearnedPredictor]:
+    """One ``learned`` predictor per source column, on at most ``max_rows`` seeded rows."""
+    rows = np.arange(len(archs))
+    if len(rows) > max_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(len(rows), max_rows, replace=False))
+    idx = space.index_matrix([space.parse(archs[i]) if isinstance(archs[i], str) else archs[i] for i in rows])
     out = {}
     for name, y in columns.items():
         out[name] = LearnedPredictor(space, members=members)
-        out[name].fit(idx, y, device={"name": name}, validate=False)
+        out[name].fit(idx, y[rows], device={"name": name}, validate=False)
     return out
 
 

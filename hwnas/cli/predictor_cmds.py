@@ -1,0 +1,147 @@
+"""``hwnas predictor fit|eval|transfer``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from hwnas.cli.common import add_json, add_space_args, emit_json, space_from_args
+from hwnas.errors import HwnasError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    pred = sub.add_parser("predictor", help="fit, evaluate and transfer latency predictors")
+    psub = pred.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    p = psub.add_parser("fit", help="fit a predictor on measured networks")
+    add_space_args(p, positional=False)
+    p.add_argument("--data", required=True, metavar="FILE[:COL]", help="latency CSV (arch + ms columns)")
+    p.add_argument("--lut", metavar="TABLE", help="latency table (needed by lutsum, used by learned)")
+    p.add_argument("--kind", choices=["flops", "lutsum", "learned"], default="learned")
+    p.add_argument("-o", "--output", required=True, help="predictor file (JSON)")
+    add_json(p)
+    p.set_defaults(func=cmd_fit)
+
+    p = psub.add_parser("eval", help="score a predictor on a latency CSV (and plot predicted vs measured)")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--data", required=True, metavar="FILE[:COL]")
+    p.add_argument("--plot", help="scatter PNG (default: MODEL with .eval.png)")
+    add_json(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = psub.add_parser("transfer", help="a predictor for a new device from K of its measurements")
+    add_space_args(p, positional=False)
+    p.add_argument("--source", required=True, metavar="FILE[:COLS]",
+                   help="other devices' latencies (all columns but the target's when the same file)")
+    p.add_argument("--target", required=True, metavar="FILE[:COL]")
+    p.add_argument("--shots", type=int, required=True, help="K target rows used to fit (5..50)")
+    p.add_argument("--seed", type=int, default=0, help="which K rows (default 0)")
+    p.add_argument("-o", "--output", required=True)
+    add_json(p)
+    p.set_defaults(func=cmd_transfer)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from hwnas.lut.table import LatencyTable
+    from hwnas.predictors import FlopsPredictor, LearnedPredictor, LutSumPredictor
+    from hwnas.predictors.data import one_column
+
+    space = space_from_args(args)
+    data, col = one_column(args.data)
+    table = LatencyTable.load(args.lut, space=space) if args.lut else None
+    if args.kind == "lutsum":
+        model = LutSumPredictor(space, table)
+    elif args.kind == "learned":
+        model = LearnedPredictor(space, table)
+    else:
+        model = FlopsPredictor(space)
+    device = table.header["device"] if table is not None else data.device_of(col)
+    model.fit(data.archs, data.column(col), device=device)
+    model.meta["data"] = f"{data.path}:{col}"
+    model.save(args.output)
+    info = {"path": args.output, "kind": model.kind, "n_train": len(data.archs),
+            "validation": model.meta.get("validation")}
+    if args.json:
+        emit_json(info)
+    else:
+        v = info["validation"]
+        extra = (f"; 20 % hold-out: MAPE {v['mape']:.2f} %, within 10 % {100 * v['within_10pct']:.0f} %, "
+                 f"Kendall {v['kendall']:.3f}") if v else ""
+        print(f"wrote {args.output} ({model.kind}, {len(data.archs)} networks{extra})")
+    return 0
+
+
+def scatter(path: str, predicted: np.ndarray, measured: np.ndarray, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(measured, predicted, s=6, alpha=0.6)
+    lo, hi = float(min(measured.min(), predicted.min())), float(max(measured.max(), predicted.max()))
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    ax.fill_between([lo, hi], [lo * 0.9, hi * 0.9], [lo * 1.1, hi * 1.1], color="k", alpha=0.08, label="±10 %")
+    ax.set_xlabel("measured (ms)")
+    ax.set_ylabel("predicted (ms)")
+    ax.set_title(title, fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from hwnas.predictors import load_predictor
+    from hwnas.predictors.data import one_column
+    from hwnas.predictors.metrics import metrics
+
+    model = load_predictor(args.model)
+    data, col = one_column(args.data)
+    predicted = model.predict(data.archs)
+    measured = data.column(col)
+    result = metrics(predicted, measured)
+    plot = args.plot or str(Path(args.model).with_suffix("")) + ".eval.png"
+    scatter(plot, predicted, measured,
+            f"{model.kind} on {Path(data.path).name}:{col}\nMAPE {result['mape']:.2f} %  "
+            f"Kendall {result['kendall']:.3f}")
+    result["plot"] = plot
+    if args.json:
+        emit_json(result)
+    else:
+        print(f"n {result['n']}  MAPE {result['mape']:.2f} %  RMSE {result['rmse_ms']:.4f} ms  "
+              f"within 5 % {100 * result['within_5pct']:.1f} %  within 10 % {100 * result['within_10pct']:.1f} %  "
+              f"Spearman {result['spearman']:.4f}  Kendall {result['kendall']:.4f}")
+        print(f"plot: {plot}")
+    return 0
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    from hwnas.predictors import TransferPredictor, fit_sources
+    from hwnas.predictors.data import one_column, read_latency_csv, split_spec
+
+    space = space_from_args(args)
+    target, tcol = one_column(args.target)
+    source, scols = read_latency_csv(args.source)
+    if Path(split_spec(args.source)[0]).resolve() == Path(target.path).resolve():
+        scols = [c for c in scols if c != tcol]
+    if not scols:
+        raise HwnasError("no source columns left once the target column is excluded")
+    k = args.shots
+    if not 2 <= k <= len(target.archs):
+        raise HwnasError(f"--shots must be between 2 and {len(target.archs)} (the target's rows)")
+    shots = np.random.default_rng(args.seed).choice(len(target.archs), k, replace=False)
+    sources = fit_sources(space, source.archs, {c: source.column(c) for c in scols})
+    model = TransferPredictor(space, sources)
+    model.fit([target.archs[i] for i in shots], target.column(tcol)[shots], device=target.device_of(tcol))
+    model.meta.update({"shots": k, "seed": args.seed, "target": f"{target.path}:{tcol}"})
+    model.save(args.output)
+    info = {"path": args.output, "shots": k, "sources": model.meta["sources"]}
+    if args.json:
+        emit_json(info)
+    else:
+        print(f"wrote {args.output}: {tcol} from {k} shots; sources "
+              + ", ".join(f"{n} ({w:.2f})" for n, w in model.meta["sources"].items()))
+    return 0

@@ -1,0 +1,184 @@
+"""One conformance suite every predictor passes, plus metrics on known values."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwnas.errors import ArchError, HwnasError
+from hwnas.lut.table import LatencyTable
+from hwnas.paths import shared_data_dir
+from hwnas.predictors import (PREDICTORS, FlopsPredictor, LearnedPredictor, LutSumPredictor, NotFittedError,
+                              TransferPredictor, fit_sources, load_predictor)
+from hwnas.predictors.data import one_column, read_latency_csv
+from hwnas.predictors.metrics import metrics
+from hwnas.spaces import get_space
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE = ROOT / "latency_tables" / "mbv2-small.cpu-ort.lut.json"
+MEASURED = ROOT / "latency_tables" / "mbv2-small.cpu-ort.measured.csv"
+HWNAS = str(Path(sys.executable).parent / "hwnas")
+
+
+@pytest.fixture(scope="module")
+def mbv2_data():
+    space = get_space("mbv2", "small")
+    data, col = one_column(str(MEASURED))
+    return space, LatencyTable.load(TABLE, space=space), data.archs[:120], data.column(col)[:120]
+
+
+@pytest.fixture(scope="module")
+def nb201_data():
+    space = get_space("nb201")
+    data, _ = read_latency_csv(str(shared_data_dir() / "nb201" / "latency_ms.csv") + ":pixel2,gold_6226,titanx_1,fpga")
+    return space, data
+
+
+def make(kind: str, mbv2_data, nb201_data):
+    """(predictor, train archs, train ms, test archs, space) for each kind."""
+    space, table, archs, y = mbv2_data
+    if kind == "flops":
+        return FlopsPredictor(space), archs[:90], y[:90], archs[90:], space
+    if kind == "lutsum":
+        return LutSumPredictor(space, table), archs[:90], y[:90], archs[90:], space
+    if kind == "learned":
+        return LearnedPredictor(space, table), archs[:90], y[:90], archs[90:], space
+    nb, data = nb201_data
+    sources = fit_sources(nb, data.archs[:400], {c: data.column(c)[:400] for c in ("gold_6226", "titanx_1", "fpga")})
+    target = data.column("pixel2")
+    return TransferPredictor(nb, sources), data.archs[1000:1010], target[1000:1010], data.archs[2000:2050], nb
+
+
+KINDS = ["flops", "lutsum", "learned", "transfer"]
+
+
+def test_every_registered_kind_is_covered() -> None:
+    assert set(PREDICTORS.names()) == set(KINDS)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_conformance(kind: str, mbv2_data, nb201_data, tmp_path: Path) -> None:
+    pred, xa, ya, xt, space = make(kind, mbv2_data, nb201_data)
+    pred.fit(xa, ya, device={"name": "dev-a"})
+    p = pred.predict(xt)
+    assert p.shape == (len(xt),) and np.all(np.isfinite(p)) and np.all(p > 0)
+    std = pred.predict_std(xt)
+    assert std.shape == (len(xt),) and np.all(std >= 0)
+    # batched the same way as one at a time, and from arch objects, strings or indices
+    objs = [space.parse(a) for a in xt]
+    np.testing.assert_allclose(pred.predict(objs), p)
+    np.testing.assert_allclose(pred.predict(space.index_matrix(objs)), p)
+    np.testing.assert_allclose([pred.predict([a])[0] for a in objs[:3]], p[:3])
+    # determinism under a seed
+    again, *_ = make(kind, mbv2_data, nb201_data)
+    again.fit(xa, ya, device={"name": "dev-a"})
+    np.testing.assert_array_equal(again.predict(xt), p)
+    # save / load gives identical predictions and keeps the metadata
+    path = tmp_path / "p.json"
+    pred.save(path)
+    loaded = load_predictor(path, space=space, device="dev-a")
+    np.testing.assert_array_equal(loaded.predict(xt), p)
+    assert loaded.meta["data_sha256"] == pred.meta["data_sha256"] and loaded.kind == kind
+    saved = json.loads(path.read_text())
+    assert saved["space"] == space.name and saved["features"] == pred.feature_names()
+    # refusals
+    other = get_space("nb201") if space.name == "mbv2" else get_space("mbv2", "small")
+    with pytest.raises(HwnasError, match="is for space"):
+        load_predictor(path, space=other)
+    with pytest.raises(HwnasError, match="not 'dev-b'"):
+        load_predictor(path, device="dev-b")
+    with pytest.raises(ArchError):
+        pred.predict(["bogus-arch"])
+    with pytest.raises(HwnasError, match="latencies"):
+        pred.clone().fit(xa, np.zeros(len(xa)))
+
+
+@pytest.mark.parametrize("kind", ["flops", "learned"])
+def test_unfitted_refuses(kind: str, mbv2_data) -> None:
+    space, table, archs, _ = mbv2_data
+    pred = FlopsPredictor(space) if kind == "flops" else LearnedPredictor(space, table)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        pred.predict(archs[:2])
+
+
+def test_learned_beats_baselines_on_held_out_networks(mbv2_data) -> None:
+    space, table, archs, y = mbv2_data
+    scores = {}
+    for pred in (FlopsPredictor(space), LutSumPredictor(space, table), LearnedPredictor(space, table)):
+        pred.fit(archs[:90], y[:90])
+        scores[pred.kind] = metrics(pred.predict(archs[90:]), y[90:])["mape"]
+    plain = metrics(LutSumPredictor(space, table).predict(archs[90:]), y[90:])["mape"]
+    assert scores["learned"] < plain and scores["lutsum"] < plain
+    assert scores["learned"] < 10
+
+
+def test_device_fingerprint_refusal(mbv2_data, tmp_path: Path) -> None:
+    space, table, archs, y = mbv2_data
+    pred = LearnedPredictor(space, table).fit(archs, y)
+    pred.save(tmp_path / "p.json")
+    fp = dict(table.header["device"])
+    load_predictor(tmp_path / "p.json", space=space, device=fp)
+    fp["cpu_model"] = "Snapdragon"
+    with pytest.raises(HwnasError, match="another device .*cpu_model"):
+        load_predictor(tmp_path / "p.json", space=space, device=fp)
+
+
+def test_lutsum_missing_keys_are_named(mbv2_data) -> None:
+    space, table, _, _ = mbv2_data
+    cut = LatencyTable(table.header, dict(list(table.entries.items())[:-1]), "cut.json")
+    with pytest.raises(HwnasError, match="Logits-input"):
+        LutSumPredictor(space, cut)
+
+
+def test_metrics_on_known_values() -> None:
+    m = metrics(np.array([1.0, 2.2, 2.7, 4.0]), np.array([1.0, 2.0, 3.0, 4.0]))
+    assert m["n"] == 4
+    assert m["mape"] == pytest.approx((0 + 10 + 10 + 0) / 4)
+    assert m["rmse_ms"] == pytest.approx(np.sqrt((0.04 + 0.09) / 4))
+    assert m["within_5pct"] == 0.5 and m["within_10pct"] == 1.0
+    assert m["spearman"] == pytest.approx(1.0) and m["kendall"] == pytest.approx(1.0)
+    swapped = metrics(np.array([2.0, 1.0, 3.0]), np.array([1.0, 2.0, 3.0]))
+    assert swapped["kendall"] == pytest.approx(1 / 3) and swapped["spearman"] == pytest.approx(0.5)
+
+
+def test_data_column_errors(tmp_path: Path) -> None:
+    with pytest.raises(HwnasError, match="has no column 'nope'"):
+        read_latency_csv(str(MEASURED) + ":nope")
+    p = tmp_path / "x.csv"
+    p.write_text("a,b\n1,2\n")
+    with pytest.raises(HwnasError, match="no 'arch' column"):
+        read_latency_csv(str(p))
+    with pytest.raises(HwnasError, match="several latency columns"):
+        one_column(str(shared_data_dir() / "nb201" / "latency_ms.csv"))
+
+
+def test_cli_fit_eval_transfer(tmp_path: Path) -> None:
+    model = tmp_path / "m.json"
+    r = subprocess.run([HWNAS, "predictor", "fit", "--space", "mbv2", "--preset", "small", "--data", str(MEASURED),
+                        "--lut", str(TABLE), "--kind", "learned", "-o", str(model), "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["validation"]["mape"] < 10
+    r = subprocess.run([HWNAS, "predictor", "eval", str(model), "--data", str(MEASURED), "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    ev = json.loads(r.stdout)
+    assert {"n", "mape", "rmse_ms", "within_5pct", "within_10pct", "spearman", "kendall"} <= set(ev)
+    assert Path(ev["plot"]).stat().st_size > 1000
+    small = tmp_path / "nb.csv"
+    lines = (shared_data_dir() / "nb201" / "latency_ms.csv").read_text().splitlines()
+    small.write_text("\n".join(lines[:600]) + "\n")
+    out = tmp_path / "t.json"
+    r = subprocess.run([HWNAS, "predictor", "transfer", "--space", "nb201", "--source", f"{small}:gold_6226,fpga",
+                        "--target", f"{small}:pixel2", "--shots", "10", "--seed", "1", "-o", str(out), "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert set(json.loads(r.stdout)["sources"]) <= {"gold_6226", "fpga"}
+    r = subprocess.run([HWNAS, "predictor", "eval", str(out), "--data", f"{small}:pixel2", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and json.loads(r.stdout)["spearman"] > 0.5
