@@ -23,7 +23,7 @@ from hwnas.errors import HwnasError
 from hwnas.jsonio import write_json
 from hwnas.lut.table import skeleton_of
 from hwnas.measure.fingerprint import identity_differences
-from hwnas.predictors.features import ArchBatch, index_matrix
+from hwnas.predictors.features import ArchBatch, OptionTable, index_matrix
 from hwnas.registry import Registry
 from hwnas.spaces.base import Arch, SearchSpace
 
@@ -93,6 +93,28 @@ class Predictor(ABC):
 
     def feature_names(self) -> list[str]:
         return []
+
+    def option_latency(self) -> "OptionTable":
+        """The prediction as fixed + per-decision option contributions (ms).
+
+        Measured from the predictor itself: the prediction at a base architecture (every
+        decision's first option) and the change when one decision takes each other
+        option. Exact for predictors linear in the one-hot encoding (flops, lutsum, and
+        learned with a linear target and no pairwise features); a first-order expansion
+        otherwise. The expected-latency loss uses it: E[lat] = fixed + sum p * option.
+        """
+        from hwnas.predictors.features import OptionTable
+
+        self._require_fitted()
+        sizes = [len(d.choices) for d in self.space.decisions()]
+        base = np.zeros((1, len(sizes)), dtype=np.int64)
+        p0 = float(self._predict(base)[0])
+        options = []
+        for i, k in enumerate(sizes):
+            idx = np.repeat(base, k, axis=0)
+            idx[:, i] = np.arange(k)
+            options.append(self._predict(idx) - p0)
+        return OptionTable(p0, options)
 
     # -- shared ---------------------------------------------------------------------
     def _indices(self, archs: ArchBatch | Sequence[str]) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Datasets for search and training, with the splits bilevel optimisation needs."""

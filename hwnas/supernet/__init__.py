@@ -1,0 +1,1 @@
+"""Differentiable search: supernets of mixed operations and the expected-latency loss."""

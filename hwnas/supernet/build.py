@@ -1,0 +1,114 @@
+"""Supernets of the two built-in spaces: every decision a :class:`MixedOp`."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hwnas.errors import HwnasError
+from hwnas.ops import build_layer
+from hwnas.spaces.base import SearchSpace
+from hwnas.spaces.mbv2 import MBV2Space
+from hwnas.spaces.nb201 import OPS, NB201Space
+from hwnas.supernet.mixed import MixedOp
+
+
+class Supernet(nn.Module):
+    """Holds the architecture parameters (one vector per decision) and the mixed ops."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        super().__init__()
+        self.space = space
+        self.alphas = nn.ParameterList(nn.Parameter(1e-3 * torch.randn(len(d.choices)))
+                                       for d in space.decisions())
+
+    def mixed_ops(self) -> list[MixedOp]:
+        return [m for m in self.modules() if isinstance(m, MixedOp)]
+
+    def set_mode(self, mode: str, phase: str = "weights", tau: float = 1.0) -> None:
+        for m in self.mixed_ops():
+            m.mode, m.phase, m.tau = mode, phase, tau
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return list(self.alphas)
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        ids = {id(a) for a in self.alphas}
+        return [p for p in self.parameters() if id(p) not in ids]
+
+    def probabilities(self) -> list[list[float]]:
+        return [torch.softmax(a.detach(), -1).tolist() for a in self.alphas]
+
+    def fix(self, indices: list[int] | None) -> None:
+        """Run one candidate per decision (a sub-network with inherited weights), or None."""
+        for m in self.mixed_ops():
+            m.fixed = None if indices is None else indices[m.decision]
+
+
+class ChainSupernet(Supernet):
+    def __init__(self, space: MBV2Space) -> None:
+        super().__init__(space)
+        stem, first, conv1, logits = space.fixed_layers()
+        self.head = nn.Sequential(build_layer(stem), build_layer(first))
+        self.blocks = nn.ModuleList()
+        for i, d in enumerate(space.decisions()):
+            op = MixedOp([build_layer(s[0]) if s else None for s in (space.option_layers(i, o) for o in d.choices)])
+            op.decision = i
+            self.blocks.append(op)
+        self.tail = nn.Sequential(build_layer(conv1), build_layer(logits))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.head(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, self.alphas[i])
+        return self.tail(x)
+
+
+class SuperCell(nn.Module):
+    def __init__(self, space: NB201Space, shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.edges = nn.ModuleList()
+        for i in range(6):
+            op = MixedOp([build_layer(space.edge_layer(o, shape)) for o in OPS])
+            op.decision = i
+            self.edges.append(op)
+
+    def forward(self, x: torch.Tensor, alphas: nn.ParameterList) -> torch.Tensor:
+        nodes = [x]
+        k = 0
+        for to in range(1, 4):
+            total = self.edges[k](nodes[0], alphas[k])
+            for frm in range(1, to):
+                total = total + self.edges[k + frm](nodes[frm], alphas[k + frm])
+            k += to
+            nodes.append(total)
+        return nodes[-1]
+
+
+class CellSupernet(Supernet):
+    """NAS-Bench-201 skeleton; every cell shares the 6 edge decisions (DARTS-style)."""
+
+    def __init__(self, space: NB201Space) -> None:
+        super().__init__(space)
+        plan = space.plan(space.from_choices(["none"] * 6))
+        self.body = nn.ModuleList(SuperCell(space, item[0].input) if isinstance(item, list) else build_layer(item)
+                                  for item in plan)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for m in self.body:
+            x = m(x, self.alphas) if isinstance(m, SuperCell) else m(x)
+        return x
+
+
+def build_supernet(space: SearchSpace) -> Supernet:
+    if isinstance(space, MBV2Space):
+        return ChainSupernet(space)
+    if isinstance(space, NB201Space):
+        return CellSupernet(space)
+    raise HwnasError(f"no supernet for space {space.name}; differentiable search supports mbv2 and nb201")

@@ -1,0 +1,75 @@
+"""A mixed operation: one searchable decision inside a supernet.
+
+Modes:
+
+- ``darts``: the softmax-weighted sum of every candidate (DARTS);
+- ``proxyless``: binary gates (ProxylessNAS). A weight step runs one sampled path; an
+  architecture step runs two sampled paths and turns the gates' gradients into the
+  architecture parameters' gradient (BinaryConnect): dL/da_i = sum_j dL/dg_j p_j (d_ij - p_i),
+  over the two sampled candidates with renormalised probabilities. Memory stays near one
+  path;
+- ``gdas``: hard Gumbel-softmax with a straight-through gradient (GDAS); only the sampled
+  path runs.
+
+The architecture parameters live outside (one vector per decision, possibly shared by
+several mixed ops, e.g. every NAS-Bench-201 cell), so the op takes them at forward time.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MODES = ("darts", "proxyless", "gdas")
+
+
+class MixedOp(nn.Module):
+    def __init__(self, candidates: list[nn.Module | None]) -> None:
+        super().__init__()
+        # ``None`` is the zero op of mbv2 (block skipped: identity).
+        self.candidates = nn.ModuleList(c if c is not None else nn.Identity() for c in candidates)
+        self.mode = "darts"
+        self.phase = "weights"  # or "arch"
+        self.tau = 1.0
+        self.fixed: int | None = None  # set to run one chosen candidate (derived network / eval)
+        self.gates: torch.Tensor | None = None
+        self.active: list[int] = []
+
+    def forward(self, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        if self.fixed is not None:
+            return self.candidates[self.fixed](x)
+        if self.mode == "darts":
+            w = F.softmax(alpha, dim=-1)
+            return sum(w[j] * op(x) for j, op in enumerate(self.candidates))
+        if self.mode == "gdas":
+            # one-hot in value, softmax in gradient (straight-through)
+            hard = F.gumbel_softmax(alpha, tau=self.tau, hard=True)
+            j = int(hard.argmax())
+            return hard[j] * self.candidates[j](x)
+        probs = F.softmax(alpha.detach(), dim=-1)
+        if self.phase == "weights":
+            j = int(torch.multinomial(probs, 1))
+            self.active = [j]
+            return self.candidates[j](x)
+        k = min(2, len(self.candidates))
+        self.active = [int(i) for i in torch.multinomial(probs, k, replacement=False)]
+        gates = torch.zeros(len(self.active), device=x.device)
+        chosen = int(torch.multinomial(probs[self.active] / probs[self.active].sum(), 1))
+        gates[chosen] = 1.0
+        self.gates = gates.requires_grad_(True)
+        return sum(self.gates[n] * self.candidates[j](x) for n, j in enumerate(self.active))
+
+    def binary_alpha_grad(self, alpha: torch.Tensor) -> torch.Tensor:
+        """The BinaryConnect gradient of ``alpha`` from the last arch-step backward."""
+        grad = torch.zeros_like(alpha)
+        if self.gates is None or self.gates.grad is None:
+            return grad
+        idx = torch.tensor(self.active, device=alpha.device)
+        p = F.softmax(alpha.detach()[idx], dim=-1)
+        g = self.gates.grad
+        for a in range(len(self.active)):
+            for b in range(len(self.active)):
+                grad[self.active[a]] += g[b] * p[b] * ((1.0 if a == b else 0.0) - p[a])
+        self.gates = None
+        return grad

@@ -1,0 +1,305 @@
+"""Differentiable search: alternate weight steps (train split) and architecture steps
+(val split) on a supernet, with the expected-latency loss; checkpoint every epoch.
+
+Run directory: ``checkpoint.pt`` (weights only, loaded with ``weights_only=True``),
+``log.jsonl`` (one line per epoch), ``result.json`` (the derived architecture).
+"""
+
+from __future__ import annotations
+
+import json
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from itertools import cycle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from hwnas.data.datasets import Splits
+from hwnas.errors import HwnasError
+from hwnas.predictors.features import OptionTable
+from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.supernet.build import Supernet, build_supernet
+from hwnas.supernet.latency import ExpectedLatency, latency_loss
+from hwnas.supernet.mixed import MODES
+
+
+@dataclass
+class Target:
+    """One device the search must fit: its per-option latencies and its budget."""
+
+    name: str
+    latency: OptionTable
+    budget_ms: float
+    predictor: Any = None  # predicts the derived architecture's latency (ms)
+
+    def predict(self, arch: Arch) -> float:
+        if self.predictor is not None:
+            return float(self.predictor.predict([arch])[0])
+        idx = np.array([arch.indices()])
+        return float(self.latency.total(idx)[0])
+
+
+@dataclass
+class SearchConfig:
+    strategy: str = "proxyless"
+    loss: str = "mul#log"
+    alpha: float = 0.2
+    beta: float = 0.3
+    lam: float = 1.0
+    epochs: int = 10
+    warmup_epochs: int = 2
+    batch_size: int = 64
+    lr: float = 0.05
+    weight_decay: float = 4e-5
+    arch_lr: float = 6e-3
+    arch_weight_decay: float = 0.0
+    unrolled: bool = False
+    tau_start: float = 5.0
+    tau_end: float = 0.5
+    seed: int = 0
+    device: str = field(default_factory=lambda: "cuda" if torch.cuda.is_available() else "cpu")
+
+    def __post_init__(self) -> None:
+        if self.strategy not in MODES:
+            raise HwnasError(f"unknown differentiable strategy {self.strategy!r}; use one of {', '.join(MODES)}")
+        if self.unrolled and self.strategy != "darts":
+            raise HwnasError("--unrolled (second-order) applies to darts only")
+        if self.epochs < 1 or not 0 <= self.warmup_epochs < self.epochs + 1:
+            raise HwnasError("epochs must be >= 1 and warm-up epochs between 0 and epochs")
+
+
+class DifferentiableSearch:
+    def __init__(self, space: SearchSpace, targets: list[Target], data: Splits, config: SearchConfig,
+                 run_dir: str | Path, progress: bool = True) -> None:
+        if not targets:
+            raise HwnasError("a latency-aware search needs at least one device with a budget")
+        self.space, self.targets, self.data, self.cfg = space, targets, data, config
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        torch.manual_seed(config.seed)
+        self.device = torch.device(config.device)
+        self.net: Supernet = build_supernet(space).to(self.device)
+        if self.device.type == "cuda":
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.lat = [ExpectedLatency(t.latency).to(self.device) for t in targets]
+        self.w_opt = torch.optim.SGD(self.net.weight_parameters(), lr=config.lr, momentum=0.9, nesterov=True,
+                                     weight_decay=config.weight_decay)
+        self.a_opt = torch.optim.Adam(self.net.arch_parameters(), lr=config.arch_lr, betas=(0.5, 0.999),
+                                      weight_decay=config.arch_weight_decay)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, T_max=config.epochs)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda")
+        self.epoch = 0
+
+    # -- losses ---------------------------------------------------------------------
+    def expected_ms(self) -> list[torch.Tensor]:
+        return [lat(list(self.net.alphas)) for lat in self.lat]
+
+    def objective(self, ce: torch.Tensor) -> torch.Tensor:
+        c = self.cfg
+        if c.loss == "mul#log":
+            factor = torch.ones((), device=ce.device)
+            for e, t in zip(self.expected_ms(), self.targets):
+                factor = factor * latency_loss(torch.ones((), device=ce.device), e, t.budget_ms, "mul#log",
+                                               c.alpha, c.beta)
+            return ce * factor
+        out = ce
+        for e, t in zip(self.expected_ms(), self.targets):
+            out = latency_loss(out, e, t.budget_ms, "add#linear", lam=c.lam)
+        return out
+
+    def _forward_ce(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(self.device.type, enabled=self.device.type == "cuda", dtype=torch.float16):
+            logits = self.net(x)
+            return F.cross_entropy(logits.float(), y), logits
+
+    # -- steps ----------------------------------------------------------------------
+    def weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        self.net.set_mode(self.cfg.strategy, "weights", self.tau)
+        self.net.train()
+        self.w_opt.zero_grad(set_to_none=True)
+        ce, logits = self._forward_ce(x, y)
+        self.scaler.scale(ce).backward()
+        self.scaler.unscale_(self.w_opt)
+        torch.nn.utils.clip_grad_norm_(self.net.weight_parameters(), 5.0)
+        self.scaler.step(self.w_opt)
+        self.scaler.update()
+        return float(ce.detach()), float((logits.detach().argmax(1) == y).float().mean())
+
+    def arch_step(self, x: torch.Tensor, y: torch.Tensor, xt: torch.Tensor | None = None,
+                  yt: torch.Tensor | None = None) -> float:
+        self.net.set_mode(self.cfg.strategy, "arch", self.tau)
+        self.net.train()
+        self.a_opt.zero_grad(set_to_none=True)
+        if self.cfg.unrolled and xt is not None:
+            loss = self._unrolled(x, y, xt, yt)
+        else:
+            ce, _ = self._forward_ce(x, y)
+            loss = self.objective(ce)
+            loss.backward()
+            if self.cfg.strategy == "proxyless":
+                for m in self.net.mixed_ops():
+                    a = self.net.alphas[m.decision]
+                    a.grad = (a.grad if a.grad is not None else torch.zeros_like(a)) + m.binary_alpha_grad(a)
+        self.a_opt.step()
+        for p in self.net.weight_parameters():
+            p.grad = None
+        return float(loss)
+
+    def _unrolled(self, xv: torch.Tensor, yv: torch.Tensor, xt: torch.Tensor, yt: torch.Tensor) -> torch.Tensor:
+        """DARTS second order: grad_a L_val(w', a) - eta * (d2 L_train / da dw) grad_w' L_val, with
+        w' = w - eta grad_w L_train and the Hessian-vector product by finite differences."""
+        weights, alphas = self.net.weight_parameters(), self.net.arch_parameters()
+        eta = self.w_opt.param_groups[0]["lr"]
+        backup = [p.detach().clone() for p in weights]
+        g = torch.autograd.grad(F.cross_entropy(self.net(xt), yt), weights, allow_unused=True)
+        with torch.no_grad():
+            for p, gi in zip(weights, g):
+                if gi is not None:
+                    p.sub_(eta * gi)
+        loss = self.objective(F.cross_entropy(self.net(xv), yv))
+        grads = torch.autograd.grad(loss, alphas + weights, allow_unused=True)
+        d_alpha = [gi if gi is not None else torch.zeros_like(a) for gi, a in zip(grads[:len(alphas)], alphas)]
+        vec = [gi if gi is not None else torch.zeros_like(p) for gi, p in zip(grads[len(alphas):], weights)]
+        eps = 0.01 / (torch.sqrt(sum((v ** 2).sum() for v in vec)) + 1e-12)
+        hess = []
+        for sign in (1.0, -1.0):
+            with torch.no_grad():
+                for p, b, v in zip(weights, backup, vec):
+                    p.copy_(b + sign * eps * v)
+            ga = torch.autograd.grad(F.cross_entropy(self.net(xt), yt), alphas, allow_unused=True)
+            hess.append([gi if gi is not None else torch.zeros_like(a) for gi, a in zip(ga, alphas)])
+        with torch.no_grad():
+            for p, b in zip(weights, backup):
+                p.copy_(b)
+        for a, da, hp, hm in zip(alphas, d_alpha, *hess):
+            a.grad = da - eta * (hp - hm) / (2 * eps)
+        return loss.detach()
+
+    @property
+    def tau(self) -> float:
+        c = self.cfg
+        frac = self.epoch / max(c.epochs - 1, 1)
+        return c.tau_start * (c.tau_end / c.tau_start) ** frac
+
+    # -- derive, evaluate -------------------------------------------------------------
+    def derive(self) -> Arch:
+        return self.space.from_indices([int(torch.argmax(a)) for a in self.net.alphas])
+
+    @torch.no_grad()
+    def evaluate(self, arch: Arch, split: str = "val") -> float:
+        self.net.eval()
+        self.net.fix(list(arch.indices()))
+        correct = total = 0
+        for x, y in self.data.loader(split, 256, shuffle=False):
+            x, y = self._to(x, y)
+            correct += int((self.net(x).argmax(1) == y).sum())
+            total += len(y)
+        self.net.fix(None)
+        return correct / max(total, 1)
+
+    def _to(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y.to(self.device, non_blocking=True)
+
+    # -- the loop -------------------------------------------------------------------
+    def run(self, stop_after: int | None = None) -> dict[str, Any]:
+        """Train to ``epochs`` (resuming from the run directory's checkpoint if any);
+        ``stop_after`` ends early after that many epochs of this call (tests, time boxes)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.load_checkpoint()
+        done_now = 0
+        while self.epoch < self.cfg.epochs and (stop_after is None or done_now < stop_after):
+            self._one_epoch()
+            done_now += 1
+        return self.result()
+
+    def _one_epoch(self) -> None:
+        c, e = self.cfg, self.epoch
+        t0 = time.perf_counter()
+        searching = e >= c.warmup_epochs
+        val = cycle(self.data.loader("val", c.batch_size, True, c.seed + 1, e))
+        train = self.data.loader("train", c.batch_size, True, c.seed, e)
+        losses, accs, arch_losses = [], [], []
+        bar = tqdm(train, desc=f"{c.strategy} epoch {e + 1}/{c.epochs}" + ("" if searching else " (warm-up)"),
+                   unit="batch", disable=not self.progress, leave=False)
+        for x, y in bar:
+            x, y = self._to(x, y)
+            if searching:
+                xv, yv = self._to(*next(val))
+                arch_losses.append(self.arch_step(xv, yv, x, y))
+            loss, acc = self.weight_step(x, y)
+            losses.append(loss)
+            accs.append(acc)
+            bar.set_postfix(loss=f"{loss:.3f}", lat=f"{float(self.expected_ms()[0]):.3f}ms")
+        self.sched.step()
+        self.epoch += 1
+        arch = self.derive()
+        record = {"epoch": self.epoch, "phase": "search" if searching else "warmup", "tau": self.tau,
+                  "train_loss": float(np.mean(losses)), "train_acc": float(np.mean(accs)),
+                  "arch_loss": float(np.mean(arch_losses)) if arch_losses else None,
+                  "val_acc": self.evaluate(arch, "val"),
+                  "expected_ms": {t.name: float(v) for t, v in zip(self.targets, self.expected_ms())},
+                  "arch": str(arch),
+                  "arch_latency_ms": {t.name: t.predict(arch) for t in self.targets},
+                  "probabilities": self.net.probabilities(), "seconds": time.perf_counter() - t0}
+        with open(self.run_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        self.save_checkpoint()
+
+    def result(self) -> dict[str, Any]:
+        arch = self.derive()
+        devices = []
+        for t in self.targets:
+            lat = t.predict(arch)
+            devices.append({"device": t.name, "budget_ms": t.budget_ms, "predicted_ms": lat,
+                            "meets_budget": lat <= t.budget_ms})
+        out = {"space": self.space.name, "preset": self.space.preset, "strategy": self.cfg.strategy,
+               "arch": str(arch), "epochs": self.epoch, "devices": devices,
+               "meets_all_budgets": all(d["meets_budget"] for d in devices),
+               "supernet_val_acc": self.evaluate(arch, "val"), "config": asdict(self.cfg)}
+        (self.run_dir / "result.json").write_text(json.dumps(out, indent=1))
+        return out
+
+    # -- checkpoints ----------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        state = {"epoch": self.epoch, "net": self.net.state_dict(), "w_opt": self.w_opt.state_dict(),
+                 "a_opt": self.a_opt.state_dict(), "sched": self.sched.state_dict(),
+                 "scaler": self.scaler.state_dict(), "rng": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        tmp = self.run_dir / "checkpoint.pt.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, self.run_dir / "checkpoint.pt")
+
+    def load_checkpoint(self) -> bool:
+        path = self.run_dir / "checkpoint.pt"
+        if not path.exists():
+            return False
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        self.net.load_state_dict(state["net"])
+        self.w_opt.load_state_dict(state["w_opt"])
+        self.a_opt.load_state_dict(state["a_opt"])
+        self.sched.load_state_dict(state["sched"])
+        self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"].cpu())
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+        self.epoch = int(state["epoch"])
+        return True
+
+
+def budget_from_quantile(space: SearchSpace, latency: OptionTable, q: float, n: int = 5000, seed: int = 0) -> float:
+    """The q-quantile of table latency over uniformly sampled architectures."""
+    idx = space.index_matrix(space.sample(n, seed=seed))
+    return float(np.quantile(latency.total(idx), q))
+
+
