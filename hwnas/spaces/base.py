@@ -139,9 +139,9 @@ class SearchSpace(ABC):
 
     def index_matrix(self, archs: Sequence[Arch]) -> np.ndarray:
         """(n, decisions) int array of chosen option indices."""
-        if not archs:
-            return np.zeros((0, len(self.decisions())), dtype=np.int64)
-        return np.array([a.indices() for a in archs], dtype=np.int64)
+        d = len(self.decisions())
+        flat = itertools.chain.from_iterable(a.indices() for a in archs)
+        return np.fromiter(flat, dtype=np.int64, count=len(archs) * d).reshape(len(archs), d)
 
     def describe(self) -> dict[str, Any]:
         return {"space": self.name, "preset": self.preset, "size": self.size(),
@@ -157,7 +157,9 @@ class SearchSpace(ABC):
         decisions = self.decisions()
         if len(indices) != len(decisions):
             raise ArchError(f"{self.name}: expected {len(decisions)} decisions, got {len(indices)}")
-        return self.from_choices([d.choices[int(i)] for d, i in zip(decisions, indices)])
+        arch = self.from_choices([d.choices[int(i)] for d, i in zip(decisions, indices)])
+        arch.__dict__["_indices"] = tuple(int(i) for i in indices)  # prefill the cached property
+        return arch
 
     def size(self) -> int:
         return int(np.prod([len(d.choices) for d in self.decisions()], dtype=object))

@@ -34,7 +34,7 @@ class ExpectedLatency(nn.Module):
         total = torch.tensor(self.fixed, dtype=torch.float64, device=alphas[0].device)
         for i, a in enumerate(alphas):
             total = total + (F.softmax(a.double(), dim=-1) * getattr(self, f"opt{i}")).sum()
-        return total.float()
+        return total.to(alphas[0].dtype)
 
 
 def latency_loss(ce: torch.Tensor, expected_ms: torch.Tensor, budget_ms: float, kind: str = "mul#log",

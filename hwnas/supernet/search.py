@@ -239,7 +239,7 @@ class DifferentiableSearch:
             loss, acc = self.weight_step(x, y)
             losses.append(loss)
             accs.append(acc)
-            bar.set_postfix(loss=f"{loss:.3f}", lat=f"{float(self.expected_ms()[0]):.3f}ms")
+            bar.set_postfix(loss=f"{loss:.3f}", lat=f"{float(self.expected_ms()[0].detach()):.3f}ms")
         self.sched.step()
         self.epoch += 1
         arch = self.derive()

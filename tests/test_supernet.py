@@ -1,0 +1,162 @@
+"""Differentiable search on tiny shapes, on the CPU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hwnas.data.datasets import load
+from hwnas.errors import HwnasError
+from hwnas.predictors import FlopsPredictor
+from hwnas.predictors.features import OptionTable
+from hwnas.spaces import get_space
+from hwnas.supernet.latency import ExpectedLatency, latency_loss
+from hwnas.supernet.search import DifferentiableSearch, SearchConfig, Target
+
+HWNAS = str(Path(sys.executable).parent / "hwnas")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_expected_latency_gradient_matches_finite_differences() -> None:
+    table = OptionTable(1.5, [np.array([0.1, 0.4, 0.9]), np.array([0.0, 2.0])])
+    lat = ExpectedLatency(table).double()
+    alphas = [torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64, requires_grad=True),
+              torch.tensor([0.1, 0.7], dtype=torch.float64, requires_grad=True)]
+
+    def f(a: list[torch.Tensor]) -> torch.Tensor:
+        total = torch.tensor(table.fixed, dtype=torch.float64)
+        for i, x in enumerate(a):
+            total = total + (torch.softmax(x, -1) * torch.tensor(table.options[i])).sum()
+        return total
+
+    assert float(lat(alphas).detach()) == pytest.approx(float(f(alphas).detach()), rel=1e-12)
+    grads = torch.autograd.grad(lat(alphas), alphas)
+    h = 1e-6
+    for i, a in enumerate(alphas):
+        for j in range(len(a)):
+            plus = [x.detach().clone() for x in alphas]
+            minus = [x.detach().clone() for x in alphas]
+            plus[i][j] += h
+            minus[i][j] -= h
+            fd = (float(lat(plus)) - float(lat(minus))) / (2 * h)
+            assert float(grads[i][j]) == pytest.approx(fd, abs=1e-8)
+    torch.autograd.gradcheck(lambda *a: lat(list(a)), tuple(alphas))
+
+
+def test_losses_on_known_values() -> None:
+    ce = torch.tensor(2.0)
+    # 1 ms against a 1 ms budget: the log ratio is 1, so the factor is alpha = 0.2
+    assert float(latency_loss(ce, torch.tensor(1.0), 1.0, "mul#log")) == pytest.approx(0.4)
+    over = float(latency_loss(ce, torch.tensor(2.0), 1.0, "mul#log"))
+    assert over == pytest.approx(2.0 * 0.2 * (np.log(2000) / np.log(1000)) ** 0.3)
+    assert float(latency_loss(ce, torch.tensor(1.5), 1.0, "add#linear", lam=0.5)) == pytest.approx(2.25)
+    with pytest.raises(HwnasError, match="unknown latency loss"):
+        latency_loss(ce, torch.tensor(1.0), 1.0, "mul#exp")
+    with pytest.raises(HwnasError, match="must be positive"):
+        latency_loss(ce, torch.tensor(1.0), 0.0)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    space = get_space("mbv2", "small", resolution=16)
+    data = load("digits", resolution=16)
+    archs = space.sample(40, seed=0)
+    pred = FlopsPredictor(space).fit(archs, [a.counts().macs / 1e6 for a in archs])
+    return space, data, pred
+
+
+@pytest.mark.parametrize("mode", ["darts", "proxyless", "gdas"])
+def test_each_mode_moves_expected_latency_toward_the_budget(mode: str, tiny, tmp_path: Path) -> None:
+    space, data, pred = tiny
+    latency = pred.option_latency()
+    budget = float(latency.fixed + sum(o.min() for o in latency.options)) * 1.05
+    cfg = SearchConfig(strategy=mode, epochs=1, warmup_epochs=0, batch_size=128, arch_lr=0.05, loss="add#linear",
+                       lam=5.0, device="cpu")
+    s = DifferentiableSearch(space, [Target("flops", latency, budget, pred)], data, cfg, tmp_path, progress=False)
+    before = float(s.expected_ms()[0])
+    s.run()
+    after = float(s.expected_ms()[0])
+    assert after < before
+    log = [json.loads(line) for line in open(tmp_path / "log.jsonl")]
+    assert log[-1]["epoch"] == 1 and set(log[-1]) >= {"train_loss", "train_acc", "expected_ms", "arch", "probabilities"}
+    derived = space.parse(log[-1]["arch"])
+    assert space.parse(str(derived)) == derived == s.derive()
+
+
+def test_second_order_darts_runs(tiny, tmp_path: Path) -> None:
+    space, data, pred = tiny
+    latency = pred.option_latency()
+    cfg = SearchConfig(strategy="darts", unrolled=True, epochs=1, warmup_epochs=0, batch_size=256, device="cpu")
+    s = DifferentiableSearch(space, [Target("flops", latency, 1.0, pred)], data, cfg, tmp_path, progress=False)
+    before = [a.detach().clone() for a in s.net.alphas]
+    s.run()
+    assert any(not torch.equal(a, b) for a, b in zip(before, s.net.alphas))
+
+
+@pytest.mark.parametrize("mode", ["proxyless", "darts"])
+def test_resume_reproduces_the_uninterrupted_run(mode: str, tiny, tmp_path: Path) -> None:
+    space, data, pred = tiny
+    latency = pred.option_latency()
+
+    def make(d: Path) -> DifferentiableSearch:
+        cfg = SearchConfig(strategy=mode, epochs=2, warmup_epochs=1, batch_size=256, device="cpu", seed=3)
+        return DifferentiableSearch(space, [Target("f", latency, 10.0, pred)], data, cfg, d, progress=False)
+
+    whole = make(tmp_path / "a")
+    whole.run()
+    first = make(tmp_path / "b")
+    first.run(stop_after=1)
+    resumed = make(tmp_path / "b")  # a new process would do exactly this
+    resumed.run()
+    for (k, v), (k2, v2) in zip(whole.net.state_dict().items(), resumed.net.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2), k
+
+
+def test_nb201_supernet_searches(tmp_path: Path) -> None:
+    space = get_space("nb201", resolution=8)
+    data = load("digits", resolution=8)
+    archs = space.sample(60, seed=0)
+    pred = FlopsPredictor(space).fit(archs, [a.counts().macs / 1e6 for a in archs])
+    cfg = SearchConfig(strategy="gdas", epochs=1, warmup_epochs=0, batch_size=256, device="cpu")
+    s = DifferentiableSearch(space, [Target("flops", pred.option_latency(), 5.0, pred)], data, cfg, tmp_path,
+                             progress=False)
+    result = s.run()
+    assert space.parse(result["arch"]) == s.derive()
+
+
+def test_cli_search_with_recipe_and_override(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'[search]\nstrategy = "proxyless"\nspace = "mbv2"\npreset = "small"\n'
+                      f'lut = "{ROOT / "latency_tables" / "mbv2-small.cpu-ort.lut.json"}"\nbudget-quantile = 0.5\n'
+                      f'epochs = 3\nwarmup-epochs = 0\nbatch-size = 256\noutput = "{tmp_path / "ignored"}"\n')
+    run = tmp_path / "run"
+    r = subprocess.run([HWNAS, "search", "--recipe", str(recipe), "--epochs", "1", "--strategy", "gdas",
+                        "-o", str(run), "--retrain-epochs", "1", "--quiet", "--json"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["strategy"] == "gdas" and result["epochs"] == 1
+    assert result["devices"][0]["budget_ms"] > 0 and "meets_budget" in result["devices"][0]
+    assert (run / "model.onnx").exists() and (run / "model.safetensors").exists()
+    assert result["retrain"]["onnx_parity_ok"] is True
+    assert not (tmp_path / "ignored").exists()
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--lut", "x.json", "--budget-ms", "1", "-o", "r"], "does not exist"),
+    (["--budget-ms", "1", "-o", "r"], "latency table"),
+    (["--lut", str(ROOT / "latency_tables" / "mbv2-small.cpu-ort.lut.json"), "-o", "r", "--preset", "small"],
+     "give a budget"),
+    (["--lut", str(ROOT / "latency_tables" / "mbv2-small.cpu-ort.lut.json"), "--preset", "small",
+      "--budget-ms", "0.0001", "-o", "r"], "smallest predicted latency in the space is"),
+    (["--recipe", "nope.toml", "-o", "r"], "recipe nope.toml does not exist"),
+])
+def test_cli_search_errors(args: list[str], fragment: str, tmp_path: Path) -> None:
+    r = subprocess.run([HWNAS, "search", *args], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 2 and fragment in r.stderr and "Traceback" not in r.stderr
