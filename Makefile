@@ -16,9 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/hwnas space show mbv2 --preset small
-	$(VENV)/bin/hwnas arch info mbv2 mobilenetv2 --preset mobilenetv2 --num-classes 1000 --verify
-	$(VENV)/bin/hwnas export mbv2 mobilenetv2 --preset small --format onnx -o $(OUT)/mobilenetv2-small.onnx
+	$(VENV)/bin/hwnas search --recipe search/quickstart.toml -o $(OUT)
 
 test: $(STAMP)
 	$(PY) -m pytest

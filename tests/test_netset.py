@@ -40,3 +40,20 @@ def test_measure_cli(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["measured"] == 2
     assert len(list(csv.DictReader(open(out)))) == 2
+
+
+def test_remeasure_noisy_rows(tmp_path: Path) -> None:
+    space = get_space("mbv2", "small", resolution=16)
+    path = tmp_path / "set.csv"
+    measure_set(space, get_device(FAST), path, 3, seed=5, progress=False)
+    rows = list(csv.DictReader(open(path)))
+    rows[1]["noisy"], rows[1]["latency_ms"] = "1", "999"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    report = measure_set(space, get_device(FAST), path, 3, seed=5, progress=False, remeasure_noisy=True)
+    assert report.remeasured == 1 and report.measured == 0
+    again = list(csv.DictReader(open(path)))
+    assert [r["arch"] for r in again] == [r["arch"] for r in rows]
+    assert float(again[1]["latency_ms"]) < 999 and again[0] == rows[0]

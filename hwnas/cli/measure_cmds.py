@@ -50,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=int, required=True, help="how many distinct architectures")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", required=True, help="CSV file; provenance goes to FILE.meta.json")
+    p.add_argument("--remeasure-noisy", action="store_true", help="also measure again the rows flagged noisy")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_json(p)
     p.set_defaults(func=cmd_measure)
@@ -153,10 +154,11 @@ def cmd_measure(args: argparse.Namespace) -> int:
         raise HwnasError("-n must be >= 1")
     space = space_from_args(args)
     device = get_device(args.device)
-    report = measure_set(space, device, args.output, args.n, args.seed, progress=not args.quiet)
+    report = measure_set(space, device, args.output, args.n, args.seed, progress=not args.quiet,
+                         remeasure_noisy=args.remeasure_noisy)
     if args.json:
         emit_json(report.__dict__)
     else:
         print(f"{report.path}: {report.total} networks, {report.measured} measured now, {report.kept} kept, "
-              f"{report.seconds:.1f} s")
+              f"{report.remeasured} noisy re-measured, {report.seconds:.1f} s")
     return 0

@@ -34,6 +34,7 @@ class SetReport:
     measured: int
     kept: int
     seconds: float
+    remeasured: int = 0
 
 
 def meta_path(csv_path: Path) -> Path:
@@ -61,8 +62,25 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(reader)
 
 
+def _row(arch: Arch, device: Device, space: SearchSpace) -> tuple[dict[str, str], float]:
+    m = device.measure(arch.build(), space.input_shape())
+    e = m.to_entry()
+    return ({"arch": str(arch), "latency_ms": f"{e['median_ms']:.6g}", "p90_ms": f"{e['p90_ms']:.6g}",
+             "cv": f"{e['cv']:.4g}", "raw_median_ms": f"{e['raw_median_ms']:.6g}", "noisy": str(int(e["noisy"]))},
+            m.latency_ms)
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, buf.getvalue())
+
+
 def measure_set(space: SearchSpace, device: Device, path: str | Path, n: int, seed: int = 0, *,
-                protocol: MeasureProtocol | None = None, progress: bool = True) -> SetReport:
+                protocol: MeasureProtocol | None = None, progress: bool = True,
+                remeasure_noisy: bool = False) -> SetReport:
     start = time.perf_counter()
     path = Path(path)
     meta = meta_path(path)
@@ -72,21 +90,18 @@ def measure_set(space: SearchSpace, device: Device, path: str | Path, n: int, se
     rows = read_rows(path)
     done = {r["arch"] for r in rows}
     todo = [a for a in unique_sample(space, n, seed) if str(a) not in done]
-    bar = tqdm(todo, desc=f"measure {space.name}/{space.preset} on {device.spec}", unit="net",
-               disable=not progress)
-    for arch in bar:
-        m = device.measure(arch.build(), space.input_shape())
-        e = m.to_entry()
-        rows.append({"arch": str(arch), "latency_ms": f"{e['median_ms']:.6g}", "p90_ms": f"{e['p90_ms']:.6g}",
-                     "cv": f"{e['cv']:.4g}", "raw_median_ms": f"{e['raw_median_ms']:.6g}",
-                     "noisy": str(int(e["noisy"]))})
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        write_atomic(path, buf.getvalue())
+    redo = [i for i, r in enumerate(rows) if r.get("noisy") == "1"] if remeasure_noisy else []
+    jobs = [(i, space.parse(rows[i]["arch"])) for i in redo] + [(None, a) for a in todo]
+    bar = tqdm(jobs, desc=f"measure {space.name}/{space.preset} on {device.spec}", unit="net", disable=not progress)
+    for i, arch in bar:
+        row, latency = _row(arch, device, space)
+        if i is None:
+            rows.append(row)
+        else:
+            rows[i] = row
+        _write(path, rows)
         header_table.header["updated"] = now()
         header_table.header["rows"] = len(rows)
         header_table.save()
-        bar.set_postfix_str(f"{m.latency_ms:.3f} ms")
-    return SetReport(str(path), n, len(todo), n - len(todo), time.perf_counter() - start)
+        bar.set_postfix_str(f"{latency:.3f} ms")
+    return SetReport(str(path), n, len(todo), n - len(todo), time.perf_counter() - start, len(redo))

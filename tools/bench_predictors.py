@@ -1,0 +1,204 @@
+"""Benchmark of the latency predictors; prints one table per part, writes PNGs.
+
+1. mbv2 on this CPU, from the shipped measured sets, 25 % held out: flops, lutsum and
+   learned (goal for learned: MAPE <= 3 %, >= 98 % within 10 %, Kendall tau >= 0.9);
+2. nb201, each of the 20 devices of ../shared/data/nb201/latency_ms.csv, 900 training
+   cells, tested on all the others, beside a linear per-op-count model (goal: Spearman
+   >= 0.98 on every CPU and GPU, and better than per-op on the phones);
+3. transfer, leave one device out, K = 10 and 20 shots, averaged over seeds (goal:
+   mean Spearman >= 0.93 at K = 10; HELP reports 0.932);
+4. throughput on one core, batched (goal: lutsum >= 100,000 and learned >= 20,000 archs/s).
+
+    .venv/bin/python tools/bench_predictors.py [--seeds 5] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+from sklearn.linear_model import LinearRegression
+from threadpoolctl import threadpool_limits
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hwnas.cli.common import table  # noqa: E402
+from hwnas.lut.table import LatencyTable  # noqa: E402
+from hwnas.paths import shared_data_dir  # noqa: E402
+from hwnas.predictors import (FlopsPredictor, LearnedPredictor, LutSumPredictor, TransferPredictor,  # noqa: E402
+                              fit_sources)
+from hwnas.predictors.data import one_column, read_latency_csv  # noqa: E402
+from hwnas.predictors.metrics import metrics  # noqa: E402
+from hwnas.spaces import get_space  # noqa: E402
+
+PHONES = {"pixel2", "samsung_a50", "samsung_s7"}
+
+
+def part_mbv2() -> list[dict]:
+    out = []
+    for runtime in ("ort", "tflite"):
+        for preset in ("small", "proxyless"):
+            lut = ROOT / "latency_tables" / f"mbv2-{preset}.cpu-{runtime}.lut.json"
+            data_path = ROOT / "latency_tables" / f"mbv2-{preset}.cpu-{runtime}.measured.csv"
+            if not lut.exists() or not data_path.exists():
+                continue
+            space = get_space("mbv2", preset)
+            t = LatencyTable.load(lut, space=space)
+            data, col = one_column(str(data_path))
+            idx = space.index_matrix([space.parse(a) for a in data.archs])
+            y = data.column(col)
+            perm = np.random.default_rng(0).permutation(len(y))
+            cut = int(0.75 * len(y))
+            tr, te = perm[:cut], perm[cut:]
+            for pred in (FlopsPredictor(space), LutSumPredictor(space, t), LearnedPredictor(space, t)):
+                pred.fit(idx[tr], y[tr], validate=False)
+                m = metrics(pred.predict(idx[te]), y[te])
+                out.append({"runtime": runtime, "preset": preset, "kind": pred.kind, "train": len(tr), **m})
+    return out
+
+
+def per_op_model(idx: np.ndarray) -> np.ndarray:
+    return np.stack([(idx == k).sum(axis=1) for k in range(5)], axis=1)
+
+
+def part_nb201() -> tuple[list[dict], dict]:
+    space = get_space("nb201")
+    data, cols = read_latency_csv(str(shared_data_dir() / "nb201" / "latency_ms.csv"))
+    idx = space.index_matrix([space.parse(a) for a in data.archs])
+    perm = np.random.default_rng(0).permutation(len(idx))
+    tr, te = perm[:900], perm[900:]
+    ops = per_op_model(idx)
+    out = []
+    for c in cols:
+        y = data.column(c)
+        pred = LearnedPredictor(space).fit(idx[tr], y[tr], validate=False)
+        m = metrics(pred.predict(idx[te]), y[te])
+        base = metrics(np.maximum(LinearRegression().fit(ops[tr], y[tr]).predict(ops[te]), 1e-6), y[te])
+        out.append({"device": c, "kind": "phone" if c in PHONES else ("fpga" if c == "fpga" else
+                    ("cpu" if c in ("gold_6226", "silver_4114") else "gpu")), "level": pred.level,
+                    "spearman": m["spearman"], "within_10pct": m["within_10pct"], "mape": m["mape"],
+                    "perop_spearman": base["spearman"], "perop_within_10pct": base["within_10pct"]})
+    return out, {"data": data, "cols": cols, "idx": idx, "space": space}
+
+
+def part_transfer(ctx: dict, seeds: int, shots: tuple[int, ...]) -> dict:
+    space, data, cols, idx = ctx["space"], ctx["data"], ctx["cols"], ctx["idx"]
+    sources = fit_sources(space, data.archs, {c: data.column(c) for c in cols})
+    res: dict = {k: {} for k in shots}
+    for target in cols:
+        others = {n: p for n, p in sources.items() if n != target}
+        y = data.column(target)
+        for k in shots:
+            rhos = []
+            for seed in range(seeds):
+                pick = np.random.default_rng(seed).choice(len(y), k, replace=False)
+                pred = TransferPredictor(space, others).fit(idx[pick], y[pick])
+                rhos.append(spearmanr(pred.predict(idx), y).statistic)
+            res[k][target] = float(np.mean(rhos))
+    return res
+
+
+def part_throughput(n: int = 100_000) -> dict:
+    try:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    except (AttributeError, OSError):
+        pass
+    space = get_space("mbv2", "small")
+    t = LatencyTable.load(ROOT / "latency_tables" / "mbv2-small.cpu-ort.lut.json", space=space)
+    data, col = one_column(str(ROOT / "latency_tables" / "mbv2-small.cpu-ort.measured.csv"))
+    learned = LearnedPredictor(space, t).fit(data.archs, data.column(col), validate=False)
+    lutsum = LutSumPredictor(space, t)
+    out = {}
+    with threadpool_limits(1):
+        for name, pred in (("lutsum", lutsum), ("learned", learned)):
+            archs = space.sample(n, seed=7)  # fresh objects: index extraction is timed too
+            t0 = time.perf_counter()
+            for start in range(0, n, 10_000):
+                pred.predict(archs[start:start + 10_000])
+            out[name] = n / (time.perf_counter() - t0)
+    return out
+
+
+def plot_nb201(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    x = np.arange(len(rows))
+    for ax, key, label in ((axes[0], "spearman", "Spearman rho"), (axes[1], "within_10pct", "share within ±10 %")):
+        ax.bar(x - 0.2, [r[key] for r in rows], 0.4, label="learned")
+        ax.bar(x + 0.2, [r["perop_" + key] for r in rows], 0.4, label="per-op linear")
+        ax.set_ylabel(label)
+        ax.set_ylim(0.3 if key == "within_10pct" else 0.8, 1.0)
+        ax.legend(fontsize=8)
+    axes[1].set_xticks(x, [r["device"] for r in rows], rotation=60, fontsize=8)
+    fig.suptitle("nb201 latency predictors, 900 training cells")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--out", default=str(ROOT / "runs" / "bench_predictors"))
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: mbv2,nb201,transfer,throughput")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    skip = set(args.skip.split(","))
+    results: dict = {}
+
+    if "mbv2" not in skip:
+        print("1. mbv2 on this CPU (shipped measured sets, 25 % held out)")
+        rows = results["mbv2"] = part_mbv2()
+        print(table([[r["runtime"], r["preset"], r["kind"], r["train"], r["n"], f"{r['mape']:.2f} %",
+                      f"{100 * r['within_10pct']:.1f} %", f"{r['kendall']:.3f}", f"{r['spearman']:.3f}"]
+                     for r in rows],
+                    ["runtime", "preset", "predictor", "train", "test", "MAPE", "within 10 %", "Kendall", "Spearman"]))
+        print()
+    ctx = None
+    if "nb201" not in skip or "transfer" not in skip:
+        rows, ctx = part_nb201()
+        results["nb201"] = rows
+        print("2. nb201, 900 training cells, tested on the other 14,725")
+        print(table([[r["device"], r["kind"], r["level"], f"{r['spearman']:.4f}", f"{100 * r['within_10pct']:.1f} %",
+                      f"{r['perop_spearman']:.4f}", f"{100 * r['perop_within_10pct']:.1f} %"] for r in rows],
+                    ["device", "kind", "features", "Spearman", "within 10 %", "per-op Spearman",
+                     "per-op within 10 %"]))
+        hw = [r for r in rows if r["kind"] in ("cpu", "gpu")]
+        ph = [r for r in rows if r["kind"] == "phone"]
+        print(f"CPU/GPU: min Spearman {min(r['spearman'] for r in hw):.4f}, "
+              f"{sum(r['spearman'] >= 0.98 for r in hw)}/{len(hw)} at >= 0.98; phones within 10 %: learned "
+              f"{100 * np.mean([r['within_10pct'] for r in ph]):.1f} %, per-op "
+              f"{100 * np.mean([r['perop_within_10pct'] for r in ph]):.1f} %")
+        plot_nb201(rows, out / "nb201.png")
+        print()
+    if "transfer" not in skip and ctx is not None:
+        print(f"3. transfer, leave one device out, mean over {args.seeds} seeds (Spearman on all 15,625 cells)")
+        tr = results["transfer"] = part_transfer(ctx, args.seeds, (10, 20))
+        devices = list(tr[10])
+        print(table([[d, f"{tr[10][d]:.4f}", f"{tr[20][d]:.4f}"] for d in devices], ["held-out device", "K=10", "K=20"]))
+        print(f"mean: K=10 {np.mean(list(tr[10].values())):.4f}, K=20 {np.mean(list(tr[20].values())):.4f} "
+              "(HELP: 0.932 at K=10)")
+        print()
+    if "throughput" not in skip:
+        tp = results["throughput"] = part_throughput()
+        print("4. throughput on one core (100,000 fresh architectures, batches of 10,000)")
+        print(table([[k, f"{v:,.0f}", "100,000" if k == "lutsum" else "20,000"] for k, v in tp.items()],
+                    ["predictor", "archs/s", "goal"]))
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    print(f"\nresults.json and plots in {out}")
+
+
+if __name__ == "__main__":
+    main()

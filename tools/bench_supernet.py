@@ -1,0 +1,190 @@
+"""Benchmark of the differentiable search; prints tables, writes results.json.
+
+(a) peak memory and step time of the ProxylessNAS supernet, the DARTS supernet and the
+    derived single-path network at one batch size (GPU when there is one, else CPU;
+    on the CPU, memory is the growth of the process's peak RSS, each in a fresh process);
+(b) mbv2 `small` with the shipped cpu-ort predictor, budget at the 30th percentile of the
+    space's predicted latency: does each seed's derived architecture meet it, and its
+    accuracy after retraining beside 10 random architectures under the same budget;
+(c) nb201: each mode's derived cell and its CIFAR-10 accuracy from
+    ../shared/data/nb201/accuracy.csv, with and without the latency term.
+
+    .venv/bin/python tools/bench_supernet.py [--parts a,b,c] [--seeds 10] [--epochs 4] [--retrain-epochs 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hwnas.cli.common import table  # noqa: E402
+from hwnas.data.datasets import load  # noqa: E402
+from hwnas.paths import shared_data_dir  # noqa: E402
+from hwnas.predictors import FlopsPredictor, LearnedPredictor, load_predictor  # noqa: E402
+from hwnas.spaces import get_space  # noqa: E402
+from hwnas.supernet.build import build_supernet  # noqa: E402
+from hwnas.supernet.search import DifferentiableSearch, SearchConfig, Target, budget_from_quantile  # noqa: E402
+from hwnas.train import train_arch  # noqa: E402
+
+
+def memory_child(kind: str, batch: int, steps: int) -> None:
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    space = get_space("mbv2", "small")
+    if kind == "single":
+        net = space.resolve("largest").build().to(dev)
+    else:
+        net = build_supernet(space).to(dev)
+        net.set_mode("darts" if kind == "darts" else "proxyless", "weights")
+    x = torch.randn(batch, *space.input_shape(), device=dev)
+    y = torch.randint(0, 10, (batch,), device=dev)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    base = torch.cuda.memory_allocated() if dev.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    if dev.type == "cuda":
+        peak_mb = (torch.cuda.max_memory_allocated() - base) / 2**20
+    else:
+        peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+    print(json.dumps({"kind": kind, "device": dev.type, "batch": batch, "peak_mb": peak_mb,
+                      "step_ms": 1000 * float(np.median(times[2:]))}))
+
+
+def part_a(batch: int) -> list[dict]:
+    rows = []
+    for kind in ("single", "proxyless", "darts"):
+        r = subprocess.run([sys.executable, __file__, "--memory-child", kind, "--batch", str(batch)],
+                           capture_output=True, text=True, check=True)
+        rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def shipped_predictor(space):
+    return load_predictor(ROOT / "latency_tables" / "mbv2-small.cpu-ort.learned.json", space=space)
+
+
+def part_b(seeds: int, epochs: int, retrain_epochs: int) -> dict:
+    space = get_space("mbv2", "small")
+    pred = shipped_predictor(space)
+    latency = pred.option_latency()
+    pool = space.sample(20000, seed=123)
+    pool_lat = pred.predict(pool)
+    budget = float(np.quantile(pool_lat, 0.3))
+    data = load("digits", resolution=32)
+    found = []
+    for seed in range(seeds):
+        with tempfile.TemporaryDirectory() as d:
+            cfg = SearchConfig(strategy="proxyless", epochs=epochs, warmup_epochs=1, seed=seed)
+            s = DifferentiableSearch(space, [Target("cpu-ort", latency, budget, pred)], data, cfg, d, progress=False)
+            r = s.run()
+        arch = space.parse(r["arch"])
+        acc = train_arch(arch, data, epochs=retrain_epochs, seed=0, progress=False).test_acc
+        found.append({"seed": seed, "arch": str(arch), "predicted_ms": r["devices"][0]["predicted_ms"],
+                      "meets": r["devices"][0]["meets_budget"], "test_acc": acc})
+        print(f"  seed {seed}: {found[-1]}", file=sys.stderr)
+    under = [a for a, lat in zip(pool, pool_lat) if lat <= budget][:seeds]
+    random_accs = [train_arch(a, data, epochs=retrain_epochs, seed=0, progress=False).test_acc for a in under]
+    return {"budget_ms": budget, "found": found, "random_acc": random_accs}
+
+
+def nb201_accuracy() -> dict[str, float]:
+    with open(shared_data_dir() / "nb201" / "accuracy.csv", newline="") as f:
+        return {r["arch"]: float(r["cifar10"]) for r in csv.DictReader(f)}
+
+
+def part_c(epochs: int) -> list[dict]:
+    space = get_space("nb201")
+    acc = nb201_accuracy()
+    with open(shared_data_dir() / "nb201" / "latency_ms.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    pick = np.random.default_rng(0).choice(len(rows), 900, replace=False)
+    pred = LearnedPredictor(space).fit([rows[i]["arch"] for i in pick], [float(rows[i]["pixel2"]) for i in pick],
+                                       device={"name": "pixel2"}, validate=False)
+    latency = pred.option_latency()
+    budget = budget_from_quantile(space, latency, 0.5)
+    data = load("digits", resolution=32)
+    out = []
+    for mode in ("darts", "proxyless", "gdas"):
+        for with_latency in (False, True):
+            cfg = SearchConfig(strategy=mode, epochs=epochs, warmup_epochs=1, loss="add#linear",
+                               lam=1.0 if with_latency else 0.0, seed=0)
+            with tempfile.TemporaryDirectory() as d:
+                s = DifferentiableSearch(space, [Target("pixel2", latency, budget, pred)], data, cfg, d, progress=False)
+                r = s.run()
+            out.append({"mode": mode, "latency_term": with_latency, "arch": r["arch"],
+                        "cifar10": acc[r["arch"]], "pixel2_ms": r["devices"][0]["predicted_ms"],
+                        "budget_ms": budget, "all_skip": set(space.parse(r["arch"]).choices) <= {"skip_connect", "none"}})
+            print(f"  {out[-1]}", file=sys.stderr)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--memory-child")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--parts", default="a,b,c")
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--retrain-epochs", type=int, default=6)
+    ap.add_argument("--out", default=str(ROOT / "runs" / "bench_supernet"))
+    args = ap.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child, args.batch, steps=8)
+        return
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    parts = set(args.parts.split(","))
+    results: dict = {}
+    if "a" in parts:
+        rows = results["memory"] = part_a(args.batch)
+        single = rows[0]
+        print(f"(a) memory and step time, mbv2/small, batch {args.batch}, on {single['device']}")
+        print(table([[r["kind"], f"{r['peak_mb']:.1f}", f"{r['peak_mb'] / max(single['peak_mb'], 1e-9):.2f}x",
+                      f"{r['step_ms']:.1f}", f"{r['step_ms'] / single['step_ms']:.2f}x"] for r in rows],
+                    ["network", "peak MB", "vs single", "step ms", "vs single"]))
+        print()
+    if "b" in parts:
+        b = results["budget"] = part_b(args.seeds, args.epochs, args.retrain_epochs)
+        met = sum(f["meets"] for f in b["found"])
+        accs = [f["test_acc"] for f in b["found"]]
+        print(f"(b) proxyless on mbv2/small, budget {b['budget_ms']:.4f} ms (30th percentile, shipped cpu-ort predictor)")
+        print(table([[f["seed"], f["arch"], f"{f['predicted_ms']:.4f}", "yes" if f["meets"] else "NO",
+                      f"{100 * f['test_acc']:.1f} %"] for f in b["found"]],
+                    ["seed", "derived", "predicted ms", "meets", "test acc"]))
+        print(f"met in {met}/{len(b['found'])} seeds; retrained accuracy: derived {100 * np.mean(accs):.1f} ± "
+              f"{100 * np.std(accs):.1f} %, random under budget {100 * np.mean(b['random_acc']):.1f} ± "
+              f"{100 * np.std(b['random_acc']):.1f} %")
+        print()
+    if "c" in parts:
+        rows = results["nb201"] = part_c(args.epochs)
+        print("(c) nb201 derived cells (digits proxy task), CIFAR-10 accuracy from the NAS-Bench-201 table")
+        print(table([[r["mode"], "yes" if r["latency_term"] else "no", r["arch"], f"{r['cifar10']:.2f}",
+                      f"{r['pixel2_ms']:.2f}", "yes" if r["all_skip"] else "no"] for r in rows],
+                    ["mode", "latency term", "cell", "CIFAR-10 %", "pixel2 ms (pred.)", "skip/none only"]))
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
