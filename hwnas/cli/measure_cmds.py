@@ -10,8 +10,7 @@ import numpy as np
 from hwnas.cli.common import add_json, add_space_args, emit_json, space_from_args, table
 from hwnas.devices import get_device
 from hwnas.errors import HwnasError
-from hwnas.lut.table import LatencyTable
-from hwnas.spaces import get_space
+from hwnas.lut.table import LatencyTable, space_from_skeleton
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -85,15 +84,6 @@ def cmd_lut_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _space_of(t: LatencyTable):
-    h = t.header
-    sk = h["skeleton"]
-    overrides = {k: sk.get(k) for k in ("resolution", "num_classes", "width_mult") if k in sk}
-    if h["space"] != "mbv2":
-        overrides.pop("width_mult", None)
-    return get_space(h["space"], h["preset"], **overrides)
-
-
 def cmd_lut_show(args: argparse.Namespace) -> int:
     t = LatencyTable.load(args.table)
     h = t.header
@@ -104,7 +94,7 @@ def cmd_lut_show(args: argparse.Namespace) -> int:
             "updated": h.get("updated"), "total_ms": float(lat.sum()),
             "min_ms": float(lat.min()) if lat.size else None, "max_ms": float(lat.max()) if lat.size else None}
     try:
-        space = _space_of(t)
+        space = space_from_skeleton(h["space"], h["preset"], h["skeleton"])
         t.check_space(space)
         have, total = t.coverage(space)
         info["coverage"] = {"have": have, "total": total}

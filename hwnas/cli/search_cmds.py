@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from hwnas.cli.common import add_json, emit_json
 from hwnas.errors import HwnasError
+from hwnas.files import read_toml
 
 DIFFERENTIABLE = ("proxyless", "darts", "gdas")
 DEFAULTS: dict[str, Any] = {
@@ -65,12 +65,7 @@ def merged(args: argparse.Namespace) -> dict[str, Any]:
     recipe: dict[str, Any] = {}
     if args.recipe:
         path = Path(args.recipe)
-        if not path.is_file():
-            raise HwnasError(f"recipe {path} does not exist (see search/ for examples)")
-        try:
-            raw = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as e:
-            raise HwnasError(f"recipe {path} is not valid TOML: {e}") from None
+        raw = read_toml(path, "recipe", "see search/ for examples")
         raw = raw.get("search", raw)
         recipe = {k.replace("-", "_"): v for k, v in raw.items()}
         unknown = set(recipe) - set(DEFAULTS)

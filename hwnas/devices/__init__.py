@@ -3,13 +3,12 @@ file under ``devices/`` (TOML with ``backend`` and options)."""
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
 from typing import Any, Callable
 
 from hwnas.devices.base import Device
 from hwnas.devices.local import CudaDevice, OrtDevice, TfliteDevice, TorchCpuDevice
 from hwnas.errors import HwnasError
+from hwnas.files import read_toml
 from hwnas.measure.protocol import MeasureProtocol
 from hwnas.registry import Registry
 
@@ -70,13 +69,7 @@ def _build(backend: str, options: dict[str, Any], spec: str) -> Device:
 def get_device(spec: str) -> Device:
     """A device from a spec string or a profile file (``devices/NAME.toml``)."""
     if spec.endswith(".toml"):
-        path = Path(spec)
-        if not path.is_file():
-            raise HwnasError(f"device profile {spec} does not exist (see devices/ for examples)")
-        try:
-            profile = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as e:
-            raise HwnasError(f"device profile {spec} is not valid TOML: {e}") from None
+        profile = read_toml(spec, "device profile", "see devices/ for examples")
         if "backend" not in profile:
             raise HwnasError(f"device profile {spec} has no 'backend' (one of {', '.join(DEVICES.names())})")
         options = {k: v for k, v in profile.items() if k not in ("backend", "name", "description", "agent")}

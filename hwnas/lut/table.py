@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from hwnas.errors import HwnasError
-from hwnas.jsonio import write_json
+from hwnas.files import read_json, write_json
 from hwnas.measure.fingerprint import identity_differences
 
 SCHEMA = "hwnas.latency_table"
@@ -49,6 +49,21 @@ def skeleton_of(space: Any) -> dict[str, Any]:
     return json.loads(json.dumps(d))
 
 
+def skeleton_differences(space: Any, skeleton: dict[str, Any]) -> list[str]:
+    want = skeleton_of(space)
+    return [k for k in sorted(set(want) | set(skeleton)) if want.get(k) != skeleton.get(k)]
+
+
+def space_from_skeleton(name: str, preset: str, skeleton: dict[str, Any]) -> Any:
+    """The space a stored skeleton describes (preset plus the overridable parameters)."""
+    from hwnas.spaces import get_space
+
+    overrides = {k: skeleton[k] for k in ("resolution", "num_classes", "width_mult") if k in skeleton}
+    if name != "mbv2":
+        overrides.pop("width_mult", None)
+    return get_space(name, preset, **overrides)
+
+
 @dataclass
 class LatencyTable:
     header: dict[str, Any]
@@ -68,12 +83,7 @@ class LatencyTable:
     def load(cls, path: str | Path, *, space: Any = None, device: Any = None) -> "LatencyTable":
         """Read and validate a table; refuse another schema, space, preset or device."""
         p = Path(path)
-        if not p.is_file():
-            raise HwnasError(f"latency table {p} does not exist; build one with 'hwnas lut build'")
-        try:
-            data = json.loads(p.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise HwnasError(f"latency table {p} is not valid JSON ({e})") from None
+        data = read_json(p, "latency table", "build one with 'hwnas lut build'")
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise HwnasError(f"{p} is not an hwnas latency table (schema {data.get('schema') if isinstance(data, dict) else None!r}, expected {SCHEMA!r})")
         if data.get("schema_version") != SCHEMA_VERSION:
@@ -104,8 +114,7 @@ class LatencyTable:
         if h["space"] != space.name or h["preset"] != space.preset:
             raise HwnasError(f"latency table {self.path} is for space {h['space']} preset {h['preset']}, "
                              f"not {space.name} preset {space.preset}")
-        want = skeleton_of(space)
-        diff = [k for k in sorted(set(want) | set(h["skeleton"])) if want.get(k) != h["skeleton"].get(k)]
+        diff = skeleton_differences(space, h["skeleton"])
         if diff:
             raise HwnasError(f"latency table {self.path} was built for another {space.name} skeleton "
                              f"(differs in {', '.join(diff)}); build a table for this one")

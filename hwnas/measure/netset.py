@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from hwnas.devices.base import Device
 from hwnas.errors import HwnasError
-from hwnas.jsonio import write_atomic
+from hwnas.files import write_atomic
 from hwnas.lut.build import now, open_or_create
 from hwnas.measure.protocol import MeasureProtocol
 from hwnas.spaces.base import Arch, SearchSpace

@@ -11,7 +11,6 @@ numbers. Loading refuses another space or device with a message naming the diffe
 from __future__ import annotations
 
 import hashlib
-import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -20,8 +19,8 @@ import numpy as np
 
 from hwnas import __version__
 from hwnas.errors import HwnasError
-from hwnas.jsonio import write_json
-from hwnas.lut.table import skeleton_of
+from hwnas.files import read_json, write_json
+from hwnas.lut.table import skeleton_differences, skeleton_of, space_from_skeleton
 from hwnas.measure.fingerprint import identity_differences
 from hwnas.predictors.features import ArchBatch, OptionTable, index_matrix
 from hwnas.registry import Registry
@@ -185,15 +184,8 @@ PREDICTORS: Registry[type[Predictor]] = Registry("predictor kind")
 
 def load_predictor(path: str | Path, *, space: SearchSpace | None = None,
                    device: dict[str, Any] | str | None = None) -> Predictor:
-    from hwnas.spaces import get_space
-
     p = Path(path)
-    if not p.is_file():
-        raise HwnasError(f"predictor file {p} does not exist; fit one with 'hwnas predictor fit'")
-    try:
-        data = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise HwnasError(f"predictor file {p} is not valid JSON ({e})") from None
+    data = read_json(p, "predictor file", "fit one with 'hwnas predictor fit'")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise HwnasError(f"{p} is not an hwnas predictor file")
     if data.get("format_version") != FORMAT_VERSION:
@@ -203,14 +195,11 @@ def load_predictor(path: str | Path, *, space: SearchSpace | None = None,
         if (data["space"], data["preset"]) != (space.name, space.preset):
             raise HwnasError(f"predictor {p} is for space {data['space']} preset {data['preset']}, "
                              f"not {space.name} preset {space.preset}")
-        want = skeleton_of(space)
-        diff = [k for k in sorted(set(want) | set(data["skeleton"])) if want.get(k) != data["skeleton"].get(k)]
+        diff = skeleton_differences(space, data["skeleton"])
         if diff:
             raise HwnasError(f"predictor {p} was fitted for another {space.name} skeleton (differs in {', '.join(diff)})")
     else:
-        sk = data["skeleton"]
-        overrides = {k: sk[k] for k in ("resolution", "num_classes", "width_mult") if k in sk}
-        space = get_space(data["space"], data["preset"], **overrides)
+        space = space_from_skeleton(data["space"], data["preset"], data["skeleton"])
     pred = PREDICTORS[data["kind"]].from_state(space, data["state"])
     pred.meta = data.get("meta", {})
     if device is not None:
