@@ -247,7 +247,7 @@ class DifferentiableSearch:
                   "train_loss": float(np.mean(losses)), "train_acc": float(np.mean(accs)),
                   "arch_loss": float(np.mean(arch_losses)) if arch_losses else None,
                   "val_acc": self.evaluate(arch, "val"),
-                  "expected_ms": {t.name: float(v) for t, v in zip(self.targets, self.expected_ms())},
+                  "expected_ms": {t.name: float(v.detach()) for t, v in zip(self.targets, self.expected_ms())},
                   "arch": str(arch),
                   "arch_latency_ms": {t.name: t.predict(arch) for t in self.targets},
                   "probabilities": self.net.probabilities(), "seconds": time.perf_counter() - t0}
