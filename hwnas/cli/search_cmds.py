@@ -104,8 +104,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     _check_reachable(space, predictor, budget)
     data = load(o["data"], o["data_dir"], resolution=space.input_shape()[1], seed=o["seed"])
     if data.num_classes != getattr(space, "num_classes", data.num_classes):
-        raise HwnasError(f"the data has {data.num_classes} classes but the space {data.num_classes} is built for "
-                         f"{space.num_classes}; pass --num-classes {data.num_classes}")
+        raise HwnasError(f"the data has {data.num_classes} classes but the space is built for {space.num_classes}; "
+                         f"pass --num-classes {data.num_classes} (and a table measured for that class count)")
     name = Path(o["predictor"] or o["lut"]).name
     cfg = SearchConfig(strategy=o["strategy"], loss=o["loss"], epochs=o["epochs"], warmup_epochs=o["warmup_epochs"],
                        batch_size=o["batch_size"], lr=o["lr"], arch_lr=o["arch_lr"], unrolled=bool(o["unrolled"]),

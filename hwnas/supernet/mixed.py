@@ -35,6 +35,7 @@ class MixedOp(nn.Module):
         self.fixed: int | None = None  # set to run one chosen candidate (derived network / eval)
         self.gates: torch.Tensor | None = None
         self.active: list[int] = []
+        self.decision = -1  # index of the architecture vector this op reads (set by the supernet)
 
     def forward(self, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         if self.fixed is not None:
