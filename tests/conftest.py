@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
-
 import pytest
 
 from hwnas.paths import shared_data_dir
@@ -12,8 +10,3 @@ from hwnas.paths import shared_data_dir
 def nb201_archs() -> list[str]:
     with open(shared_data_dir() / "nb201" / "accuracy.csv", newline="") as f:
         return [row["arch"] for row in csv.DictReader(f)]
-
-
-@pytest.fixture
-def tmp(tmp_path: Path) -> Path:
-    return tmp_path

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from torch import nn
@@ -243,9 +243,6 @@ class MBV2Space(SearchSpace):
             "head_channels": make_divisible(self.head_channels * max(1.0, self.width_mult)),
             "block_options": list(self.block_options) + [ZERO],
         }
-
-    def with_options(self, **changes: Any) -> "MBV2Space":
-        return replace(self, **changes)
 
     # -- the module -----------------------------------------------------------------
     def build(self, arch: Arch) -> nn.Module:
