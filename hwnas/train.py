@@ -17,7 +17,7 @@ from hwnas.spaces.base import Arch
 @dataclass
 class TrainResult:
     model: nn.Module
-    test_acc: float
+    test_acc: float  # accuracy on the evaluation split (``test`` unless told otherwise)
     history: list[dict]
     seconds: float
 
@@ -34,8 +34,10 @@ def accuracy(model: nn.Module, data: Splits, split: str, device: torch.device) -
 
 def train_arch(arch: Arch, data: Splits, epochs: int = 10, batch_size: int = 64, lr: float = 0.05,
                weight_decay: float = 4e-5, seed: int = 0, device: str | None = None,
-               progress: bool = True) -> TrainResult:
-    """SGD (Nesterov momentum) with a cosine schedule on train + val; accuracy on test."""
+               progress: bool = True, train_split: str = "trainval", eval_split: str = "test") -> TrainResult:
+    """SGD (Nesterov momentum) with a cosine schedule on ``train_split`` (train + val);
+    accuracy on ``eval_split`` (test). A search's accuracy evaluator trains on ``train``
+    and scores on ``val``, keeping the test split for the final report."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
     model = arch.build().to(dev)
@@ -46,7 +48,7 @@ def train_arch(arch: Arch, data: Splits, epochs: int = 10, batch_size: int = 64,
     for epoch in range(epochs):
         model.train()
         losses = []
-        bar = tqdm(data.loader("trainval", batch_size, True, seed, epoch), desc=f"train {epoch + 1}/{epochs}",
+        bar = tqdm(data.loader(train_split, batch_size, True, seed, epoch), desc=f"train {epoch + 1}/{epochs}",
                    unit="batch", disable=not progress, leave=False)
         for x, y in bar:
             x, y = x.to(dev), y.to(dev)
@@ -57,5 +59,5 @@ def train_arch(arch: Arch, data: Splits, epochs: int = 10, batch_size: int = 64,
             losses.append(float(loss.detach()))
         sched.step()
         history.append({"epoch": epoch + 1, "loss": sum(losses) / max(len(losses), 1)})
-    return TrainResult(model.cpu().eval(), accuracy(model.cpu(), data, "test", torch.device("cpu")), history,
+    return TrainResult(model.cpu().eval(), accuracy(model.cpu(), data, eval_split, torch.device("cpu")), history,
                        time.perf_counter() - t0)

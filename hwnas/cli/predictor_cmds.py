@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, metavar="FILE[:COL]", help="latency CSV (arch + ms columns)")
     p.add_argument("--lut", metavar="TABLE", help="latency table (needed by lutsum, used by learned)")
     p.add_argument("--kind", choices=["flops", "lutsum", "learned"], default="learned")
+    p.add_argument("--rows", type=int, help="fit on this many rows drawn at random (seeded), not all")
+    p.add_argument("--seed", type=int, default=0, help="which rows --rows draws (default 0)")
     p.add_argument("-o", "--output", required=True, help="predictor file (JSON)")
     add_json(p)
     p.set_defaults(func=cmd_fit)
@@ -58,10 +60,16 @@ def cmd_fit(args: argparse.Namespace) -> int:
     else:
         model = FlopsPredictor(space)
     device = table.header["device"] if table is not None else data.device_of(col)
-    model.fit(data.archs, data.column(col), device=device)
+    archs, y = list(data.archs), data.column(col)
+    if args.rows is not None:
+        if not 2 <= args.rows <= len(archs):
+            raise HwnasError(f"--rows must be between 2 and the {len(archs)} rows of {data.path}")
+        pick = np.random.default_rng(args.seed).choice(len(archs), args.rows, replace=False)
+        archs, y = [archs[i] for i in pick], y[pick]
+    model.fit(archs, y, device=device)
     model.meta["data"] = f"{data.path}:{col}"
     model.save(args.output)
-    info = {"path": args.output, "kind": model.kind, "n_train": len(data.archs),
+    info = {"path": args.output, "kind": model.kind, "n_train": len(archs),
             "validation": model.meta.get("validation")}
     if args.json:
         emit_json(info)
@@ -69,7 +77,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         v = info["validation"]
         extra = (f"; 20 % hold-out: MAPE {v['mape']:.2f} %, within 10 % {100 * v['within_10pct']:.0f} %, "
                  f"Kendall {v['kendall']:.3f}") if v else ""
-        print(f"wrote {args.output} ({model.kind}, {len(data.archs)} networks{extra})")
+        print(f"wrote {args.output} ({model.kind}, {len(archs)} networks{extra})")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``hwnas search`` (differentiable strategies) and ``hwnas train``.
+"""``hwnas search`` (differentiable and black-box strategies) and ``hwnas train``.
 
 Recipes under ``search/`` are TOML files with the same keys as the flags (dashes or
 underscores); flags given on the command line override the recipe.
@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hwnas.cli.blackbox_cmd import BLACKBOX
 from hwnas.cli.common import add_json, emit_json
 from hwnas.errors import HwnasError
 from hwnas.files import read_toml
@@ -21,13 +22,15 @@ DEFAULTS: dict[str, Any] = {
     "lut": None, "predictor": None, "budget_ms": None, "budget_quantile": None, "data": "digits",
     "data_dir": None, "epochs": 10, "warmup_epochs": 2, "batch_size": 64, "loss": "mul#log", "seed": 0,
     "unrolled": False, "lr": 0.05, "arch_lr": 6e-3, "output": None, "retrain_epochs": 0,
+    "queries": 100, "reward": None, "accuracy": None, "mnas_w": -0.07, "population": None, "batch": 1,
 }
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="search for an architecture under a latency budget")
     p.add_argument("--recipe", help="TOML recipe (e.g. search/proxyless-small.toml); flags override it")
-    p.add_argument("--strategy", choices=DIFFERENTIABLE)
+    p.add_argument("--strategy", choices=DIFFERENTIABLE + BLACKBOX,
+                   help="differentiable: proxyless, darts, gdas; black-box: random, evolution, reinforce, pareto")
     p.add_argument("--space")
     p.add_argument("--preset")
     p.add_argument("--num-classes", type=int)
@@ -48,6 +51,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unrolled", action="store_true", default=None, help="darts: second-order gradient")
     p.add_argument("--seed", type=int)
     p.add_argument("--retrain-epochs", type=int, help="then train the derived network this many epochs")
+    g = p.add_argument_group("black-box strategies")
+    g.add_argument("--queries", type=int, help="accuracy evaluations to spend (default 100)")
+    g.add_argument("--reward", choices=["hard", "mnas", "pareto"],
+                   help="hard budget (default), MnasNet soft constraint, or the Pareto front (pareto strategy)")
+    g.add_argument("--mnas-w", type=float, help="MnasNet exponent w in ACC*(LAT/T)^w (default -0.07)")
+    g.add_argument("--accuracy", metavar="EVALUATOR",
+                   help="table:DATASET (nb201 benchmark table), supernet:RUN_DIR, train:EPOCHS "
+                        "(default table:cifar10 for nb201, train:1 otherwise)")
+    g.add_argument("--population", type=int, help="evolution / pareto population size (default 20)")
+    g.add_argument("--batch", type=int, help="architectures asked per step (default 1)")
     p.add_argument("-o", "--output", help="run directory (resumes if it holds a checkpoint)")
     p.add_argument("--quiet", action="store_true")
     add_json(p)
@@ -79,7 +92,8 @@ def merged(args: argparse.Namespace) -> dict[str, Any]:
             out[k] = v
     if out["output"] is None:
         raise HwnasError("say where the run goes: -o RUN_DIR (or 'output' in the recipe)")
-    if out["budget_ms"] is None and out["budget_quantile"] is None:
+    if out["budget_ms"] is None and out["budget_quantile"] is None and not (
+            out["strategy"] == "pareto" and out["reward"] in (None, "pareto")):
         raise HwnasError("give a budget: --budget-ms B (or --budget-quantile Q)")
     if out["lut"] is None and out["predictor"] is None:
         raise HwnasError("give the target device's latency table (--lut TABLE) or a fitted predictor (--predictor)")
@@ -87,11 +101,9 @@ def merged(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from hwnas.data.datasets import load
     from hwnas.lut.table import LatencyTable
     from hwnas.predictors import LutSumPredictor, load_predictor
     from hwnas.spaces import get_space
-    from hwnas.supernet.search import DifferentiableSearch, SearchConfig, Target, budget_from_quantile
 
     o = merged(args)
     space = get_space(o["space"], o["preset"], num_classes=o["num_classes"], resolution=o["resolution"])
@@ -99,6 +111,38 @@ def cmd_search(args: argparse.Namespace) -> int:
         predictor = load_predictor(o["predictor"], space=space)
     else:
         predictor = LutSumPredictor(space, LatencyTable.load(o["lut"], space=space))
+    name = Path(o["predictor"] or o["lut"]).name
+    run = Path(o["output"])
+    if o["strategy"] in BLACKBOX:
+        result = _blackbox(o, space, predictor, name, run, args.quiet)
+    else:
+        result = _differentiable(o, space, predictor, name, run, args.quiet)
+    result["data"] = {"name": o["data"], "data_dir": o["data_dir"]}
+    (run / "result.json").write_text(json.dumps(result, indent=1))
+    if o["retrain_epochs"]:
+        result["retrain"] = retrain(run, o["retrain_epochs"], quiet=args.quiet)
+    if args.json:
+        emit_json(result)
+        return 0
+    print(f"{result['strategy']} on {space.name}/{space.preset}: {result['arch']}")
+    if result.get("accuracy") is not None:
+        print(f"accuracy ({result['accuracy_evaluator']}) {100 * result['accuracy']:.2f} % after "
+              f"{result['queries']} queries; Pareto front of {len(result['front'])} (front.png)")
+    for d in result["devices"]:
+        verdict = "meets" if d["meets_budget"] else "DOES NOT meet"
+        print(f"predicted {d['predicted_ms']:.4f} ms on {d['device']}, budget {d['budget_ms']:.4f} ms: {verdict}")
+    if "retrain" in result:
+        r = result["retrain"]
+        print(f"retrained {r['epochs']} epochs: test accuracy {100 * r['test_acc']:.2f} %; exported {r['onnx']}")
+    print(f"run directory: {run}")
+    return 0
+
+
+def _differentiable(o: dict[str, Any], space: Any, predictor: Any, name: str, run: Path, quiet: bool
+                    ) -> dict[str, Any]:
+    from hwnas.data.datasets import load
+    from hwnas.supernet.search import DifferentiableSearch, SearchConfig, Target, budget_from_quantile
+
     latency = predictor.option_latency()
     budget = o["budget_ms"] if o["budget_ms"] is not None else budget_from_quantile(space, latency, o["budget_quantile"])
     _check_reachable(space, predictor, budget)
@@ -106,32 +150,29 @@ def cmd_search(args: argparse.Namespace) -> int:
     if data.num_classes != getattr(space, "num_classes", data.num_classes):
         raise HwnasError(f"the data has {data.num_classes} classes but the space is built for {space.num_classes}; "
                          f"pass --num-classes {data.num_classes} (and a table measured for that class count)")
-    name = Path(o["predictor"] or o["lut"]).name
     cfg = SearchConfig(strategy=o["strategy"], loss=o["loss"], epochs=o["epochs"], warmup_epochs=o["warmup_epochs"],
                        batch_size=o["batch_size"], lr=o["lr"], arch_lr=o["arch_lr"], unrolled=bool(o["unrolled"]),
                        seed=o["seed"])
-    run = Path(o["output"])
     run.mkdir(parents=True, exist_ok=True)
     (run / "recipe.json").write_text(json.dumps({**o, "budget_ms": budget}, indent=1))
     search = DifferentiableSearch(space, [Target(name, latency, budget, predictor)], data, cfg, run,
-                                  progress=not args.quiet)
-    result = search.run()
-    result["data"] = {"name": o["data"], "data_dir": o["data_dir"]}
-    (run / "result.json").write_text(json.dumps(result, indent=1))
-    if o["retrain_epochs"]:
-        result["retrain"] = retrain(run, o["retrain_epochs"], quiet=args.quiet)
-    if args.json:
-        emit_json(result)
-    else:
-        for d in result["devices"]:
-            verdict = "meets" if d["meets_budget"] else "DOES NOT meet"
-            print(f"{result['strategy']} on {space.name}/{space.preset}: {result['arch']}")
-            print(f"predicted {d['predicted_ms']:.4f} ms on {d['device']}, budget {d['budget_ms']:.4f} ms: {verdict}")
-        if "retrain" in result:
-            r = result["retrain"]
-            print(f"retrained {r['epochs']} epochs: test accuracy {100 * r['test_acc']:.2f} %; exported {r['onnx']}")
-        print(f"run directory: {run}")
-    return 0
+                                  progress=not quiet)
+    return search.run()
+
+
+def _blackbox(o: dict[str, Any], space: Any, predictor: Any, name: str, run: Path, quiet: bool) -> dict[str, Any]:
+    from hwnas.cli.blackbox_cmd import budget_quantile, export_choice, run_blackbox
+
+    budget = o["budget_ms"]
+    if budget is None and o["budget_quantile"] is not None:
+        budget = budget_quantile(space, predictor, o["budget_quantile"])
+    if budget is not None:
+        _check_reachable(space, predictor, budget)
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "recipe.json").write_text(json.dumps({**o, "budget_ms": budget}, indent=1))
+    result = run_blackbox(o, space, predictor, name, budget, progress=not quiet)
+    result["export"] = export_choice(run, space, result["arch"])
+    return result
 
 
 def _check_reachable(space: Any, predictor: Any, budget: float) -> None:

@@ -1,0 +1,79 @@
+"""``hwnas bench nb201``: simulated black-box searches on the NAS-Bench-201 table."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+
+from hwnas.cli.common import add_json, emit_json, table
+from hwnas.errors import HwnasError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="benchmarks on tabular data")
+    bsub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    b = bsub.add_parser("nb201", help="simulated searches on NAS-Bench-201: mean ± sd of the best accuracy found")
+    b.add_argument("--strategy", default="evolution",
+                   help="random, evolution, reinforce, pareto, or several separated by commas")
+    b.add_argument("--queries", type=int, default=100, help="accuracy queries per run (default 100)")
+    b.add_argument("--runs", type=int, default=50, help="seeded runs per strategy (default 50)")
+    b.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100", "imagenet16_120"])
+    b.add_argument("--latency", metavar="FILE:COLUMN",
+                   help="true latency: a CSV column, or a device column of nb201/latency_ms.csv (e.g. pixel2)")
+    b.add_argument("--budget-ms", type=float, help="latency budget (judged by the true latency)")
+    b.add_argument("--budget-quantile", type=float, help="instead of --budget-ms: this quantile of the true latencies")
+    b.add_argument("--predictor", metavar="MODEL", help="the search sees this predictor's latency, not the true one")
+    b.add_argument("--reward", choices=["hard", "mnas", "pareto"])
+    b.add_argument("--population", type=int, help="evolution / pareto population (default 20)")
+    b.add_argument("--seed", type=int, default=0, help="seed of the first run (run r uses seed + r)")
+    b.add_argument("--plot", default="nb201-bench.png", help="PNG of the search curves (default nb201-bench.png)")
+    b.add_argument("--quiet", action="store_true")
+    add_json(b)
+    b.set_defaults(func=cmd_nb201)
+
+
+def cmd_nb201(args: argparse.Namespace) -> int:
+    from hwnas.bench.nb201 import BenchConfig, latency_lookup, plot_curves, run_bench
+    from hwnas.predictors import load_predictor
+    from hwnas.spaces import get_space
+    from hwnas.strategies import STRATEGIES
+
+    strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
+    for s in strategies:
+        STRATEGIES[s]  # raises, naming the known ones
+    if args.runs < 1 or args.queries < 1:
+        raise HwnasError("--runs and --queries must be at least 1")
+    space = get_space("nb201")
+    predictor = load_predictor(args.predictor, space=space) if args.predictor else None
+    budget = args.budget_ms
+    if args.budget_quantile is not None:
+        if not args.latency:
+            raise HwnasError("--budget-quantile needs --latency FILE:COLUMN")
+        budget = float(np.quantile(latency_lookup(space, args.latency).values, args.budget_quantile))
+    results = []
+    for s in strategies:
+        params: dict[str, Any] = {}
+        if args.population and s in ("evolution", "pareto"):
+            params["population"] = args.population
+        cfg = BenchConfig(strategy=s, queries=args.queries, runs=args.runs, dataset=args.dataset, latency=args.latency,
+                          budget_ms=budget, predictor=predictor, reward=args.reward, seed=args.seed, params=params)
+        results.append(run_bench(cfg, progress=not args.quiet))
+    plot_curves(results, args.plot)
+    out = [{**r.to_json(), "plot": args.plot} for r in results]
+    if args.json:
+        emit_json(out[0] if len(out) == 1 else out)
+        return 0
+    rows = []
+    for j in out:
+        rows.append([j["strategy"], j["runs"], j["queries"], f"{j['mean']:.2f} ± {j['std']:.2f}", f"{j['optimum']:.2f}",
+                     "-" if j["budget_ms"] is None else f"{100 * j['over_budget']:.0f} %",
+                     "-" if j["budget_ms"] is None else f"{100 * j['worst_overshoot']:.1f} %",
+                     f"{j['evaluations_per_s']:.0f}"])
+    where = f"{args.dataset}" + (f", budget {budget:.4g} ms on {args.latency}" if budget is not None else "")
+    print(f"NAS-Bench-201 {where}" + (" (search sees the predictor's latency)" if predictor else ""))
+    print(table(rows, ["strategy", "runs", "queries", "best test acc (%)", "optimum (%)", "runs over budget",
+                       "worst overshoot", "evals/s"]))
+    print(f"curves: {args.plot}")
+    return 0

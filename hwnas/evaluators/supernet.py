@@ -1,0 +1,90 @@
+"""Accuracy from a trained supernet (Once-for-All / SPOS style one-shot evaluation).
+
+Each candidate runs as a sub-network with the supernet's inherited weights; its batch
+norm statistics are recalibrated on a few training batches first (the supernet's running
+statistics mix every path and mislead a single one), then it is scored on the
+validation split. The supernet comes from a differentiable search's run directory.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwnas.data.datasets import Splits
+from hwnas.errors import HwnasError
+from hwnas.spaces.base import Arch, SearchSpace
+
+
+def load_supernet(run_dir: str | Path, space: SearchSpace) -> nn.Module:
+    from hwnas.lut.table import skeleton_differences
+    from hwnas.supernet.build import build_supernet
+
+    run = Path(run_dir)
+    ckpt, recipe = run / "checkpoint.pt", run / "recipe.json"
+    if not ckpt.is_file() or not recipe.is_file():
+        raise HwnasError(f"{run} holds no trained supernet (checkpoint.pt and recipe.json); "
+                         "train one with 'hwnas search --strategy proxyless|darts|gdas -o DIR'")
+    r = json.loads(recipe.read_text())
+    if (r.get("space"), r.get("preset")) != (space.name, space.preset) or skeleton_differences(space, _skeleton(r, space)):
+        raise HwnasError(f"the supernet in {run} is for {r.get('space')}/{r.get('preset')}, "
+                         f"not {space.name}/{space.preset}")
+    net = build_supernet(space)
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    net.load_state_dict(state["net"])
+    return net
+
+
+def _skeleton(recipe: dict, space: SearchSpace) -> dict:
+    from hwnas.lut.table import skeleton_of
+    from hwnas.spaces import get_space
+
+    other = get_space(recipe["space"], recipe.get("preset"), num_classes=recipe.get("num_classes"),
+                      resolution=recipe.get("resolution"))
+    return skeleton_of(other)
+
+
+class SupernetAccuracy:
+    def __init__(self, run_dir: str | Path, space: SearchSpace, data: Splits, calib_batches: int = 8,
+                 batch_size: int = 64, max_val: int | None = None) -> None:
+        self.space, self.data = space, data
+        self.net = load_supernet(run_dir, space)
+        self.calib_batches, self.batch_size, self.max_val = calib_batches, batch_size, max_val
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.net.to(self.device)
+
+    @torch.no_grad()
+    def _recalibrate(self) -> None:
+        for m in self.net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+                m.momentum = None  # a cumulative average over the calibration batches
+        self.net.train()
+        for i, (x, _) in enumerate(self.data.loader("train", self.batch_size, True, seed=0)):
+            if i >= self.calib_batches:
+                break
+            self.net(x.to(self.device))
+
+    @torch.no_grad()
+    def accuracy(self, arch: Arch) -> float:
+        self.net.fix(list(arch.indices()))
+        try:
+            self._recalibrate()
+            self.net.eval()
+            correct = total = 0
+            for x, y in self.data.loader("val", 256, shuffle=False):
+                correct += int((self.net(x.to(self.device)).argmax(1).cpu() == y).sum())
+                total += len(y)
+                if self.max_val is not None and total >= self.max_val:
+                    break
+            return correct / max(total, 1)
+        finally:
+            self.net.fix(None)
+
+    def evaluate(self, archs: Sequence[Arch]) -> np.ndarray:
+        return np.array([self.accuracy(a) for a in archs])

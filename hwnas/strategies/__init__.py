@@ -1,0 +1,14 @@
+"""Black-box search strategies behind one ask/tell interface, and the loop that runs them.
+
+Strategies (``random``, ``evolution``, ``reinforce``, ``pareto``) see only the space and
+the trials; :class:`~hwnas.strategies.problem.Problem` holds the objectives.
+"""
+
+from hwnas.strategies import evolution, pareto, random_search, reinforce  # noqa: F401  (registration)
+from hwnas.strategies.base import STRATEGIES, Strategy, Trial, get_strategy, strategy_from_state
+from hwnas.strategies.loop import SearchLog, run
+from hwnas.strategies.problem import LatencyObjective, Problem
+from hwnas.strategies.rewards import REWARDS, get_reward
+
+__all__ = ["STRATEGIES", "Strategy", "Trial", "get_strategy", "strategy_from_state", "SearchLog", "run",
+           "LatencyObjective", "Problem", "REWARDS", "get_reward"]

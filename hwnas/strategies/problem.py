@@ -1,0 +1,79 @@
+"""What a black-box search is scored on: cheap latency objectives, an accuracy evaluator
+and a reward (NNI's "evaluator", kept apart from the strategy).
+
+Latency comes from predictor objects (batched, one per device, each with an optional
+budget); a hard budget is checked on them first, so only feasible candidates reach the
+accuracy evaluator, which may be expensive (training, a supernet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence
+
+import numpy as np
+
+from hwnas.errors import HwnasError
+from hwnas.spaces.base import Arch
+from hwnas.strategies.base import Trial
+from hwnas.strategies.rewards import Reward
+
+
+class AccuracyEvaluator(Protocol):
+    """Accuracy of architectures as fractions in [0, 1], batched."""
+
+    def evaluate(self, archs: Sequence[Arch]) -> np.ndarray: ...
+
+
+@dataclass
+class LatencyObjective:
+    """One device: ``predict(archs) -> ms`` (a predictor's bound method) and its budget."""
+
+    name: str
+    predict: Callable[[Sequence[Arch]], np.ndarray]
+    budget_ms: float | None = None
+
+
+class Problem:
+    def __init__(self, latency: Sequence[LatencyObjective], accuracy: AccuracyEvaluator, reward: Reward) -> None:
+        names = [o.name for o in latency]
+        if len(set(names)) != len(names):
+            raise HwnasError(f"device names must differ: {names}")
+        if reward.hard and not any(o.budget_ms is not None for o in latency):
+            raise HwnasError("a hard budget needs at least one device with a budget (--budget-ms)")
+        if reward.name == "mnas" and any(o.budget_ms is None for o in latency):
+            raise HwnasError("the mnas reward needs a budget for every device")
+        self.latency, self.accuracy, self.reward = list(latency), accuracy, reward
+        self.budgets = {o.name: float(o.budget_ms) for o in latency if o.budget_ms is not None}
+
+    def latencies(self, archs: Sequence[Arch]) -> dict[str, np.ndarray]:
+        return {o.name: np.asarray(o.predict(archs), dtype=np.float64) for o in self.latency}
+
+    def feasible(self, lat: dict[str, np.ndarray]) -> np.ndarray:
+        n = len(next(iter(lat.values())))
+        ok = np.ones(n, dtype=bool)
+        for name, budget in self.budgets.items():
+            ok &= lat[name] <= budget
+        return ok
+
+    def evaluate(self, archs: Sequence[Arch]) -> list[Trial]:
+        if not archs:
+            return []
+        lat = self.latencies(archs)
+        ok = self.feasible(lat)
+        todo = [i for i in range(len(archs)) if ok[i] or not self.reward.hard]
+        acc = np.full(len(archs), np.nan)
+        if todo:
+            acc[todo] = self.accuracy.evaluate([archs[i] for i in todo])
+        out = []
+        for i, a in enumerate(archs):
+            lat_i = {k: float(v[i]) for k, v in lat.items()}
+            if np.isnan(acc[i]):
+                out.append(Trial(a, None, None, lat_i, False))
+                continue
+            reward = self.reward(float(acc[i]), lat_i, self.budgets)
+            out.append(Trial(a, reward, float(acc[i]), lat_i, bool(ok[i])))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"reward": self.reward.name, "devices": [o.name for o in self.latency], "budgets_ms": self.budgets}
