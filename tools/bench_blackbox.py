@@ -1,0 +1,112 @@
+"""Black-box search benchmark on NAS-Bench-201 (issue targets, CIFAR-10).
+
+(a) 100 queries, 50 runs, no budget: random, evolution, REINFORCE, pareto
+    (goal: evolution mean >= 94.1, REINFORCE above random search);
+(b) a budget at the 25 % quantile of a device's latencies, the search seeing a learned
+    predictor fitted on 200 of that device's cells, 200 queries, judged by true latency
+    (goal: evolution within 0.3 points of the constrained optimum, no returned architecture
+    more than 5 % over budget); the same with the true latency, for reference;
+(c) throughput: candidate evaluations per second with predicted latency and tabular accuracy.
+
+    .venv/bin/python tools/bench_blackbox.py [--runs 50] [--devices pixel2,gold_6226] [--out runs/bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hwnas.bench.nb201 import BenchConfig, latency_lookup, plot_curves, run_bench  # noqa: E402
+from hwnas.cli.common import table  # noqa: E402
+from hwnas.predictors import LearnedPredictor  # noqa: E402
+from hwnas.spaces import get_space  # noqa: E402
+from hwnas.strategies import LatencyObjective, Problem, get_reward, get_strategy, run  # noqa: E402
+from hwnas.evaluators.tabular import nb201_accuracy  # noqa: E402
+
+
+def row(j: dict, extra: list | None = None) -> list:
+    return [j["strategy"], *(extra or []), j["runs"], j["queries"], f"{j['mean']:.2f} ± {j['std']:.2f}",
+            f"{j['optimum']:.2f}", f"{j['optimum'] - j['mean']:.2f}",
+            "-" if j["budget_ms"] is None else f"{100 * j['over_budget']:.0f} %",
+            "-" if j["budget_ms"] is None else f"{100 * j['worst_overshoot']:.1f} %"]
+
+
+HEAD = ["runs", "queries", "best test acc (%)", "optimum", "gap", "over budget", "worst overshoot"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--devices", default="pixel2,gold_6226")
+    ap.add_argument("--out", default="runs/bench")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip (a, b, c)")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    skip = set(args.skip.split(","))
+    results: dict = {}
+    space = get_space("nb201")
+
+    if "a" not in skip:
+        res = [run_bench(BenchConfig(strategy=s, queries=100, runs=args.runs)) for s in
+               ("random", "evolution", "reinforce", "pareto")]
+        plot_curves(res, str(out / "nb201-cifar10-100q.png"))
+        results["a"] = [r.to_json() for r in res]
+        print("(a) CIFAR-10, 100 queries, no budget")
+        print(table([row(r) for r in results["a"]], ["strategy"] + HEAD))
+        print(f"    curves: {out / 'nb201-cifar10-100q.png'}")
+
+    if "b" not in skip:
+        rows, results["b"] = [], []
+        for dev in args.devices.split(","):
+            lat = latency_lookup(space, dev)
+            budget = float(np.quantile(lat.values, 0.25))
+            idx = lat.all_indices()
+            pick = np.random.default_rng(0).choice(len(idx), 200, replace=False)
+            pred = LearnedPredictor(space).fit(idx[pick], lat.values[pick], device={"name": dev})
+            mape = float(np.mean(np.abs(pred.predict(idx) - lat.values) / lat.values) * 100)
+            for s in ("evolution", "random"):
+                for seen, p in (("predictor", pred), ("true", None)):
+                    r = run_bench(BenchConfig(strategy=s, queries=200, runs=args.runs, latency=dev, budget_ms=budget,
+                                              predictor=p))
+                    j = {**r.to_json(), "device": dev, "latency_seen": seen, "predictor_mape": mape}
+                    results["b"].append(j)
+                    rows.append(row(j, [dev, f"{budget:g}", seen]))
+        print(f"(b) CIFAR-10, 200 queries, budget at the 25 % quantile; latency seen: a learned predictor "
+              f"fitted on 200 cells, or the true latency")
+        print(table(rows, ["strategy", "device", "budget ms", "latency seen"] + HEAD))
+        for j in results["b"][::4]:
+            print(f"    {j['device']}: predictor MAPE over all 15,625 cells {j['predictor_mape']:.2f} %")
+
+    if "c" not in skip:
+        lat = latency_lookup(space, "pixel2")
+        idx = lat.all_indices()
+        pick = np.random.default_rng(0).choice(len(idx), 200, replace=False)
+        pred = LearnedPredictor(space).fit(idx[pick], lat.values[pick], device={"name": "pixel2"})
+        acc = nb201_accuracy(space)
+        rows = []
+        for s in ("random", "evolution", "pareto", "reinforce"):
+            prob = Problem([LatencyObjective("pixel2", pred.predict, None)], acc, get_reward("pareto"))
+            n = 2000 if s != "reinforce" else 300
+            t0 = time.perf_counter()
+            _, log = run(get_strategy(s, space, seed=0), prob, n)
+            dt = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            _, blog = run(get_strategy(s, space, seed=0), prob, n, batch=100)
+            bdt = time.perf_counter() - t0
+            rows.append([s, n, f"{len(log.trials) / dt:,.0f}", f"{len(blog.trials) / bdt:,.0f}"])
+        results["c"] = rows
+        print("(c) candidate evaluations per second (learned predictor latency + tabular accuracy; goal >= 5,000)")
+        print(table(rows, ["strategy", "queries", "evals/s, batch 1", "evals/s, batch 100"]))
+    (out / "bench_blackbox.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
