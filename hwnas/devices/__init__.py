@@ -1,5 +1,6 @@
-"""Devices by name: ``cpu-ort:threads=1``, ``cpu-tflite:threads=2,pin=0-1``, or a profile
-file under ``devices/`` (TOML with ``backend`` and options)."""
+"""Devices by name: ``cpu-ort:threads=1``, ``cpu-tflite:threads=2,pin=0-1``,
+``remote:tcp://127.0.0.1:7777?runtime=onnx``, or a profile file under ``devices/`` (TOML
+with ``backend`` and options; a remote profile has ``backend = "remote"`` and ``url``)."""
 
 from __future__ import annotations
 
@@ -66,10 +67,39 @@ def _build(backend: str, options: dict[str, Any], spec: str) -> Device:
     return factory(protocol=MeasureProtocol(**proto), spec=spec, **opts)
 
 
+def _remote(url: str, extra: dict[str, Any], spec: str) -> Device:
+    from hwnas.devices.remote import RemoteDevice, parse_url
+
+    _, _, opts = parse_url(url)
+    opts = {**opts, **{k: str(v) for k, v in extra.items()}}
+    proto: dict[str, Any] = {}
+    try:
+        for key, field in (("runs", "runs"), ("warmup", "warmup_runs"), ("rounds", "rounds")):
+            if key in opts:
+                proto[field] = int(opts.pop(key))
+        if "compensate" in opts:
+            proto["compensate"] = opts.pop("compensate").lower() in ("1", "true", "yes")
+        kw: dict[str, Any] = {"runtime": opts.pop("runtime", None), "token": opts.pop("token", None),
+                              "threads": int(opts.pop("threads", 1)), "baud": int(opts.pop("baud", 921600)),
+                              "timeout_s": float(opts.pop("timeout", 60.0))}
+    except ValueError as e:
+        raise HwnasError(f"device spec {spec!r}: {e}") from None
+    if opts:
+        raise HwnasError(f"device spec {spec!r}: unknown option(s) {', '.join(sorted(opts))}")
+    return RemoteDevice(url.split("?")[0], protocol=MeasureProtocol(**proto), spec=spec, **kw)
+
+
 def get_device(spec: str) -> Device:
     """A device from a spec string or a profile file (``devices/NAME.toml``)."""
+    if spec.startswith("remote:"):
+        return _remote(spec[len("remote:"):], {}, spec)
     if spec.endswith(".toml"):
         profile = read_toml(spec, "device profile", "see devices/ for examples")
+        if profile.get("backend") == "remote":
+            if "url" not in profile:
+                raise HwnasError(f"device profile {spec}: a remote profile needs url = \"tcp://...\" or \"serial://...\"")
+            extra = {k: v for k, v in profile.items() if k not in ("backend", "name", "description", "agent", "url")}
+            return _remote(str(profile["url"]), extra, spec)
         if "backend" not in profile:
             raise HwnasError(f"device profile {spec} has no 'backend' (one of {', '.join(DEVICES.names())})")
         options = {k: v for k, v in profile.items() if k not in ("backend", "name", "description", "agent")}

@@ -62,7 +62,9 @@ def open_or_create(path: Path, space: SearchSpace, device: Device, protocol: Mea
 
 
 def build_table(space: SearchSpace, device: Device, path: str | Path, *,
-                protocol: MeasureProtocol | None = None, progress: bool = True) -> BuildReport:
+                protocol: MeasureProtocol | None = None, progress: bool = True,
+                limit: int | None = None) -> BuildReport:
+    """Measure the layers ``path`` lacks (at most ``limit`` of them this call)."""
     import torch
 
     from hwnas.ops import build_layer
@@ -71,7 +73,7 @@ def build_table(space: SearchSpace, device: Device, path: str | Path, *,
     path = Path(path)
     table = open_or_create(path, space, device, protocol or device.protocol)
     specs = space.all_layers()
-    todo = [s for s in specs if s.key not in table]
+    todo = [s for s in specs if s.key not in table][:limit]
     noisy = 0
     bar = tqdm(todo, desc=f"lut {space.name}/{space.preset} on {device.spec}", unit="layer", disable=not progress)
     for spec in bar:

@@ -1,0 +1,5 @@
+import sys
+
+from hwnas.agent.server import main
+
+sys.exit(main())

@@ -1,0 +1,170 @@
+"""A device reached through an agent: same interface as the local backends, so table
+builds, measured sets and the export check run unchanged on a phone, a board or a box.
+
+Specs::
+
+    remote:tcp://127.0.0.1:7777?runtime=onnx&threads=1
+    remote:tcp://10.0.0.7:7777?token=SECRET
+    remote:serial:///dev/ttyUSB0?baud=921600&runtime=tflite
+
+The host exports modules to the agent's format (ONNX or TFLite), sends the bytes, and
+the agent runs the measurement protocol (reference interleaved) on the target. The
+device fingerprint is the target's, from the agent's hello.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from hwnas.agent.client import AgentClient
+from hwnas.agent.links import SerialLink, TcpLink
+from hwnas.devices.base import Device, ModelLike, read_model_file
+from hwnas.errors import HwnasError
+from hwnas.measure.protocol import Measurement, MeasureProtocol
+from hwnas.measure.stats import TimingStats
+
+SUFFIX = {"onnx": ".onnx", "tflite": ".tflite"}
+URL_OPTIONS = {"runtime", "threads", "token", "baud", "timeout", "runs", "warmup", "rounds", "compensate"}
+
+
+class RemoteModel:
+    """A model loaded on the agent (timed there, not here)."""
+
+    def __init__(self, device: "RemoteDevice", handle: str) -> None:
+        self.device, self.handle = device, handle
+
+    def time_once(self) -> float:
+        raise HwnasError("a remote model is timed on the agent: use device.measure()")
+
+    def run(self, inputs: list) -> list:
+        return self.device.run(self.handle, inputs)
+
+    def close(self) -> None:
+        self.device.client.unload(self.handle)
+
+
+def parse_url(url: str) -> tuple[str, str, dict[str, str]]:
+    """``tcp://host:port?k=v`` or ``serial:///dev/ttyX?k=v`` -> (transport, address, options)."""
+    parts = urlsplit(url)
+    opts = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    unknown = set(opts) - URL_OPTIONS
+    if unknown:
+        raise HwnasError(f"remote device {url!r}: unknown option(s) {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(sorted(URL_OPTIONS))}")
+    if parts.scheme == "tcp":
+        if not parts.hostname or parts.port is None:
+            raise HwnasError(f"remote device {url!r}: say host and port, e.g. remote:tcp://127.0.0.1:7777")
+        return "tcp", f"{parts.hostname}:{parts.port}", opts
+    if parts.scheme == "serial":
+        if not parts.path:
+            raise HwnasError(f"remote device {url!r}: say the port, e.g. remote:serial:///dev/ttyUSB0?baud=921600")
+        return "serial", parts.path, opts
+    raise HwnasError(f"remote device {url!r}: the transport must be tcp:// or serial://")
+
+
+class RemoteDevice(Device):
+    backend = "remote"
+
+    def __init__(self, url: str, runtime: str | None = None, threads: int = 1, token: str | None = None,
+                 baud: int = 921600, timeout_s: float = 60.0, protocol: MeasureProtocol | None = None,
+                 spec: str | None = None, **client_options: Any) -> None:
+        super().__init__(threads=threads, protocol=protocol, spec=spec or f"remote:{url}")
+        self.url = url
+        self.transport, self.address, _ = parse_url(url)
+        if self.transport == "tcp":
+            host, _, port = self.address.rpartition(":")
+            connect = lambda: TcpLink.connect(host, int(port))  # noqa: E731
+        else:
+            connect = lambda: SerialLink.open(self.address, baud)  # noqa: E731
+        token = token if token is not None else os.environ.get("HWNAS_AGENT_TOKEN")
+        self.client = AgentClient(connect, f"{self.transport}://{self.address}", token=token, timeout_s=timeout_s,
+                                  **client_options)
+        self.bench_timeout_s = timeout_s
+        hello, _ = self.client.request("hello")
+        runtimes = hello.get("runtimes") or {}
+        if runtime is None:
+            runtime = "onnx" if "onnx" in runtimes else next(iter(runtimes), None)
+        if runtime not in runtimes:
+            raise HwnasError(f"the agent at {self.client.where} runs {', '.join(runtimes) or 'nothing'}, "
+                             f"not {runtime!r}")
+        self.format = str(runtime)
+        self.file_suffix = SUFFIX[self.format]  # type: ignore[misc]
+        self.info = hello
+
+    @property
+    def runtime(self) -> str:  # type: ignore[override]
+        return str(self.info["runtimes"][self.format]["name"])
+
+    def runtime_version(self) -> str:
+        return str(self.info["runtimes"][self.format]["version"])
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {**self.info["fingerprint"], "backend": f"remote-{self.format}", "runtime": self.runtime,
+                "runtime_version": self.runtime_version(), "threads": self.threads, "accelerator": None,
+                "transport": self.transport, "agent_version": self.info.get("agent_version")}
+
+    # -- models ---------------------------------------------------------------------
+    def model_bytes(self, model: ModelLike, input_shape: tuple[int, int, int]) -> tuple[bytes, str]:
+        if isinstance(model, (bytes, bytearray)):
+            return bytes(model), "model"
+        path = read_model_file(model, self.file_suffix)
+        if path is not None:
+            return Path(path).read_bytes(), Path(path).name
+        with tempfile.TemporaryDirectory() as d:
+            out = Path(d) / f"model{self.file_suffix}"
+            if self.format == "onnx":
+                from hwnas.export.onnx import export_onnx
+
+                export_onnx(model, input_shape, out)
+            else:
+                from hwnas.export.tflite import export_tflite
+
+                export_tflite(model, input_shape, out)
+            return out.read_bytes(), getattr(model, "hwnas_name", type(model).__name__)
+
+    def load(self, model: ModelLike, input_shape: tuple[int, int, int]) -> RemoteModel:
+        data, name = self.model_bytes(model, input_shape)
+        return RemoteModel(self, self.client.load(self.format, data, name, self.threads))
+
+    def calibrate_reference(self) -> float:
+        ref = self.reference_runner()
+        reply, _ = self.client.request("calibrate", timeout=self.bench_timeout_s, model=ref.handle,  # type: ignore[attr-defined]
+                                       protocol=self.protocol.to_dict())
+        self.reference_ms = float(reply["calibrated_ms"])
+        return self.reference_ms
+
+    def measure(self, model: ModelLike, input_shape: tuple[int, int, int],
+                protocol: MeasureProtocol | None = None) -> Measurement:
+        protocol = protocol or self.protocol
+        runner = self.load(model, input_shape)
+        fields: dict[str, Any] = {"model": runner.handle, "protocol": protocol.to_dict()}
+        if protocol.compensate:
+            ref = self.reference_runner()
+            if self.reference_ms is None:
+                self.calibrate_reference()
+            fields.update(reference=ref.handle, reference_ms=self.reference_ms)  # type: ignore[attr-defined]
+        try:
+            reply, _ = self.client.request("benchmark", timeout=self.bench_timeout_s, **fields)
+        finally:
+            runner.close()
+        d = reply["measurement"]
+        m = Measurement(float(d["latency_ms"]), TimingStats.from_dict(d["stats"]), bool(d["compensated"]),
+                        d.get("ratio"), d.get("ratio_cv"), d.get("reference_ms"), d.get("reference_raw_ms"),
+                        bool(d.get("noisy")), int(d.get("attempts", 1)))
+        m.provenance = self.provenance(input_shape, protocol)
+        return m
+
+    def run(self, handle: str, inputs: list) -> list:
+        from hwnas.agent.wire import pack_arrays, unpack_arrays
+
+        specs, data = pack_arrays(inputs)
+        reply, out = self.client.request("run", data, model=handle, arrays=specs)
+        return unpack_arrays(reply["arrays"], out)
+
+    def close(self) -> None:
+        super().close()
+        self.client.close()

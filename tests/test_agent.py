@@ -1,0 +1,219 @@
+"""The device agent: wire format, requests and refusals, TCP and a pseudo-terminal serial
+line, faults (corrupted bytes, a blacked-out line, a killed agent), all with real processes."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwnas.agent.client import AgentClient, AgentError, AgentUnreachable
+from hwnas.agent.links import TcpLink
+from hwnas.agent.testing import PtyBridge, free_port, start_agent, wait_log, wait_port
+from hwnas.agent.wire import CorruptFrame, encode, pack_arrays, read_frame, unpack_arrays
+from hwnas.devices import get_device
+from hwnas.errors import HwnasError
+from hwnas.lut.build import build_table
+from hwnas.lut.table import LatencyTable
+from hwnas.spaces import get_space
+
+HWNAS = str(Path(sys.executable).parent / "hwnas")
+FAST = "runs=10&rounds=2&warmup=2"
+SPACE = get_space("nb201", resolution=8)  # 19 layers: a table builds in seconds
+
+
+@pytest.fixture()
+def tcp_agent(tmp_path):
+    port = free_port()
+    proc = start_agent(["--tcp", f"127.0.0.1:{port}"], log=tmp_path / "agent.log")
+    wait_port(port)
+    yield port, proc, tmp_path / "agent.log"
+    proc.kill()
+    proc.wait()
+
+
+def client(port: int, **kw) -> AgentClient:
+    return AgentClient(lambda: TcpLink.connect("127.0.0.1", port), f"tcp://127.0.0.1:{port}", **kw)
+
+
+def tcp_pair() -> tuple[TcpLink, TcpLink]:
+    with socket.create_server(("127.0.0.1", 0)) as srv:
+        a = socket.create_connection(srv.getsockname())
+        b, _ = srv.accept()
+    return TcpLink(a), TcpLink(b)
+
+
+def test_frames_round_trip_and_damage_is_detected() -> None:
+    la, lb = tcp_pair()
+    arrays = [np.arange(6, dtype=np.float32).reshape(2, 3), np.array([1, -2], dtype=np.int64)]
+    specs, data = pack_arrays(arrays)
+    la.write(encode({"op": "run", "arrays": specs}, data))
+    header, payload = read_frame(lb, 2.0)
+    back = unpack_arrays(header["arrays"], payload)
+    assert all(np.array_equal(x, y) and x.dtype == y.dtype for x, y in zip(arrays, back))
+    frame = bytearray(encode({"op": "hello"}, b"model bytes"))
+    for i in (2, 8, len(frame) - 3):  # magic, a length, the payload
+        bad = bytearray(frame)
+        bad[i] ^= 0xFF
+        la.write(bytes(bad))
+        with pytest.raises(CorruptFrame):
+            read_frame(lb, 1.0)
+        lb.drain(0.1)
+    with pytest.raises(ValueError, match="cannot be sent"):
+        pack_arrays([np.array([object()])])
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        unpack_arrays([{"dtype": "object", "shape": [1]}], b"x" * 8)
+    la.close()
+    lb.close()
+
+
+def test_hello_refusals_and_parity_over_tcp(tcp_agent, tmp_path) -> None:
+    port, _, _ = tcp_agent
+    c = client(port)
+    hello, _ = c.request("hello")
+    assert hello["protocol_version"] == 1 and {"onnx", "tflite"} <= set(hello["runtimes"])
+    assert hello["fingerprint"]["logical_cores"] >= 1
+    with pytest.raises(AgentError, match="onnxruntime rejected model broken.onnx") as e:
+        c.load("onnx", b"this is not an onnx file", "broken.onnx", 1)
+    assert e.value.code == "rejected"
+    with pytest.raises(AgentError, match="unknown request"):
+        c.request("format_disk")
+    with pytest.raises(AgentUnreachable, match="failed 4 times .*SHA-256 mismatch"):  # retried, then given up
+        c.request("load", b"abc", format="onnx", sha256="0" * 64, name="x")
+    with pytest.raises(AgentError, match="no model 'nope' is loaded"):
+        c.request("benchmark", model="nope")
+    with pytest.raises(AgentError, match="unknown protocol field"):
+        c.request("calibrate", model="nope", protocol={"path": "/etc/passwd"})
+    # a real model: outputs through the agent equal onnxruntime's here
+    dev = get_device(f"remote:tcp://127.0.0.1:{port}?runtime=onnx&{FAST}")
+    arch = SPACE.resolve("resnet")
+    model = arch.build().eval()
+    remote = dev.load(model, SPACE.input_shape())
+    x = np.random.default_rng(0).standard_normal((1, *SPACE.input_shape())).astype(np.float32)
+    (out,) = remote.run([x])
+    import torch
+
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    assert out.shape == want.shape and np.allclose(out, want, atol=1e-4)
+    m = dev.measure(model, SPACE.input_shape())
+    assert m.latency_ms > 0 and m.provenance["device"]["transport"] == "tcp"
+    assert m.provenance["device"]["runtime"] == "onnxruntime"
+    c.close()
+
+
+def test_size_cap_and_token(tmp_path) -> None:
+    port = free_port()
+    proc = start_agent(["--tcp", f"127.0.0.1:{port}", "--max-model-mb", "1", "--token", "s3cret"])
+    try:
+        wait_port(port)
+        with pytest.raises(AgentError, match="needs its token"):
+            client(port).request("hello")
+        c = client(port, token="s3cret")
+        with pytest.raises(AgentError, match="at most 1048576") as e:
+            c.load("onnx", b"\0" * (2 << 20), "huge.onnx", 1)
+        assert e.value.code == "too_large"
+    finally:
+        proc.kill()
+        proc.wait()
+    r = subprocess.run([sys.executable, "-m", "hwnas.agent", "serve", "--tcp", f"0.0.0.0:{free_port()}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "needs a shared token" in r.stderr
+
+
+def test_unreachable_agent_is_a_clear_error() -> None:
+    c = client(free_port(), reconnects=2, backoff_s=0.05)
+    with pytest.raises(AgentUnreachable, match="unreachable after 2 reconnects"):
+        c.request("hello")
+    with pytest.raises(HwnasError, match="unknown option"):
+        get_device("remote:tcp://127.0.0.1:1?colour=red")
+    with pytest.raises(HwnasError, match="tcp:// or serial://"):
+        get_device("remote:udp://127.0.0.1:1")
+
+
+def test_table_build_over_tcp_survives_a_killed_agent(tmp_path) -> None:
+    """Kill -9 the agent in the middle of a table build; a supervisor restarts it (as
+    systemd or an adb loop would); the build reconnects and finishes, keeping every entry
+    it had and measuring none twice."""
+    port = free_port()
+    log = tmp_path / "agent.log"
+    proc = start_agent(["--tcp", f"127.0.0.1:{port}"], log=log)
+    wait_port(port)
+    path = tmp_path / "t.lut.json"
+    seen: dict[str, str] = {}
+    procs = [proc]
+
+    def killer() -> None:
+        while not path.exists() or len(json.loads(path.read_text())["entries"]) < 6:
+            time.sleep(0.05)
+        seen.update({k: v["measured_at"] for k, v in json.loads(path.read_text())["entries"].items()})
+        procs[0].kill()
+        procs[0].wait()
+        time.sleep(1.0)
+        procs.append(start_agent(["--tcp", f"127.0.0.1:{port}"], log=log))
+
+    t = threading.Thread(target=killer)
+    t.start()
+    dev = get_device(f"remote:tcp://127.0.0.1:{port}?runtime=onnx&{FAST}&timeout=20")
+    try:
+        build_table(SPACE, dev, path, progress=False)
+    finally:
+        t.join()
+        for p in procs:
+            p.kill()
+            p.wait()
+    table = LatencyTable.load(path, space=SPACE)
+    assert len(table.entries) == len(SPACE.all_layers())
+    assert dev.client.stats["reconnects"] >= 1
+    for key, when in seen.items():  # nothing finished before the kill was measured again
+        assert table.entries[key]["measured_at"] == when
+    benchmarks = [line for line in log.read_text().splitlines() if "benchmark" in line]
+    assert len(benchmarks) <= len(SPACE.all_layers()) + 1  # at most the one in flight repeated
+
+
+def test_table_build_over_a_serial_pty_with_corruption_and_a_blackout(tmp_path) -> None:
+    bridge = PtyBridge()
+    proc = start_agent(["--serial", bridge.agent_port, "--baud", "921600"], log=tmp_path / "agent.log")
+    try:
+        wait_log(tmp_path / "agent.log", "serving")
+        dev = get_device(f"remote:serial://{bridge.host_port}?baud=921600&runtime=onnx&{FAST}&timeout=4")
+        assert dev.fingerprint()["transport"] == "serial"
+        bridge.corrupt("to_agent")
+        dev.client.request("hello")  # the agent sees the damage, says so, the host sends again
+        assert dev.client.stats["corrupt"] == 1
+        bridge.corrupt("to_host")
+        dev.client.request("hello")  # the host sees the damage in the answer and asks again
+        assert dev.client.stats["corrupt"] == 2
+        path = tmp_path / "serial.lut.json"
+        bridge.corrupt("to_agent")  # lands in the first model's bytes
+        build_table(SPACE, dev, path, progress=False, limit=8)
+        assert dev.client.stats["corrupt"] == 3 and dev.client.stats["reconnects"] == 0
+        bridge.blackout(1.5)
+        dev.client.request("hello")  # lost in the blackout: times out, reopens the port, repeats
+        assert dev.client.stats["reconnects"] >= 1
+        build_table(SPACE, dev, path, progress=False)  # resumes: only the missing layers
+        table = LatencyTable.load(path, space=SPACE)
+        assert len(table.entries) == len(SPACE.all_layers())
+        assert table.header["device"]["runtime"] == "onnxruntime"
+        dev.client.request("shutdown")
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+        bridge.close()
+
+
+def test_cli_lut_build_through_an_agent(tcp_agent, tmp_path) -> None:
+    port, _, _ = tcp_agent
+    out = tmp_path / "cli.lut.json"
+    r = subprocess.run([HWNAS, "lut", "build", "--space", "nb201", "--resolution", "8", "--device",
+                        f"remote:tcp://127.0.0.1:{port}?runtime=onnx&{FAST}", "-o", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(out.read_text())["entries"]) == 19
