@@ -43,7 +43,10 @@ def register_op(name: str, build: Callable[[LayerSpec], nn.Module], count: Calla
 
 
 def build_layer(spec: LayerSpec) -> nn.Module:
-    return OPS[spec.op].build(spec)
+    """The layer's module; ``hwnas_recipe`` says how to rebuild it elsewhere (a GPU agent)."""
+    module = OPS[spec.op].build(spec)
+    module.hwnas_recipe = {"kind": "layer", "key": spec.key}
+    return module
 
 
 def count_layer(spec: LayerSpec) -> Counts:

@@ -217,3 +217,30 @@ def test_cli_lut_build_through_an_agent(tcp_agent, tmp_path) -> None:
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert len(json.loads(out.read_text())["entries"]) == 19
+
+
+def test_torch_agent_rebuilds_modules_from_recipes(tmp_path) -> None:
+    """The GPU-box runtime (CUDA when the box has it; this machine's CPU here): modules go
+    as recipes plus safetensors weights, and come back with the same outputs."""
+    port = free_port()
+    proc = start_agent(["--tcp", f"127.0.0.1:{port}", "--runtime", "torch"], log=tmp_path / "agent.log")
+    try:
+        wait_port(port)
+        dev = get_device(f"remote:tcp://127.0.0.1:{port}?runtime=torch&{FAST}")
+        assert dev.fingerprint()["runtime"] in ("torch", "torch-cuda")
+        import torch
+
+        torch.manual_seed(1)
+        model = SPACE.resolve("best-cifar10").build().eval()
+        x = np.random.default_rng(0).standard_normal((1, *SPACE.input_shape())).astype(np.float32)
+        (out,) = dev.load(model, SPACE.input_shape()).run([x])
+        with torch.no_grad():
+            assert np.allclose(out, model(torch.from_numpy(x)).numpy(), atol=1e-4)  # the weights travelled
+        path = tmp_path / "torch.lut.json"
+        build_table(SPACE, dev, path, progress=False, limit=5)
+        assert len(json.loads(path.read_text())["entries"]) == 5
+        with pytest.raises(HwnasError, match="carry the recipe"):
+            dev.measure(torch.nn.Conv2d(3, 3, 3), (3, 8, 8))
+    finally:
+        proc.kill()
+        proc.wait()

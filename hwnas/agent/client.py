@@ -115,9 +115,9 @@ class AgentClient:
                 self.log(f"{e}; reconnecting in {wait:.1f} s ({reconnects}/{self.reconnects})")
                 time.sleep(wait)
 
-    def load(self, fmt: str, data: bytes, name: str, threads: int) -> str:
+    def load(self, fmt: str, data: bytes, name: str, threads: int, extra: dict[str, Any] | None = None) -> str:
         fields = {"op": "load", "format": fmt, "sha256": hashlib.sha256(data).hexdigest(), "name": name,
-                  "threads": threads}
+                  "threads": threads, **(extra or {})}
         reply, _ = self.request("load", data, **{k: v for k, v in fields.items() if k != "op"})
         handle = str(reply["model"])
         self.loaded[handle] = (fields, data)

@@ -49,9 +49,17 @@ class RequestError(Exception):
         self.code = code
 
 
-def available_runtimes() -> dict[str, dict[str, str]]:
-    """Formats this target can run: {format: {"name", "version"}}."""
+def available_runtimes(torch: bool = False) -> dict[str, dict[str, str]]:
+    """Formats this target can run: {format: {"name", "version"}}. ``torch`` (a GPU box
+    with hwnas installed) is offered only when asked for, since importing it is slow."""
     out: dict[str, dict[str, str]] = {}
+    if torch:
+        try:
+            from hwnas.agent.torch_runtime import describe
+
+            out["torch"] = describe()
+        except ImportError:
+            pass
     try:
         from hwnas.measure.runtimes import OrtRunner
 
@@ -68,7 +76,11 @@ def available_runtimes() -> dict[str, dict[str, str]]:
     return out
 
 
-def _runner(fmt: str, data: bytes, threads: int) -> Any:
+def _runner(fmt: str, data: bytes, threads: int, h: dict[str, Any]) -> Any:
+    if fmt == "torch":
+        from hwnas.agent.torch_runtime import TorchAgentRunner
+
+        return TorchAgentRunner(h.get("recipe"), data, h.get("input_shape"), threads)
     if fmt == "onnx":
         from hwnas.measure.runtimes import OrtRunner
 
@@ -81,7 +93,7 @@ def _runner(fmt: str, data: bytes, threads: int) -> Any:
 class Agent:
     def __init__(self, formats: list[str] | None = None, max_model_bytes: int = DEFAULT_MAX_MODEL_MB << 20,
                  token: str | None = None, log: Callable[[str], None] | None = None) -> None:
-        have = available_runtimes()
+        have = available_runtimes(torch=bool(formats and "torch" in formats))
         if formats:
             missing = [f for f in formats if f not in have]
             if missing:
@@ -133,10 +145,13 @@ class Agent:
         threads = int(h.get("threads", 1))
         if not 1 <= threads <= 256:
             raise RequestError("bad_request", f"threads must be 1..256, not {threads}")
+        if fmt == "torch":  # the recipe is part of what the handle names
+            recipe = json.dumps([h.get("recipe"), h.get("input_shape")], sort_keys=True).encode()
+            digest = hashlib.sha256(recipe + payload).hexdigest()
         handle = f"{fmt}-{digest[:16]}-t{threads}"
         if handle not in self.models:
             try:
-                self.models[handle] = _runner(fmt, payload, threads)
+                self.models[handle] = _runner(fmt, payload, threads, h)
             except Exception as e:  # noqa: BLE001 (the runtime's own error is the message)
                 reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise RequestError("rejected", f"{self.runtimes[fmt]['name']} rejected model {name}: {reason}") from None
@@ -280,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--serial", metavar="PORT", help="serve a serial line (e.g. /dev/ttyGS0)")
     s.add_argument("--baud", type=int, default=921600)
     s.add_argument("--token", default=os.environ.get("HWNAS_AGENT_TOKEN"), help="shared token (TCP)")
-    s.add_argument("--runtime", help="formats to offer, comma-separated (onnx, tflite); default: all found")
+    s.add_argument("--runtime", help="formats to offer, comma-separated (onnx, tflite, torch); default: the "
+                                     "onnx and tflite runtimes found (torch only when named: a GPU box)")
     s.add_argument("--max-model-mb", type=int, default=DEFAULT_MAX_MODEL_MB)
     s.add_argument("--port-file", help="write the bound TCP port here (for --tcp HOST:0)")
     s.add_argument("--quiet", action="store_true")

@@ -27,7 +27,7 @@ from hwnas.errors import HwnasError
 from hwnas.measure.protocol import Measurement, MeasureProtocol
 from hwnas.measure.stats import TimingStats
 
-SUFFIX = {"onnx": ".onnx", "tflite": ".tflite"}
+SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "torch": ".safetensors"}
 URL_OPTIONS = {"runtime", "threads", "token", "baud", "timeout", "runs", "warmup", "rounds", "compensate"}
 
 
@@ -102,9 +102,13 @@ class RemoteDevice(Device):
     def runtime_version(self) -> str:
         return str(self.info["runtimes"][self.format]["version"])
 
+    def accelerator(self) -> str | None:
+        return self.info["runtimes"][self.format].get("accelerator")
+
     def fingerprint(self) -> dict[str, Any]:
         return {**self.info["fingerprint"], "backend": f"remote-{self.format}", "runtime": self.runtime,
-                "runtime_version": self.runtime_version(), "threads": self.threads, "accelerator": None,
+                "runtime_version": self.runtime_version(), "threads": self.threads,
+                "accelerator": self.accelerator(),
                 "transport": self.transport, "agent_version": self.info.get("agent_version")}
 
     # -- models ---------------------------------------------------------------------
@@ -127,8 +131,23 @@ class RemoteDevice(Device):
             return out.read_bytes(), getattr(model, "hwnas_name", type(model).__name__)
 
     def load(self, model: ModelLike, input_shape: tuple[int, int, int]) -> RemoteModel:
+        if self.format == "torch":
+            return self._load_torch(model, input_shape)
         data, name = self.model_bytes(model, input_shape)
         return RemoteModel(self, self.client.load(self.format, data, name, self.threads))
+
+    def _load_torch(self, model: ModelLike, input_shape: tuple[int, int, int]) -> RemoteModel:
+        """A torch agent rebuilds the module from its recipe and gets the weights as safetensors."""
+        recipe = getattr(model, "hwnas_recipe", None)
+        if recipe is None:
+            raise HwnasError("a torch agent runs modules hwnas built (arch.build(), a table's layers): they carry "
+                             "the recipe it rebuilds them from; files and other modules go to onnx/tflite agents")
+        from safetensors.torch import save
+
+        data = save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+        extra = {"recipe": recipe, "input_shape": list(input_shape)}
+        name = recipe.get("arch") or recipe.get("key") or "module"
+        return RemoteModel(self, self.client.load(self.format, data, str(name), self.threads, extra))
 
     def calibrate_reference(self) -> float:
         ref = self.reference_runner()

@@ -75,8 +75,14 @@ class Arch(ABC):
         return total
 
     def build(self) -> Any:
-        """A standalone, trainable ``torch.nn.Module``."""
-        return self.space.build(self)
+        """A standalone, trainable ``torch.nn.Module``; its ``hwnas_recipe`` (space, preset,
+        overrides, arch string: plain data) rebuilds it elsewhere, e.g. on a GPU agent."""
+        module = self.space.build(self)
+        d = self.space.describe()
+        overrides = {k: d[k] for k in ("resolution", "num_classes", "width_mult") if k in d}
+        module.hwnas_recipe = {"kind": "arch", "space": self.space.name, "preset": self.space.preset,
+                               "overrides": overrides, "arch": str(self)}
+        return module
 
 
 class SearchSpace(ABC):
