@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -61,3 +62,24 @@ def train_arch(arch: Arch, data: Splits, epochs: int = 10, batch_size: int = 64,
         history.append({"epoch": epoch + 1, "loss": sum(losses) / max(len(losses), 1)})
     return TrainResult(model.cpu().eval(), accuracy(model.cpu(), data, eval_split, torch.device("cpu")), history,
                        time.perf_counter() - t0)
+
+
+def retrain_run(run: Path, epochs: int, quiet: bool = False) -> dict:
+    """Train a search run's architecture from scratch; weights to ``model.safetensors``."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from hwnas.data.datasets import load
+    from hwnas.export.run import load_run
+
+    space, arch, _, recipe = load_run(run)
+    data = load(recipe.get("data", "digits"), recipe.get("data_dir"), resolution=space.input_shape()[1],
+                seed=recipe.get("seed", 0))
+    trained = train_arch(arch, data, epochs=epochs, seed=recipe.get("seed", 0), progress=not quiet)
+    save_file({k: v.contiguous() for k, v in trained.model.state_dict().items()}, str(run / "model.safetensors"),
+              metadata={"arch": str(arch), "space": space.name, "preset": space.preset})
+    out = {"arch": str(arch), "epochs": epochs, "test_acc": trained.test_acc, "seconds": trained.seconds,
+           "weights": str(run / "model.safetensors"), "history": trained.history}
+    (run / "train.json").write_text(json.dumps(out, indent=1))
+    return out

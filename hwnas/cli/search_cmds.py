@@ -1,7 +1,9 @@
-"""``hwnas search`` (differentiable and black-box strategies) and ``hwnas train``.
+"""``hwnas search`` (the main job: search, train, export, verify on the device, report) and
+``hwnas train``.
 
 Recipes under ``search/`` are TOML files with the same keys as the flags (dashes or
-underscores); flags given on the command line override the recipe.
+underscores); flags given on the command line override the recipe. ``--device``,
+``--budget-ms``, ``--lut`` and ``--predictor`` may be repeated (one per device, in order).
 """
 
 from __future__ import annotations
@@ -11,18 +13,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.blackbox_cmd import BLACKBOX
 from hwnas.cli.common import add_json, emit_json
 from hwnas.errors import HwnasError
 from hwnas.files import read_toml
+from hwnas.pipeline import BLACKBOX, DIFFERENTIABLE
 
-DIFFERENTIABLE = ("proxyless", "darts", "gdas")
+LISTS = ("device", "budget_ms", "lut", "predictor")
 DEFAULTS: dict[str, Any] = {
     "strategy": "proxyless", "space": "mbv2", "preset": None, "num_classes": None, "resolution": None,
-    "lut": None, "predictor": None, "budget_ms": None, "budget_quantile": None, "data": "digits",
+    "device": [], "lut": [], "predictor": [], "budget_ms": [], "budget_quantile": None, "data": "digits",
     "data_dir": None, "epochs": 10, "warmup_epochs": 2, "batch_size": 64, "loss": "mul#log", "seed": 0,
     "unrolled": False, "lr": 0.05, "arch_lr": 6e-3, "output": None, "retrain_epochs": 0,
     "queries": 100, "reward": None, "accuracy": None, "mnas_w": -0.07, "population": None, "batch": 1,
+    "export": None, "refine": False, "refine_rounds": 2, "derive": "argmax",
 }
 
 
@@ -35,9 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset")
     p.add_argument("--num-classes", type=int)
     p.add_argument("--resolution", type=int)
-    p.add_argument("--lut", help="latency table of the target device")
-    p.add_argument("--predictor", help="fitted predictor of the target device (its correction is applied)")
-    p.add_argument("--budget-ms", type=float, help="latency budget on the device (ms)")
+    p.add_argument("--device", action="append",
+                   help="target device spec or profile (repeatable, one budget each); the exported model is "
+                        "measured there. Its table: --lut, else a shipped one with the same fingerprint, else "
+                        "one is built first")
+    p.add_argument("--lut", action="append", help="latency table of the (each) target device")
+    p.add_argument("--predictor", action="append",
+                   help="fitted predictor of the (each) target device (its correction is applied)")
+    p.add_argument("--budget-ms", type=float, action="append", help="latency budget on the (each) device (ms)")
     p.add_argument("--budget-quantile", type=float,
                    help="instead of --budget-ms: this quantile of the space's predicted latencies (0..1)")
     p.add_argument("--data", help="digits (offline default), cifar10 or imagefolder")
@@ -49,8 +57,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--arch-lr", type=float)
     p.add_argument("--unrolled", action="store_true", default=None, help="darts: second-order gradient")
+    p.add_argument("--derive", choices=["argmax", "budget"],
+                   help="differentiable: the final architecture is the argmax (default) or the most likely one "
+                        "that fills the budget (predicted latency in [0.9 B, B])")
     p.add_argument("--seed", type=int)
     p.add_argument("--retrain-epochs", type=int, help="then train the derived network this many epochs")
+    p.add_argument("--export", choices=["onnx", "tflite", "all"],
+                   help="formats to export (default: what the devices run; onnx without a device)")
+    p.add_argument("--refine", action="store_true", default=None,
+                   help="when the measured latency is over a budget: refit the device's correction on the "
+                        "measurements and search again")
+    p.add_argument("--refine-rounds", type=int, help="at most this many refinement rounds (default 2)")
     g = p.add_argument_group("black-box strategies")
     g.add_argument("--queries", type=int, help="accuracy evaluations to spend (default 100)")
     g.add_argument("--reward", choices=["hard", "mnas", "pareto"],
@@ -90,132 +107,104 @@ def merged(args: argparse.Namespace) -> dict[str, Any]:
         v = getattr(args, k, None)
         if v is not None:
             out[k] = v
+    for k in LISTS:
+        if out[k] is None:
+            out[k] = []
+        elif not isinstance(out[k], list):
+            out[k] = [out[k]]
     if out["output"] is None:
         raise HwnasError("say where the run goes: -o RUN_DIR (or 'output' in the recipe)")
-    if out["budget_ms"] is None and out["budget_quantile"] is None and not (
+    if not out["budget_ms"] and out["budget_quantile"] is None and not (
             out["strategy"] == "pareto" and out["reward"] in (None, "pareto")):
         raise HwnasError("give a budget: --budget-ms B (or --budget-quantile Q)")
-    if out["lut"] is None and out["predictor"] is None:
-        raise HwnasError("give the target device's latency table (--lut TABLE) or a fitted predictor (--predictor)")
+    if not (out["device"] or out["lut"] or out["predictor"]):
+        raise HwnasError("give the target device (--device SPEC), or its latency table (--lut TABLE) or a fitted "
+                         "predictor (--predictor)")
+    n = max(len(out["device"]), 1)
+    for k in ("lut", "predictor", "budget_ms"):
+        if len(out[k]) not in (0, 1, n) or (len(out[k]) > 1 and len(out[k]) != n):
+            raise HwnasError(f"give one --{k.replace('_', '-')} per --device ({n}), or one for all")
     return out
 
 
-def cmd_search(args: argparse.Namespace) -> int:
+def build_targets(o: dict[str, Any], space: Any, run: Path, progress: bool) -> list[Any]:
     from hwnas.lut.table import LatencyTable
+    from hwnas.pipeline import set_budgets
     from hwnas.predictors import LutSumPredictor, load_predictor
+    from hwnas.targets import DeviceTarget, resolve_target
+
+    def pick(k: str, i: int) -> Any:
+        v = o[k]
+        return v[i] if len(v) > 1 else (v[0] if v else None)
+
+    targets = []
+    if o["device"]:
+        run.mkdir(parents=True, exist_ok=True)
+        for i, spec in enumerate(o["device"]):
+            targets.append(resolve_target(space, spec, None, run, lut=pick("lut", i), predictor=pick("predictor", i),
+                                          progress=progress))
+    else:
+        lut, pred = pick("lut", 0), pick("predictor", 0)
+        predictor = load_predictor(pred, space=space) if pred else LutSumPredictor(space, LatencyTable.load(lut, space=space))
+        targets.append(DeviceTarget("", Path(pred or lut).name, None, predictor, table_path=lut, predictor_path=pred))
+    set_budgets(space, targets, [pick("budget_ms", i) for i in range(len(targets))], o["budget_quantile"])
+    return targets
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from hwnas.pipeline import main_job
     from hwnas.spaces import get_space
 
     o = merged(args)
     space = get_space(o["space"], o["preset"], num_classes=o["num_classes"], resolution=o["resolution"])
-    if o["predictor"]:
-        predictor = load_predictor(o["predictor"], space=space)
-    else:
-        predictor = LutSumPredictor(space, LatencyTable.load(o["lut"], space=space))
-    name = Path(o["predictor"] or o["lut"]).name
     run = Path(o["output"])
-    if o["strategy"] in BLACKBOX:
-        result = _blackbox(o, space, predictor, name, run, args.quiet)
-    else:
-        result = _differentiable(o, space, predictor, name, run, args.quiet)
-    result["data"] = {"name": o["data"], "data_dir": o["data_dir"]}
-    (run / "result.json").write_text(json.dumps(result, indent=1))
-    if o["retrain_epochs"]:
-        result["retrain"] = retrain(run, o["retrain_epochs"], quiet=args.quiet)
+    targets = build_targets(o, space, run, progress=not args.quiet)
+    job = main_job(o, space, targets, run, progress=not args.quiet)
+    final = job["rounds"][-1]
+    result = {**final["search"], "job": job}
+    if "train" in final:
+        result["retrain"] = final["train"]
+    if "export" in final:
+        result["export"] = final["export"]
+    result["verify"] = final["verify"]
     if args.json:
         emit_json(result)
         return 0
-    print(f"{result['strategy']} on {space.name}/{space.preset}: {result['arch']}")
-    if result.get("accuracy") is not None:
-        print(f"accuracy ({result['accuracy_evaluator']}) {100 * result['accuracy']:.2f} % after "
-              f"{result['queries']} queries; Pareto front of {len(result['front'])} (front.png)")
-    for d in result["devices"]:
-        verdict = "meets" if d["meets_budget"] else "DOES NOT meet"
-        print(f"predicted {d['predicted_ms']:.4f} ms on {d['device']}, budget {d['budget_ms']:.4f} ms: {verdict}")
-    if "retrain" in result:
-        r = result["retrain"]
-        print(f"retrained {r['epochs']} epochs: test accuracy {100 * r['test_acc']:.2f} %; exported {r['onnx']}")
-    print(f"run directory: {run}")
-    return 0
-
-
-def _differentiable(o: dict[str, Any], space: Any, predictor: Any, name: str, run: Path, quiet: bool
-                    ) -> dict[str, Any]:
-    from hwnas.data.datasets import load
-    from hwnas.supernet.search import DifferentiableSearch, SearchConfig, Target, budget_from_quantile
-
-    latency = predictor.option_latency()
-    budget = o["budget_ms"] if o["budget_ms"] is not None else budget_from_quantile(space, latency, o["budget_quantile"])
-    _check_reachable(space, predictor, budget)
-    data = load(o["data"], o["data_dir"], resolution=space.input_shape()[1], seed=o["seed"])
-    if data.num_classes != getattr(space, "num_classes", data.num_classes):
-        raise HwnasError(f"the data has {data.num_classes} classes but the space is built for {space.num_classes}; "
-                         f"pass --num-classes {data.num_classes} (and a table measured for that class count)")
-    cfg = SearchConfig(strategy=o["strategy"], loss=o["loss"], epochs=o["epochs"], warmup_epochs=o["warmup_epochs"],
-                       batch_size=o["batch_size"], lr=o["lr"], arch_lr=o["arch_lr"], unrolled=bool(o["unrolled"]),
-                       seed=o["seed"])
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "recipe.json").write_text(json.dumps({**o, "budget_ms": budget}, indent=1))
-    search = DifferentiableSearch(space, [Target(name, latency, budget, predictor)], data, cfg, run,
-                                  progress=not quiet)
-    return search.run()
-
-
-def _blackbox(o: dict[str, Any], space: Any, predictor: Any, name: str, run: Path, quiet: bool) -> dict[str, Any]:
-    from hwnas.cli.blackbox_cmd import budget_quantile, export_choice, run_blackbox
-
-    budget = o["budget_ms"]
-    if budget is None and o["budget_quantile"] is not None:
-        budget = budget_quantile(space, predictor, o["budget_quantile"])
-    if budget is not None:
-        _check_reachable(space, predictor, budget)
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "recipe.json").write_text(json.dumps({**o, "budget_ms": budget}, indent=1))
-    result = run_blackbox(o, space, predictor, name, budget, progress=not quiet)
-    result["export"] = export_choice(run, space, result["arch"])
-    return result
-
-
-def _check_reachable(space: Any, predictor: Any, budget: float) -> None:
-    lat = predictor.option_latency()
-    best = lat.fixed + sum(float(o.min()) for o in lat.options)
-    if budget < best:
-        raise HwnasError(f"no architecture of {space.name}/{space.preset} can meet {budget:.4f} ms: the smallest "
-                         f"predicted latency in the space is {best:.4f} ms")
-
-
-def retrain(run: Path, epochs: int, quiet: bool = False) -> dict[str, Any]:
-    from safetensors.torch import save_file
-
-    from hwnas.data.datasets import load
-    from hwnas.export.onnx import export_onnx, onnx_parity
-    from hwnas.spaces import get_space
-    from hwnas.train import train_arch
-
-    path = run / "result.json"
-    if not path.is_file():
-        raise HwnasError(f"{run} has no result.json: run 'hwnas search -o {run}' first")
-    result = json.loads(path.read_text())
-    recipe = json.loads((run / "recipe.json").read_text())
-    space = get_space(result["space"], result["preset"], num_classes=recipe.get("num_classes"),
-                      resolution=recipe.get("resolution"))
-    arch = space.parse(result["arch"])
-    data = load(recipe["data"], recipe.get("data_dir"), resolution=space.input_shape()[1], seed=recipe.get("seed", 0))
-    trained = train_arch(arch, data, epochs=epochs, seed=recipe.get("seed", 0), progress=not quiet)
-    onnx_path = run / "model.onnx"
-    export_onnx(trained.model, space.input_shape(), onnx_path, metadata={"arch": str(arch), "space": space.name})
-    parity = onnx_parity(onnx_path, trained.model, space.input_shape())
-    save_file(trained.model.state_dict(), str(run / "model.safetensors"))
-    out = {"arch": str(arch), "epochs": epochs, "test_acc": trained.test_acc, "seconds": trained.seconds,
-           "onnx": str(onnx_path), "onnx_parity_ok": parity.ok, "history": trained.history}
-    (run / "train.json").write_text(json.dumps(out, indent=1))
-    return out
+    print(f"{job['strategy']} on {space.name}/{space.preset}: {job['arch']}")
+    if final["search"].get("accuracy") is not None:
+        s = final["search"]
+        print(f"accuracy ({s['accuracy_evaluator']}) {100 * s['accuracy']:.2f} % after {s['queries']} queries; "
+              f"Pareto front of {len(s['front'])} (front.png)")
+    if "train" in final:
+        print(f"retrained {final['train']['epochs']} epochs: test accuracy {100 * final['train']['test_acc']:.2f} %")
+    for r in job["rounds"]:
+        measured = {v["device"]: v for v in r["verify"]}
+        for d in r["search"]["devices"]:
+            v = measured.get(d["device"])
+            line = f"round {r['round']}: {d['device']}: predicted {d['predicted_ms']:.4f} ms"
+            if v:
+                line += (f", measured {v['measured_ms']:.4f} ms ({Path(v['file']).name}), budget "
+                         f"{d['budget_ms']:.4f} ms: {'MET' if v['meets_budget'] else 'OVER BUDGET'}")
+            else:
+                line += f", budget {d['budget_ms']:.4f} ms: {'meets' if d['meets_budget'] else 'DOES NOT meet'}"
+            print(line)
+    for kind, path in (final.get("export") or {}).get("files", {}).items():
+        print(f"exported {kind}: {path}")
+    print(f"report: {job['report']['markdown']}")
+    return 0 if job["meets_all_measured"] in (True, None) else 3
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    out = retrain(Path(args.run_dir), args.epochs, quiet=args.quiet)
+    from hwnas.export.run import export_run
+    from hwnas.train import retrain_run
+
+    run = Path(args.run_dir)
+    out = retrain_run(run, args.epochs, quiet=args.quiet)
+    out["export"] = export_run(run, ("onnx",))
+    ok = out["export"]["onnx_parity"]["ok"]
     if args.json:
         emit_json(out)
     else:
         print(f"{out['arch']}: test accuracy {100 * out['test_acc']:.2f} % after {out['epochs']} epochs; "
-              f"exported {out['onnx']} (onnxruntime parity {'ok' if out['onnx_parity_ok'] else 'FAILED'})")
+              f"exported {out['export']['files']['onnx']} (onnxruntime parity {'ok' if ok else 'FAILED'})")
     return 0

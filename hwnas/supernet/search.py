@@ -61,6 +61,8 @@ class SearchConfig:
     arch_lr: float = 6e-3
     arch_weight_decay: float = 0.0
     unrolled: bool = False
+    derive: str = "argmax"  # or "budget": the most likely architecture that fills the budget
+    fill: float = 0.9
     tau_start: float = 5.0
     tau_end: float = 0.5
     seed: int = 0
@@ -69,6 +71,8 @@ class SearchConfig:
     def __post_init__(self) -> None:
         if self.strategy not in MODES:
             raise HwnasError(f"unknown differentiable strategy {self.strategy!r}; use one of {', '.join(MODES)}")
+        if self.derive not in ("argmax", "budget"):
+            raise HwnasError(f"derive must be argmax or budget, not {self.derive!r}")
         if self.unrolled and self.strategy != "darts":
             raise HwnasError("--unrolled (second-order) applies to darts only")
         if self.epochs < 1 or not 0 <= self.warmup_epochs < self.epochs + 1:
@@ -192,6 +196,27 @@ class DifferentiableSearch:
     def derive(self) -> Arch:
         return self.space.from_indices([int(torch.argmax(a)) for a in self.net.alphas])
 
+    def final_arch(self) -> Arch:
+        """The run's answer: argmax, or (derive="budget") the most likely architecture that
+        fills the first device's budget, checked against every device's predictor."""
+        if self.cfg.derive == "argmax":
+            return self.derive()
+        from hwnas.supernet.derive import derive_under_budget
+
+        probs = self.net.probabilities()
+        first = self.targets[0]
+        budget = first.budget_ms
+        for _ in range(6):
+            idx = derive_under_budget(probs, first.latency, budget, fill=self.cfg.fill)
+            if idx is None:
+                break
+            arch = self.space.from_indices(idx)
+            worst = max(t.predict(arch) / t.budget_ms for t in self.targets)
+            if worst <= 1.0:
+                return arch
+            budget /= worst * 1.002
+        return self.derive()
+
     @torch.no_grad()
     def evaluate(self, arch: Arch, split: str = "val") -> float:
         self.net.eval()
@@ -256,7 +281,7 @@ class DifferentiableSearch:
         self.save_checkpoint()
 
     def result(self) -> dict[str, Any]:
-        arch = self.derive()
+        arch = self.final_arch()
         devices = []
         for t in self.targets:
             lat = t.predict(arch)

@@ -1,15 +1,14 @@
-"""The black-box half of ``hwnas search``: random, evolution, reinforce, pareto.
+"""The black-box half of a search run: random, evolution, reinforce, pareto.
 
-Wires a space, the target device's predictor (its latency objective and budget), an
+Puts a space, each target device's predictor (a latency objective with its budget), an
 accuracy evaluator and a reward into :func:`hwnas.strategies.run`; writes the trials
-table, the Pareto front (CSV and PNG), the chosen architecture and its ONNX export to
-the run directory, which also holds the resumable search state.
+table and the Pareto front (CSV and PNG) to the run directory, which also holds the
+resumable search state.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +55,9 @@ def budget_quantile(space: SearchSpace, predictor: Any, q: float, n: int = 5000,
     return float(np.quantile(predictor.predict(space.sample(n, seed=seed)), q))
 
 
-def run_blackbox(o: dict[str, Any], space: SearchSpace, predictor: Any, device_name: str, budget: float | None,
+def run_blackbox(o: dict[str, Any], space: SearchSpace, devices: list[tuple[str, Any, float | None]],
                  progress: bool) -> dict[str, Any]:
+    """``devices``: (name, predictor, budget or None) for every target; all budgets must be met."""
     from hwnas.strategies import LatencyObjective, Problem, get_reward, get_strategy, run
     from hwnas.strategies.pareto import hypervolume_2d
 
@@ -67,7 +67,7 @@ def run_blackbox(o: dict[str, Any], space: SearchSpace, predictor: Any, device_n
                          f"{o['strategy']}")
     reward = get_reward(reward_name, **({"w": o["mnas_w"]} if reward_name == "mnas" else {}))
     accuracy, acc_spec = accuracy_evaluator(o["accuracy"], space, o)
-    problem = Problem([LatencyObjective(device_name, predictor.predict, budget)], accuracy, reward)
+    problem = Problem([LatencyObjective(n, p.predict, b) for n, p, b in devices], accuracy, reward)
     params = {"population": o["population"]} if o["strategy"] in ("evolution", "pareto") and o["population"] else {}
     strategy = get_strategy(o["strategy"], space, seed=o["seed"], **params)
     run_dir = Path(o["output"])
@@ -81,18 +81,19 @@ def run_blackbox(o: dict[str, Any], space: SearchSpace, predictor: Any, device_n
     front = log.front()
     _write_trials(run_dir / "trials.csv", log.trials)
     hv = None
+    first, _, budget = devices[0]
     if front:
         ref = budget if budget is not None else max(max(t.latency_ms.values()) for t in log.evaluated())
-        hv = hypervolume_2d([(t.latency_ms[device_name], t.accuracy or 0.0) for t in front], ref)
+        hv = hypervolume_2d([(t.latency_ms[first], t.accuracy or 0.0) for t in front], ref)
         _write_trials(run_dir / "front.csv", front)
-        plot_front(run_dir / "front.png", log, front, device_name, budget, space)
-    lat = best.latency_ms[device_name]
-    devices = [{"device": device_name, "budget_ms": budget, "predicted_ms": lat,
-                "meets_budget": budget is None or lat <= budget}]
+        plot_front(run_dir / "front.png", log, front, first, budget, space)
+    out_devices = [{"device": n, "budget_ms": b, "predicted_ms": best.latency_ms[n],
+                    "meets_budget": b is None or best.latency_ms[n] <= b} for n, _, b in devices]
     return {"space": space.name, "preset": space.preset, "strategy": o["strategy"], "arch": str(best.arch),
             "accuracy": best.accuracy, "accuracy_evaluator": acc_spec, "reward": reward_name,
             "reward_value": best.reward, "queries": log.queries, "proposals": log.proposals,
-            "exhausted": log.exhausted, "devices": devices, "meets_all_budgets": all(d["meets_budget"] for d in devices),
+            "exhausted": log.exhausted, "devices": out_devices,
+            "meets_all_budgets": all(d["meets_budget"] for d in out_devices),
             "front": [t.to_json() for t in front], "hypervolume": hv, "curve": log.curve()}
 
 
@@ -128,18 +129,3 @@ def plot_front(path: Path, log: Any, front: list, device: str, budget: float | N
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def export_choice(run_dir: Path, space: SearchSpace, arch_text: str) -> dict[str, Any]:
-    """The chosen architecture as JSON and as an (untrained) ONNX graph checked in onnxruntime."""
-    from hwnas.export.onnx import export_onnx, onnx_parity
-
-    arch = space.parse(arch_text)
-    counts = arch.counts()
-    (run_dir / "arch.json").write_text(json.dumps({"space": space.name, "preset": space.preset, "arch": arch_text,
-                                                   "params": counts.params, "macs": counts.macs}, indent=1))
-    model = arch.build().eval()
-    path = run_dir / "arch.onnx"
-    export_onnx(model, space.input_shape(), path, metadata={"arch": arch_text, "space": space.name})
-    return {"arch_json": str(run_dir / "arch.json"), "onnx": str(path),
-            "onnx_parity_ok": onnx_parity(path, model, space.input_shape()).ok}

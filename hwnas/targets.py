@@ -1,0 +1,114 @@
+"""A search target: a device, its latency model (table and predictor) and its budget.
+
+``resolve_target`` finds what a device needs: the table given, else a shipped table in
+``latency_tables/`` measured on a device with the same fingerprint, else it builds one
+in the run directory (with a progress bar; an interrupted build resumes). The predictor
+is the one given, else the shipped learned predictor beside that table, else LUT-sum on
+the table. A table or predictor given explicitly for another device is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hwnas.errors import HwnasError
+from hwnas.files import read_json
+from hwnas.paths import REPO_ROOT
+from hwnas.spaces.base import SearchSpace
+
+SHIPPED = REPO_ROOT / "latency_tables"
+
+
+@dataclass
+class DeviceTarget:
+    spec: str
+    name: str
+    budget_ms: float | None
+    predictor: Any
+    table_path: str | None = None
+    predictor_path: str | None = None
+    reference_ms: float | None = None  # the calibration the predictor's data was measured with
+    notes: list[str] = field(default_factory=list)
+    _device: Any = None
+
+    @property
+    def device(self) -> Any:
+        if self._device is None:
+            from hwnas.devices import get_device
+
+            self._device = get_device(self.spec)
+        return self._device
+
+    def describe(self) -> dict[str, Any]:
+        return {"device": self.name, "spec": self.spec, "budget_ms": self.budget_ms, "table": self.table_path,
+                "predictor": self.predictor_path or f"lutsum({self.table_path})", "reference_ms": self.reference_ms,
+                "notes": self.notes}
+
+
+def device_name(spec: str) -> str:
+    return Path(spec).stem if spec.endswith(".toml") else spec.split("?")[0]
+
+
+def find_shipped_table(space: SearchSpace, fingerprint: dict[str, Any]) -> Path | None:
+    from hwnas.lut.table import LatencyTable
+
+    for path in sorted(SHIPPED.glob(f"{space.name}-{space.preset}.*.lut.json")):
+        table = LatencyTable.load(path)
+        try:
+            table.check_space(space)
+            table.check_device(fingerprint)
+        except HwnasError:
+            continue
+        return path
+    return None
+
+
+def _data_reference_ms(predictor: Any) -> float | None:
+    data = str(predictor.meta.get("data") or "")
+    path = Path(data.rsplit(":", 1)[0] + ".meta.json") if data else None
+    if path is None or not path.is_file():
+        return None
+    meta = read_json(path, "measured set metadata", "")
+    return meta.get("header", {}).get("reference", {}).get("calibrated_ms")
+
+
+def resolve_target(space: SearchSpace, spec: str, budget_ms: float | None, run_dir: Path, *, lut: str | None = None,
+                   predictor: str | None = None, progress: bool = True) -> DeviceTarget:
+    from hwnas.lut.build import build_table
+    from hwnas.lut.table import LatencyTable
+    from hwnas.predictors import LutSumPredictor, load_predictor
+
+    name = device_name(spec)
+    target = DeviceTarget(spec, name, budget_ms, None)
+    device = target.device
+    fp = device.fingerprint()
+    if lut is not None:
+        table = LatencyTable.load(lut, space=space, device=device)  # refuses another device, naming the difference
+        table_path: Path = Path(lut)
+    else:
+        found = find_shipped_table(space, fp)
+        if found is not None:
+            table_path = found
+            target.notes.append(f"using the shipped table {found.name} (fingerprint matches)")
+        else:
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+            table_path = run_dir / f"{space.name}-{space.preset}.{safe}.lut.json"
+            target.notes.append(f"no shipped table matches this device; built {table_path}")
+            build_table(space, device, table_path, progress=progress)
+        table = LatencyTable.load(table_path, space=space, device=device)
+    target.table_path = str(table_path)
+    target.reference_ms = table.header["reference"]["calibrated_ms"]
+    if predictor is None and lut is None:
+        sibling = table_path.with_name(table_path.name.replace(".lut.json", ".learned.json"))
+        if sibling.is_file():
+            predictor = str(sibling)
+    if predictor is not None:
+        model = load_predictor(predictor, space=space)
+        model.check_device(fp)
+        target.predictor, target.predictor_path = model, str(predictor)
+        target.reference_ms = _data_reference_ms(model) or target.reference_ms
+    else:
+        target.predictor = LutSumPredictor(space, table)
+    return target

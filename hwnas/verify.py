@@ -1,0 +1,100 @@
+"""Verify a run on the device: measure the exported file there, set it against the
+prediction and the budget, and (``--refine``) close the loop.
+
+The exported file (ONNX for onnxruntime targets, TFLite for LiteRT ones) is measured with
+the measurement protocol, drift-compensated through the reference calibration the
+predictor's training data was measured with, so measured and predicted figures are on
+one scale. Each verification is appended to ``RUN_DIR/measurements.csv``: the device's
+measurements of networks the search found, which refinement fits its correction on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwnas.errors import HwnasError
+from hwnas.targets import DeviceTarget
+
+FORMAT_OF_RUNTIME = {"onnxruntime": "onnx", "ai-edge-litert": "tflite", "tflite-runtime": "tflite"}
+
+
+def exported_file(run_dir: Path, device: Any) -> str:
+    runtime = str(device.runtime)
+    fmt = FORMAT_OF_RUNTIME.get(runtime)
+    if fmt is None:
+        raise HwnasError(f"{device.spec} runs {runtime}, which takes no exported file; verify on an onnxruntime "
+                         "or LiteRT device")
+    path = run_dir / f"model.{fmt}"
+    if not path.is_file():
+        from hwnas.export.run import export_run
+
+        export_run(run_dir, (fmt,))
+    return str(path)
+
+
+def verify_target(run_dir: Path, arch_text: str, target: DeviceTarget, log_dir: Path | None = None
+                  ) -> dict[str, Any]:
+    """Measure ``run_dir``'s exported file on the target; log it to ``log_dir``/measurements.csv."""
+    device = target.device
+    path = exported_file(run_dir, device)
+    if target.reference_ms is not None:
+        device.reference_ms = target.reference_ms
+    predicted = float(target.predictor.predict([arch_text])[0])
+    shape = tuple(json.loads((run_dir / "export.json").read_text())["input_shape"][1:])
+    m = device.measure(path, shape)  # type: ignore[arg-type]
+    out = {"device": target.name, "spec": target.spec, "file": path, "arch": arch_text,
+           "predicted_ms": predicted, "measured_ms": m.latency_ms, "raw_median_ms": m.stats.median_ms,
+           "cv": m.stats.cv, "noisy": m.noisy, "budget_ms": target.budget_ms,
+           "meets_budget": target.budget_ms is None or m.latency_ms <= target.budget_ms,
+           "error_pct": 100 * (predicted / m.latency_ms - 1), "provenance": m.provenance}
+    _append((log_dir or run_dir) / "measurements.csv", out)
+    return out
+
+
+def _append(path: Path, row: dict[str, Any]) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(["device", "arch", "predicted_ms", "measured_ms", "budget_ms"])
+        w.writerow([row["device"], row["arch"], f"{row['predicted_ms']:.6f}", f"{row['measured_ms']:.6f}",
+                    "" if row["budget_ms"] is None else f"{row['budget_ms']:.6f}"])
+
+
+def measured_rows(run_dir: Path, device: str) -> list[tuple[str, float, float]]:
+    path = run_dir / "measurements.csv"
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return [(r["arch"], float(r["predicted_ms"]), float(r["measured_ms"])) for r in csv.DictReader(f)
+                if r["device"] == device]
+
+
+class CorrectedPredictor:
+    """The device's predictor times a correction refitted on its measurements of found networks.
+
+    The correction is the geometric mean of measured / predicted over those networks (the
+    predictor's error near the networks the search returns is mostly a common scale: a
+    different reference calibration, the exported graph's fusions); it refits on every
+    new measurement. ``option_latency`` scales the same way, so the differentiable loss
+    uses the corrected figures too.
+    """
+
+    def __init__(self, base: Any, rows: list[tuple[str, float, float]]) -> None:
+        self.base, self.space = base, base.space
+        self.scale = float(np.exp(np.mean([np.log(m / p) for _, p, m in rows]))) if rows else 1.0
+        self.meta = base.meta
+
+    def predict(self, archs: Any) -> np.ndarray:
+        return self.base.predict(archs) * self.scale
+
+    def option_latency(self) -> Any:
+        from hwnas.predictors.features import OptionTable
+
+        t = self.base.option_latency()
+        return OptionTable(t.fixed * self.scale, [o * self.scale for o in t.options])

@@ -1,0 +1,129 @@
+"""The main job end to end: search, export (both spaces, both formats), verify on a local
+device, several devices at once, the report, and the refusals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from hwnas.measure.runtimes import TfliteRunner
+from hwnas.predictors.features import OptionTable
+from hwnas.supernet.derive import derive_under_budget
+
+HWNAS = str(Path(sys.executable).parent / "hwnas")
+ROOT = Path(__file__).resolve().parent.parent
+FAST_ORT = "cpu-ort:threads=1,runs=10,rounds=2,warmup=2"
+
+
+def hwnas(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([HWNAS, *args], capture_output=True, text=True, timeout=900)
+
+
+def test_budget_derivation_on_known_values() -> None:
+    table = OptionTable(1.0, [np.array([0.0, 1.0, 2.0]), np.array([-0.5, 0.5])])  # deltas may be negative
+    probs = [[0.6, 0.3, 0.1], [0.7, 0.3]]
+    # latencies 1 + {0, 1, 2} + {-0.5, 0.5}: (0,0) 0.5, (0,1) 1.5, (1,0) 1.5, (1,1) 2.5, (2,0) 2.5, (2,1) 3.5
+    # budget 2.6, fill 0.9: the band [2.34, 2.6] holds (1,1) p=0.09 and (2,0) p=0.07; argmax (0,0) is far below
+    assert derive_under_budget(probs, table, 2.6, fill=0.9) == [1, 1]
+    assert derive_under_budget(probs, table, 1.2, fill=0.9) == [0, 0]  # the band is empty: best under 1.2
+    assert derive_under_budget(probs, table, 0.4) is None
+
+
+@pytest.fixture(scope="module")
+def nb201_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("e2e") / "nb201"
+    data = str(Path(__import__("hwnas.paths", fromlist=["x"]).shared_data_dir()) / "nb201" / "latency_ms.csv")
+    pred = run.parent / "pixel2.json"
+    assert hwnas("predictor", "fit", "--space", "nb201", "--data", f"{data}:pixel2", "--rows", "200",
+                 "-o", str(pred)).returncode == 0
+    r = hwnas("search", "--strategy", "evolution", "--space", "nb201", "--predictor", str(pred),
+              "--budget-quantile", "0.3", "--queries", "20", "-o", str(run), "--quiet")
+    assert r.returncode == 0, r.stderr
+    return run
+
+
+def check_files(run: Path) -> dict:
+    info = json.loads((run / "export.json").read_text())
+    arch = json.loads((run / "arch.json").read_text())
+    assert arch["arch"] == info["arch"] and arch["keys"]
+    x = np.random.default_rng(0).standard_normal(info["input_shape"]).astype(np.float32)
+    sess = ort.InferenceSession(str(run / "model.onnx"), providers=["CPUExecutionProvider"])
+    a = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    b = TfliteRunner(str(run / "model.tflite")).run([x])[0]
+    assert a.shape == b.shape and np.allclose(a, b, atol=1e-3 + 1e-3 * np.abs(a).max())
+    assert info["onnx_parity"]["ok"] and info["tflite_parity"]["ok"]
+    assert (run / "model.safetensors").stat().st_size > 0
+    return info
+
+
+def test_export_round_trip_nb201(nb201_run: Path) -> None:
+    r = hwnas("export", str(nb201_run), "--format", "all", "--json")
+    assert r.returncode == 0, r.stderr
+    info = check_files(nb201_run)
+    assert info["space"] == "nb201" and info["trained"] is False  # the table search trained nothing
+
+
+def test_export_round_trip_mbv2_trained(tmp_path: Path) -> None:
+    run = tmp_path / "mbv2"
+    r = hwnas("search", "--strategy", "random", "--space", "mbv2", "--preset", "small", "--predictor",
+              str(ROOT / "latency_tables" / "mbv2-small.cpu-ort.learned.json"), "--budget-quantile", "0.5",
+              "--accuracy", "train:1", "--queries", "2", "--batch-size", "128", "--retrain-epochs", "1",
+              "-o", str(run), "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = hwnas("export", str(run), "--format", "all")
+    assert r.returncode == 0 and "trained weights" in r.stdout, r.stdout + r.stderr
+    assert check_files(run)["trained"] is True
+
+
+def test_verify_on_a_local_device_builds_a_table_first(tmp_path: Path) -> None:
+    run = tmp_path / "verify"
+    r = hwnas("search", "--strategy", "evolution", "--space", "nb201", "--device", FAST_ORT,
+              "--budget-quantile", "0.5", "--queries", "15", "-o", str(run), "--quiet", "--json")
+    assert r.returncode in (0, 3), r.stderr  # 3: measured over budget (the report says so)
+    out = json.loads(r.stdout)
+    v = out["verify"][0]
+    assert v["measured_ms"] > 0 and v["predicted_ms"] > 0 and v["file"].endswith("model.onnx")
+    assert v["meets_budget"] == (v["measured_ms"] <= v["budget_ms"]) and (r.returncode == 0) == v["meets_budget"]
+    assert v["provenance"]["device"]["runtime"] == "onnxruntime"
+    assert list(run.glob("nb201-cifar.*.lut.json"))  # no shipped nb201 table: one was built first
+    report = (run / "report.md").read_text()
+    assert "measured ms" in report and out["arch"] in report
+    assert (run / "predicted_vs_measured.png").stat().st_size > 0 and (run / "front.png").exists()
+    facts = json.loads((run / "report.json").read_text())
+    assert facts["rounds"][0]["verify"][0]["measured_ms"] == v["measured_ms"]
+
+
+def test_two_devices_at_once(tmp_path: Path) -> None:
+    run = tmp_path / "two"
+    r = hwnas("search", "--strategy", "random", "--space", "mbv2", "--preset", "small",
+              "--device", "cpu-ort:threads=1,runs=10,rounds=2", "--device", "cpu-tflite:threads=1,runs=10,rounds=2",
+              "--budget-quantile", "0.6", "--accuracy", "train:1", "--queries", "2", "--batch-size", "128",
+              "-o", str(run), "--quiet", "--json")
+    assert r.returncode in (0, 3), r.stderr
+    out = json.loads(r.stdout)
+    assert [d["device"] for d in out["devices"]] == ["cpu-ort:threads=1,runs=10,rounds=2",
+                                                     "cpu-tflite:threads=1,runs=10,rounds=2"]
+    assert all(d["predicted_ms"] <= d["budget_ms"] for d in out["devices"])  # every budget in the reward
+    files = {Path(v["file"]).name for v in out["verify"]}
+    assert files == {"model.onnx", "model.tflite"}  # each device measured the file it runs
+    assert "shipped table mbv2-small.cpu-tflite.lut.json" in (run / "report.md").read_text()
+
+
+def test_refusals(tmp_path: Path) -> None:
+    r = hwnas("search", "--strategy", "random", "--space", "mbv2", "--preset", "small", "--device", "cpu-ort:threads=1",
+              "--budget-ms", "0.001", "-o", str(tmp_path / "a"), "--quiet")
+    assert r.returncode == 2 and "smallest predicted latency in the space is" in r.stderr
+    r = hwnas("search", "--strategy", "random", "--device", "npu-magic", "--budget-ms", "1", "-o", str(tmp_path / "b"))
+    assert r.returncode == 2 and "unknown device backend 'npu-magic'" in r.stderr
+    other = json.loads((ROOT / "latency_tables" / "mbv2-small.cpu-ort.lut.json").read_text())
+    other["header"]["device"]["cpu_model"] = "Qualcomm Kryo 585"
+    (tmp_path / "phone.lut.json").write_text(json.dumps(other))
+    r = hwnas("search", "--strategy", "random", "--space", "mbv2", "--preset", "small", "--device", "cpu-ort:threads=1",
+              "--lut", str(tmp_path / "phone.lut.json"), "--budget-ms", "1", "-o", str(tmp_path / "c"))
+    assert r.returncode == 2 and "Qualcomm Kryo 585" in r.stderr
