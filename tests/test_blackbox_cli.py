@@ -89,9 +89,9 @@ def test_cli_blackbox_search_on_nb201(strategy: str, pixel2_predictor: Path, tmp
     d = result["devices"][0]
     assert d["meets_budget"] and d["predicted_ms"] <= d["budget_ms"]
     assert 0.1 < result["accuracy"] < 0.95
-    for f in ("trials.csv", "front.csv", "front.png", "state.json", "arch.json", "arch.onnx"):
+    for f in ("trials.csv", "front.csv", "front.png", "state.json", "arch.json", "model.onnx", "report.md"):
         assert (run / f).exists(), f
-    assert result["export"]["onnx_parity_ok"] is True
+    assert result["export"]["onnx_parity"]["ok"] is True
     # the same command again finds the finished state and gives the same answer without new queries
     again = json.loads(hwnas(*args).stdout)
     assert again["arch"] == result["arch"] and again["queries"] == 40

@@ -144,7 +144,7 @@ def test_cli_search_with_recipe_and_override(tmp_path: Path) -> None:
     assert result["strategy"] == "gdas" and result["epochs"] == 1
     assert result["devices"][0]["budget_ms"] > 0 and "meets_budget" in result["devices"][0]
     assert (run / "model.onnx").exists() and (run / "model.safetensors").exists()
-    assert result["retrain"]["onnx_parity_ok"] is True
+    assert result["export"]["onnx_parity"]["ok"] is True and result["retrain"]["epochs"] == 1
     assert not (tmp_path / "ignored").exists()
 
 
