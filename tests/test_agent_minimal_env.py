@@ -1,6 +1,7 @@
 """The agent in a fresh virtual environment holding only numpy < 2, tflite-runtime 2.14 and
-pyserial (what a Raspberry Pi or a phone's Python has), reached over a pseudo-terminal
-serial line: a TFLite latency table builds through it."""
+pyserial (what a Raspberry Pi or a phone's Python has): a TFLite latency table builds
+through it, half over a pseudo-terminal serial line, the rest over TCP (the build
+resumes across transports: the device is the same)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hwnas.agent.bundle import bundle
-from hwnas.agent.testing import PtyBridge, start_agent, wait_log
+from hwnas.agent.testing import PtyBridge, free_port, start_agent, wait_log, wait_port
 from hwnas.devices import get_device
 from hwnas.lut.build import build_table
 from hwnas.lut.table import LatencyTable
@@ -52,13 +53,25 @@ def test_agent_runs_with_numpy_tflite_runtime_and_pyserial_only(minimal_python: 
         assert (fp["runtime"], fp["runtime_version"], fp["transport"]) == ("tflite-runtime", "2.14.0", "serial")
         space = get_space("nb201", resolution=8)
         path = tmp_path / "pi.lut.json"
-        build_table(space, dev, path, progress=False)
-        table = LatencyTable.load(path, space=space)
-        assert len(table.entries) == len(space.all_layers())
-        assert all(e["median_ms"] > 0 for e in table.entries.values())
-        assert table.header["device"]["runtime"] == "tflite-runtime"
+        report = build_table(space, dev, path, progress=False, limit=10)
+        assert report.measured == 10
         dev.client.request("shutdown")
         assert proc.wait(timeout=20) == 0
     finally:
         proc.kill()
         bridge.close()
+    port = free_port()
+    proc = start_agent(["--tcp", f"127.0.0.1:{port}"], python=minimal_python, entry=[str(agent)], log=log)
+    try:
+        wait_port(port)
+        dev = get_device(f"remote:tcp://127.0.0.1:{port}?runtime=tflite&runs=10&rounds=2&warmup=2&timeout=30")
+        assert dev.fingerprint()["transport"] == "tcp"
+        report = build_table(space, dev, path, progress=False)  # resumes: only the missing layers
+        assert (report.measured, report.kept) == (len(space.all_layers()) - 10, 10)
+        table = LatencyTable.load(path, space=space)
+        assert len(table.entries) == len(space.all_layers())
+        assert all(e["median_ms"] > 0 for e in table.entries.values())
+        assert table.header["device"]["runtime"] == "tflite-runtime"
+    finally:
+        proc.kill()
+        proc.wait()
