@@ -15,7 +15,7 @@ baseline, RNG) is JSON and a resumed search equals an uninterrupted one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -92,18 +92,24 @@ class Reinforce(Strategy):
         return {"lr": self.lr, "entropy": self.entropy, "baseline_decay": self.baseline_decay, "hidden": self.hidden}
 
     @torch.no_grad()
-    def _sample(self) -> Arch:
+    def _decode(self, pick: Callable[[np.ndarray], int]) -> Arch:
+        """Run the controller decision by decision, ``pick`` choosing from the probabilities."""
         ctl = self.controller
         x = ctl.start
         hc = (torch.zeros_like(x), torch.zeros_like(x))
         idx = []
         for i in range(len(ctl.sizes)):
             logits, hc = ctl.step_logits(x, hc, i)
-            p = torch.softmax(logits[0].double(), -1).numpy()
-            k = int(self.rng.choice(len(p), p=p / p.sum()))
-            idx.append(k)
-            x = ctl.embed[i](torch.tensor([k]))
+            idx.append(pick(torch.softmax(logits[0].double(), -1).numpy()))
+            x = ctl.embed[i](torch.tensor([idx[-1]]))
         return self.space.from_indices(idx)
+
+    def _sample(self) -> Arch:
+        return self._decode(lambda p: int(self.rng.choice(len(p), p=p / p.sum())))
+
+    def greedy(self) -> Arch:
+        """The controller's most likely architecture."""
+        return self._decode(lambda p: int(np.argmax(p)))
 
     def ask(self, n: int = 1) -> list[Arch]:
         return [self.fresh(self._sample, tries=20) for _ in range(n)]
@@ -133,24 +139,6 @@ class Reinforce(Strategy):
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-
-    def probabilities(self) -> list[list[float]]:
-        """The controller's greedy-path distribution per decision (for logs)."""
-        with torch.no_grad():
-            idx = torch.tensor([list(self.greedy().indices())])
-            return [torch.softmax(lg[0], -1).tolist() for lg in self.controller.logits(idx)]
-
-    @torch.no_grad()
-    def greedy(self) -> Arch:
-        ctl = self.controller
-        x = ctl.start
-        hc = (torch.zeros_like(x), torch.zeros_like(x))
-        idx = []
-        for i in range(len(ctl.sizes)):
-            logits, hc = ctl.step_logits(x, hc, i)
-            idx.append(int(torch.argmax(logits[0])))
-            x = ctl.embed[i](torch.tensor([idx[-1]]))
-        return self.space.from_indices(idx)
 
     def _state(self) -> dict[str, Any]:
         return {"controller": _tensors_to_json(self.controller.state_dict()),
