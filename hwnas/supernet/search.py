@@ -154,7 +154,7 @@ class DifferentiableSearch:
         self.a_opt.step()
         for p in self.net.weight_parameters():
             p.grad = None
-        return float(loss)
+        return float(loss.detach())
 
     def _unrolled(self, xv: torch.Tensor, yv: torch.Tensor, xt: torch.Tensor, yt: torch.Tensor) -> torch.Tensor:
         """DARTS second order: grad_a L_val(w', a) - eta * (d2 L_train / da dw) grad_w' L_val, with
