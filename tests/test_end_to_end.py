@@ -127,3 +127,22 @@ def test_refusals(tmp_path: Path) -> None:
     r = hwnas("search", "--strategy", "random", "--space", "mbv2", "--preset", "small", "--device", "cpu-ort:threads=1",
               "--lut", str(tmp_path / "phone.lut.json"), "--budget-ms", "1", "-o", str(tmp_path / "c"))
     assert r.returncode == 2 and "Qualcomm Kryo 585" in r.stderr
+
+
+def test_verify_command_through_an_agent(nb201_run: Path, tmp_path: Path) -> None:
+    """A run searched with a predictor only, verified afterwards on a device behind an agent."""
+    from hwnas.agent.testing import free_port, start_agent, wait_port
+
+    port = free_port()
+    proc = start_agent(["--tcp", f"127.0.0.1:{port}"], log=tmp_path / "agent.log")
+    try:
+        wait_port(port)
+        r = hwnas("verify", str(nb201_run), "--device", f"remote:tcp://127.0.0.1:{port}?runtime=onnx&runs=10&rounds=2",
+                  "--budget-ms", "100", "--json", "--quiet")
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert out["meets_budget"] and out["provenance"]["device"]["transport"] == "tcp"
+        assert "remote:tcp" in (nb201_run / "measurements.csv").read_text()
+    finally:
+        proc.kill()
+        proc.wait()

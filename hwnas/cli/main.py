@@ -19,7 +19,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hwnas.cli import agent_cmds, bench_cmds, export_cmd, measure_cmds, predictor_cmds, search_cmds, space_cmds
+    from hwnas.cli import (agent_cmds, bench_cmds, export_cmd, measure_cmds, predictor_cmds, search_cmds, space_cmds,
+                           verify_cmd)
 
     parser = _Parser(prog="hwnas", description="Hardware-aware neural architecture search for edge devices.")
     parser.add_argument("--version", action="version", version=f"hwnas {__version__}")
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     search_cmds.register(sub)
     bench_cmds.register(sub)
     agent_cmds.register(sub)
+    verify_cmd.register(sub)
     return parser
 
 

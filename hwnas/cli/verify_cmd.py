@@ -1,0 +1,47 @@
+"""``hwnas verify RUN_DIR --device SPEC``: measure a run's exported model on a device (local
+or through an agent) and set it against the prediction and the budget."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hwnas.cli.common import add_json, emit_json
+from hwnas.errors import HwnasError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("verify", help="measure a run's exported model on a device against its budget")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--device", required=True, help="device spec or profile (e.g. remote:tcp://127.0.0.1:7777)")
+    p.add_argument("--budget-ms", type=float, help="budget on this device (default: the run's first budget)")
+    p.add_argument("--lut", help="the device's latency table (default: shipped with the same fingerprint, or built)")
+    p.add_argument("--predictor", help="the device's predictor (default: shipped beside the table, or LUT-sum)")
+    p.add_argument("--quiet", action="store_true")
+    add_json(p)
+    p.set_defaults(func=cmd_verify)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from hwnas.export.run import load_run
+    from hwnas.targets import resolve_target
+    from hwnas.verify import verify_target
+
+    run = Path(args.run_dir)
+    space, arch, result, _ = load_run(run)
+    budget = args.budget_ms
+    if budget is None:
+        budgets = [d.get("budget_ms") for d in result.get("devices", []) if d.get("budget_ms") is not None]
+        if not budgets:
+            raise HwnasError(f"{run} has no budget; give --budget-ms")
+        budget = budgets[0]
+    target = resolve_target(space, args.device, budget, run, lut=args.lut, predictor=args.predictor,
+                            progress=not args.quiet)
+    out = verify_target(run, str(arch), target)
+    if args.json:
+        emit_json(out)
+    else:
+        print(f"{arch} on {target.name}: predicted {out['predicted_ms']:.4f} ms, measured {out['measured_ms']:.4f} ms "
+              f"({Path(out['file']).name}), budget {budget:.4f} ms: {'MET' if out['meets_budget'] else 'OVER BUDGET'}")
+        print(f"recorded in {run / 'measurements.csv'}")
+    return 0 if out["meets_budget"] else 3
