@@ -47,13 +47,44 @@ def verify_target(run_dir: Path, arch_text: str, target: DeviceTarget, log_dir: 
     predicted = float(target.predictor.predict([arch_text])[0])
     shape = tuple(json.loads((run_dir / "export.json").read_text())["input_shape"][1:])
     m = device.measure(path, shape)  # type: ignore[arg-type]
-    out = {"device": target.name, "spec": target.spec, "file": path, "arch": arch_text,
+    parity = device_parity(run_dir, device, path, shape)
+    out = {"device": target.name, "spec": target.spec, "file": path, "arch": arch_text, "device_parity": parity,
            "predicted_ms": predicted, "measured_ms": m.latency_ms, "raw_median_ms": m.stats.median_ms,
            "cv": m.stats.cv, "noisy": m.noisy, "budget_ms": target.budget_ms,
            "meets_budget": target.budget_ms is None or m.latency_ms <= target.budget_ms,
            "error_pct": 100 * (predicted / m.latency_ms - 1), "provenance": m.provenance}
     _append((log_dir or run_dir) / "measurements.csv", out)
     return out
+
+
+def device_parity(run_dir: Path, device: Any, path: str, shape: tuple[int, ...]) -> dict[str, Any] | None:
+    """Run the exported file on the device (through the agent for a remote one) on a random
+    input and compare with the run's torch network; None when the runtime cannot run inputs."""
+    import torch
+
+    from hwnas.export.onnx import PARITY_ATOL, PARITY_RTOL
+    from hwnas.export.run import load_run, run_model
+
+    space, arch, _, _ = load_run(run_dir)
+    model, _ = run_model(run_dir, space, arch)
+    runner = device.load(path, shape)
+    try:
+        if not hasattr(runner, "run"):
+            return None
+        x = np.random.default_rng(0).standard_normal((1, *shape)).astype(np.float32)
+        got = np.asarray(runner.run([x])[0])
+    finally:
+        close = getattr(runner, "close", None)
+        if close:
+            close()
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    diff = float(np.max(np.abs(got - want)))
+    tol = PARITY_ATOL + PARITY_RTOL * float(np.max(np.abs(want)))
+    if diff > tol:
+        raise HwnasError(f"{path} on {device.spec}: outputs differ from torch by {diff:.3g} (tolerance {tol:.3g}); "
+                         "the device's runtime computes another network than the one exported")
+    return {"max_abs_diff": diff, "tolerance": tol, "ok": True}
 
 
 def _append(path: Path, row: dict[str, Any]) -> None:

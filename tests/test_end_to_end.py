@@ -90,7 +90,7 @@ def test_verify_on_a_local_device_builds_a_table_first(tmp_path: Path) -> None:
     v = out["verify"][0]
     assert v["measured_ms"] > 0 and v["predicted_ms"] > 0 and v["file"].endswith("model.onnx")
     assert v["meets_budget"] == (v["measured_ms"] <= v["budget_ms"]) and (r.returncode == 0) == v["meets_budget"]
-    assert v["provenance"]["device"]["runtime"] == "onnxruntime"
+    assert v["provenance"]["device"]["runtime"] == "onnxruntime" and v["device_parity"]["ok"]
     assert list(run.glob("nb201-cifar.*.lut.json"))  # no shipped nb201 table: one was built first
     report = (run / "report.md").read_text()
     assert "measured ms" in report and out["arch"] in report
@@ -142,6 +142,7 @@ def test_verify_command_through_an_agent(nb201_run: Path, tmp_path: Path) -> Non
         assert r.returncode == 0, r.stderr
         out = json.loads(r.stdout)
         assert out["meets_budget"] and out["provenance"]["device"]["transport"] == "tcp"
+        assert out["device_parity"]["ok"]  # the agent ran the file: same outputs as torch
         assert "remote:tcp" in (nb201_run / "measurements.csv").read_text()
     finally:
         proc.kill()
