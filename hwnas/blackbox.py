@@ -12,8 +12,6 @@ import csv
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hwnas.errors import HwnasError
 from hwnas.spaces.base import SearchSpace
 
@@ -49,14 +47,8 @@ def accuracy_evaluator(spec: str | None, space: SearchSpace, o: dict[str, Any]) 
     raise HwnasError(f"unknown accuracy evaluator {spec!r}; use table:DATASET, supernet:RUN_DIR or train:EPOCHS")
 
 
-def budget_quantile(space: SearchSpace, predictor: Any, q: float, n: int = 5000, seed: int = 0) -> float:
-    if not 0 < q < 1:
-        raise HwnasError(f"--budget-quantile must be between 0 and 1, not {q}")
-    return float(np.quantile(predictor.predict(space.sample(n, seed=seed)), q))
-
-
 def run_blackbox(o: dict[str, Any], space: SearchSpace, devices: list[tuple[str, Any, float | None]],
-                 progress: bool) -> dict[str, Any]:
+                 run_dir: Path, progress: bool) -> dict[str, Any]:
     """``devices``: (name, predictor, budget or None) for every target; all budgets must be met."""
     from hwnas.strategies import LatencyObjective, Problem, get_reward, get_strategy, run
     from hwnas.strategies.pareto import hypervolume_2d
@@ -70,7 +62,6 @@ def run_blackbox(o: dict[str, Any], space: SearchSpace, devices: list[tuple[str,
     problem = Problem([LatencyObjective(n, p.predict, b) for n, p, b in devices], accuracy, reward)
     params = {"population": o["population"]} if o["strategy"] in ("evolution", "pareto") and o["population"] else {}
     strategy = get_strategy(o["strategy"], space, seed=o["seed"], **params)
-    run_dir = Path(o["output"])
     meta = {"problem": {**problem.describe(), "accuracy": acc_spec}}
     strategy, log = run(strategy, problem, o["queries"], batch=o["batch"], state_file=run_dir / "state.json",
                         progress=progress, meta=meta)

@@ -59,8 +59,7 @@ def search_once(o: dict[str, Any], space: SearchSpace, targets: list[DeviceTarge
     if o["strategy"] in BLACKBOX:
         from hwnas.blackbox import run_blackbox
 
-        result = run_blackbox({**o, "output": str(run)}, space, [(t.name, t.predictor, t.budget_ms) for t in targets],
-                              progress=progress)
+        result = run_blackbox(o, space, [(t.name, t.predictor, t.budget_ms) for t in targets], run, progress)
     else:
         from hwnas.data.datasets import load
         from hwnas.supernet.search import DifferentiableSearch, SearchConfig, Target

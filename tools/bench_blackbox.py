@@ -79,8 +79,8 @@ def main() -> None:
                     j = {**r.to_json(), "device": dev, "latency_seen": seen, "predictor_mape": mape}
                     results["b"].append(j)
                     rows.append(row(j, [dev, f"{budget:g}", seen]))
-        print(f"(b) CIFAR-10, 200 queries, budget at the 25 % quantile; latency seen: a learned predictor "
-              f"fitted on 200 cells, or the true latency")
+        print("(b) CIFAR-10, 200 queries, budget at the 25 % quantile; latency seen: a learned predictor "
+              "fitted on 200 cells, or the true latency")
         print(table(rows, ["strategy", "device", "budget ms", "latency seen"] + HEAD))
         for j in results["b"][::4]:
             print(f"    {j['device']}: predictor MAPE over all 15,625 cells {j['predictor_mape']:.2f} %")

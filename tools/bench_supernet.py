@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from hwnas.cli.common import table  # noqa: E402
 from hwnas.data.datasets import load  # noqa: E402
 from hwnas.paths import shared_data_dir  # noqa: E402
-from hwnas.predictors import FlopsPredictor, LearnedPredictor, load_predictor  # noqa: E402
+from hwnas.predictors import LearnedPredictor, load_predictor  # noqa: E402
 from hwnas.spaces import get_space  # noqa: E402
 from hwnas.supernet.build import build_supernet  # noqa: E402
 from hwnas.supernet.search import DifferentiableSearch, SearchConfig, Target, budget_from_quantile  # noqa: E402

@@ -116,11 +116,11 @@ class AgentClient:
                 time.sleep(wait)
 
     def load(self, fmt: str, data: bytes, name: str, threads: int, extra: dict[str, Any] | None = None) -> str:
-        fields = {"op": "load", "format": fmt, "sha256": hashlib.sha256(data).hexdigest(), "name": name,
-                  "threads": threads, **(extra or {})}
-        reply, _ = self.request("load", data, **{k: v for k, v in fields.items() if k != "op"})
+        fields = {"format": fmt, "sha256": hashlib.sha256(data).hexdigest(), "name": name, "threads": threads,
+                  **(extra or {})}
+        reply, _ = self.request("load", data, **fields)
         handle = str(reply["model"])
-        self.loaded[handle] = (fields, data)
+        self.loaded[handle] = ({"op": "load", **fields}, data)
         return handle
 
     def unload(self, handle: str) -> None:

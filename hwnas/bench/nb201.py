@@ -17,7 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hwnas.errors import HwnasError
-from hwnas.evaluators.tabular import TableLookup, nb201_accuracy, nb201_file
+from hwnas.evaluators.tabular import TableLookup, nb201_accuracy, nb201_latency
 from hwnas.spaces import get_space
 from hwnas.strategies import LatencyObjective, Problem, get_reward, get_strategy, run
 
@@ -74,7 +74,7 @@ def latency_lookup(space: Any, spec: str) -> TableLookup:
     """``FILE:COLUMN``, or just ``COLUMN`` of the shared nb201/latency_ms.csv."""
     path, sep, column = spec.rpartition(":")
     if not sep:
-        return TableLookup(space, nb201_file("latency_ms.csv"), spec)
+        return nb201_latency(space, spec)
     return TableLookup(space, path, column)
 
 

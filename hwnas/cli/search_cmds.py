@@ -9,7 +9,6 @@ underscores); flags given on the command line override the recipe. ``--device``,
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +121,7 @@ def merged(args: argparse.Namespace) -> dict[str, Any]:
                          "predictor (--predictor)")
     n = max(len(out["device"]), 1)
     for k in ("lut", "predictor", "budget_ms"):
-        if len(out[k]) not in (0, 1, n) or (len(out[k]) > 1 and len(out[k]) != n):
+        if len(out[k]) not in (0, 1, n):
             raise HwnasError(f"give one --{k.replace('_', '-')} per --device ({n}), or one for all")
     return out
 

@@ -31,7 +31,7 @@ def load_supernet(run_dir: str | Path, space: SearchSpace) -> nn.Module:
         raise HwnasError(f"{run} holds no trained supernet (checkpoint.pt and recipe.json); "
                          "train one with 'hwnas search --strategy proxyless|darts|gdas -o DIR'")
     r = json.loads(recipe.read_text())
-    if (r.get("space"), r.get("preset")) != (space.name, space.preset) or skeleton_differences(space, _skeleton(r, space)):
+    if (r.get("space"), r.get("preset")) != (space.name, space.preset) or skeleton_differences(space, _skeleton(r)):
         raise HwnasError(f"the supernet in {run} is for {r.get('space')}/{r.get('preset')}, "
                          f"not {space.name}/{space.preset}")
     net = build_supernet(space)
@@ -40,13 +40,13 @@ def load_supernet(run_dir: str | Path, space: SearchSpace) -> nn.Module:
     return net
 
 
-def _skeleton(recipe: dict, space: SearchSpace) -> dict:
+def _skeleton(recipe: dict) -> dict:
+    """The skeleton of the space the supernet's search ran on."""
     from hwnas.lut.table import skeleton_of
     from hwnas.spaces import get_space
 
-    other = get_space(recipe["space"], recipe.get("preset"), num_classes=recipe.get("num_classes"),
-                      resolution=recipe.get("resolution"))
-    return skeleton_of(other)
+    return skeleton_of(get_space(recipe["space"], recipe.get("preset"), num_classes=recipe.get("num_classes"),
+                                 resolution=recipe.get("resolution")))
 
 
 class SupernetAccuracy:

@@ -53,20 +53,23 @@ def run_model(run_dir: str | Path, space: SearchSpace, arch: Arch) -> tuple[Any,
     return model, True
 
 
-def failing_layer(space: SearchSpace, arch: Arch, tmp: Path) -> str | None:
+def failing_layer(arch: Arch) -> str | None:
     """The key of the first layer litert-torch cannot convert alone (None if all convert)."""
+    import tempfile
+
     import torch
 
     from hwnas.export.tflite import export_tflite
     from hwnas.ops import build_layer
 
-    for spec in arch.layers():
-        h, w, c = spec.input
-        torch.manual_seed(0)
-        try:
-            export_tflite(build_layer(spec), (c, h, w), tmp / "layer.tflite")
-        except HwnasError as e:
-            return f"{spec.key} ({e})"
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in arch.layers():
+            h, w, c = spec.input
+            torch.manual_seed(0)
+            try:
+                export_tflite(build_layer(spec), (c, h, w), Path(tmp) / "layer.tflite")
+            except HwnasError as e:
+                return f"{spec.key} ({e})"
     return None
 
 
@@ -106,7 +109,7 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> dict[
         try:
             path = export_tflite(model, space.input_shape(), run / "model.tflite")
         except HwnasError as e:
-            layer = failing_layer(space, arch, run)
+            layer = failing_layer(arch)
             where = f"; the converter cannot handle layer {layer}" if layer else ""
             raise HwnasError(f"TFLite export of {arch} failed: {e}{where}") from None
         p = tflite_parity(path, model, space.input_shape())
