@@ -48,9 +48,14 @@ def accuracy_evaluator(spec: str | None, space: SearchSpace, o: dict[str, Any]) 
 
 
 def run_blackbox(o: dict[str, Any], space: SearchSpace, devices: list[tuple[str, Any, float | None]],
-                 run_dir: Path, progress: bool) -> dict[str, Any]:
-    """``devices``: (name, predictor, budget or None) for every target; all budgets must be met."""
+                 run_dir: Path, progress: bool, measure: Any = None) -> dict[str, Any]:
+    """``devices``: (name, predictor, budget or None) for every target; all budgets must be met.
+
+    With ``o["finalists"]`` (K) the answer is the best candidate that meets every budget when
+    ``measure(arch) -> {device: ms}`` measures it, trying at most K, best first.
+    """
     from hwnas.strategies import LatencyObjective, Problem, get_reward, get_strategy, run
+    from hwnas.strategies.finalists import measure_finalists
     from hwnas.strategies.pareto import hypervolume_2d
 
     reward_name = o["reward"] or ("pareto" if o["strategy"] == "pareto" else "hard")
@@ -59,7 +64,12 @@ def run_blackbox(o: dict[str, Any], space: SearchSpace, devices: list[tuple[str,
                          f"{o['strategy']}")
     reward = get_reward(reward_name, **({"w": o["mnas_w"]} if reward_name == "mnas" else {}))
     accuracy, acc_spec = accuracy_evaluator(o["accuracy"], space, o)
-    problem = Problem([LatencyObjective(n, p.predict, b) for n, p, b in devices], accuracy, reward)
+    margin = float(o.get("screen_margin") or 0.0)
+    finalists = int(o.get("finalists") or 0)
+    if finalists and measure is None:
+        raise HwnasError("--finalists measures candidates on the device: name it with --device")
+    problem = Problem([LatencyObjective(n, p.predict, b, margin=margin if b is not None else 0.0)
+                       for n, p, b in devices], accuracy, reward)
     params = {"population": o["population"]} if o["strategy"] in ("evolution", "pareto") and o["population"] else {}
     strategy = get_strategy(o["strategy"], space, seed=o["seed"], **params)
     meta = {"problem": {**problem.describe(), "accuracy": acc_spec}}
@@ -69,6 +79,13 @@ def run_blackbox(o: dict[str, Any], space: SearchSpace, devices: list[tuple[str,
     if best is None:
         raise HwnasError(f"no candidate met the budget in {log.proposals} proposals; raise the budget "
                          "(the smallest predicted latency is printed by 'hwnas search' when none can)")
+    measured: list[Any] = []
+    if finalists:
+        best, measured = measure_finalists(log, problem.budgets, measure, finalists)
+        if best is None:
+            raise HwnasError(f"none of the {len(measured)} best candidates meets the budget when measured "
+                             f"({'; '.join(f'{f.trial.arch}: {f.measured_ms}' for f in measured[:3])} ...); "
+                             "measure more (--finalists), lower --screen-margin or raise the budget")
     front = log.front()
     _write_trials(run_dir / "trials.csv", log.trials)
     hv = None
@@ -78,14 +95,17 @@ def run_blackbox(o: dict[str, Any], space: SearchSpace, devices: list[tuple[str,
         hv = hypervolume_2d([(t.latency_ms[first], t.accuracy or 0.0) for t in front], ref)
         _write_trials(run_dir / "front.csv", front)
         plot_front(run_dir / "front.png", log, front, first, budget, space)
+    got = measured[-1].measured_ms if measured else {}
     out_devices = [{"device": n, "budget_ms": b, "predicted_ms": best.latency_ms[n],
-                    "meets_budget": b is None or best.latency_ms[n] <= b} for n, _, b in devices]
+                    "meets_budget": b is None or got.get(n, best.latency_ms[n]) <= b,
+                    **({"finalist_measured_ms": got[n]} if n in got else {})} for n, _, b in devices]
     return {"space": space.name, "preset": space.preset, "strategy": o["strategy"], "arch": str(best.arch),
             "accuracy": best.accuracy, "accuracy_evaluator": acc_spec, "reward": reward_name,
             "reward_value": best.reward, "queries": log.queries, "proposals": log.proposals,
             "exhausted": log.exhausted, "devices": out_devices,
             "meets_all_budgets": all(d["meets_budget"] for d in out_devices),
-            "front": [t.to_json() for t in front], "hypervolume": hv, "curve": log.curve()}
+            "front": [t.to_json() for t in front], "hypervolume": hv, "curve": log.curve(),
+            "screen_margin": margin, "finalists": [f.to_json() for f in measured]}
 
 
 def _write_trials(path: Path, trials: list) -> None:

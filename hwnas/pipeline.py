@@ -51,15 +51,27 @@ def set_budgets(space: SearchSpace, targets: list[DeviceTarget], budgets: list[f
         check_reachable(space, t)
 
 
+def finalist_measure(space: SearchSpace, targets: list[DeviceTarget], log_dir: Path) -> Any:
+    """``arch -> {device: measured ms}`` over the targets with a budget, or None when one of
+    them has no device to measure on (a predictor-only target)."""
+    from hwnas.verify import measure_arch
+
+    budgeted = [t for t in targets if t.budget_ms is not None]
+    if not budgeted or any(not t.spec for t in budgeted):
+        return None
+    return lambda arch: {t.name: measure_arch(space, arch, t, log_dir) for t in budgeted}
+
+
 def search_once(o: dict[str, Any], space: SearchSpace, targets: list[DeviceTarget], run: Path,
-                progress: bool) -> dict[str, Any]:
+                progress: bool, log_dir: Path | None = None) -> dict[str, Any]:
     run.mkdir(parents=True, exist_ok=True)
     (run / "recipe.json").write_text(json.dumps({**o, "budgets_ms": [t.budget_ms for t in targets],
                                                  "targets": [t.describe() for t in targets]}, indent=1))
     if o["strategy"] in BLACKBOX:
         from hwnas.blackbox import run_blackbox
 
-        result = run_blackbox(o, space, [(t.name, t.predictor, t.budget_ms) for t in targets], run, progress)
+        result = run_blackbox(o, space, [(t.name, t.predictor, t.budget_ms) for t in targets], run, progress,
+                              measure=finalist_measure(space, targets, log_dir or run))
     else:
         from hwnas.data.datasets import load
         from hwnas.supernet.search import DifferentiableSearch, SearchConfig, Target
@@ -109,7 +121,7 @@ def main_job(o: dict[str, Any], space: SearchSpace, targets: list[DeviceTarget],
         if k:
             for t in targets:
                 t.predictor = CorrectedPredictor(base[t.name], measured_rows(run, t.name))
-        result = search_once(o, space, targets, rdir, progress)
+        result = search_once(o, space, targets, rdir, progress, log_dir=run)
         record: dict[str, Any] = {"round": k, "run_dir": str(rdir), "search": result}
         if o.get("retrain_epochs"):
             record["train"] = retrain_run(rdir, int(o["retrain_epochs"]), quiet=not progress)

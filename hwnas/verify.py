@@ -57,6 +57,20 @@ def verify_target(run_dir: Path, arch_text: str, target: DeviceTarget, log_dir: 
     return out
 
 
+def measure_arch(space: Any, arch: Any, target: DeviceTarget, log_dir: Path | None = None) -> float:
+    """Measure one architecture (built, not trained: latency does not depend on the weights) on
+    the target with the protocol, on the predictor data's scale; logged like a verification."""
+    device = target.device
+    if target.reference_ms is not None:
+        device.reference_ms = target.reference_ms
+    m = device.measure(space.build(arch).eval(), space.input_shape())
+    if log_dir is not None:
+        _append(log_dir / "measurements.csv", {"device": target.name, "arch": str(arch), "measured_ms": m.latency_ms,
+                                               "predicted_ms": float(target.predictor.predict([arch])[0]),
+                                               "budget_ms": target.budget_ms})
+    return float(m.latency_ms)
+
+
 def device_parity(run_dir: Path, device: Any, path: str, shape: tuple[int, ...]) -> dict[str, Any] | None:
     """Run the exported file on the device (through the agent for a remote one) on a random
     input and compare with the run's torch network; None when the runtime cannot run inputs."""

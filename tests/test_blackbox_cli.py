@@ -142,5 +142,13 @@ def test_bench_nb201_json(pixel2_predictor: Path, tmp_path: Path) -> None:
     r = hwnas("bench", "nb201", "--strategy", "random,evolution", "--queries", "10", "--runs", "2", "--quiet",
               "--plot", str(png))
     assert r.returncode == 0 and "random" in r.stdout and "evolution" in r.stdout
+    # the search screens with the predictor and a margin; the answer is checked on the "device" (the table)
+    r = hwnas("bench", "nb201", "--strategy", "evolution", "--queries", "30", "--runs", "3", "--latency", "pixel2",
+              "--budget-ms", "12", "--predictor", str(pixel2_predictor), "--margin", "0.1", "--finalists", "20",
+              "--json", "--quiet", "--plot", str(png))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["over_budget"] == 0 and out["unanswered"] == 0 and 1 <= out["measurements_max"] <= 20
+    assert all(lat <= 12 for lat in out["true_latency_ms"])
     r = hwnas("bench", "nb201", "--latency", "pixel2", "--budget-ms", "1", "--runs", "1", "--quiet")
     assert r.returncode == 2 and "the fastest takes 4.000 ms" in r.stderr

@@ -19,6 +19,7 @@ from hwnas.supernet.derive import derive_under_budget
 HWNAS = str(Path(sys.executable).parent / "hwnas")
 ROOT = Path(__file__).resolve().parent.parent
 FAST_ORT = "cpu-ort:threads=1,runs=10,rounds=2,warmup=2"
+SMALL_LUT = str(ROOT / "latency_tables" / "mbv2-small.cpu-ort.lut.json")
 
 
 def hwnas(*args: str) -> subprocess.CompletedProcess:
@@ -113,6 +114,25 @@ def test_two_devices_at_once(tmp_path: Path) -> None:
     files = {Path(v["file"]).name for v in out["verify"]}
     assert files == {"model.onnx", "model.tflite"}  # each device measured the file it runs
     assert "shipped table mbv2-small.cpu-tflite.lut.json" in (run / "report.md").read_text()
+
+
+def test_measured_finalists_choose_the_answer(tmp_path: Path) -> None:
+    run = tmp_path / "fin"
+    r = hwnas("search", "--strategy", "evolution", "--space", "mbv2", "--preset", "small", "--device", FAST_ORT,
+              "--budget-quantile", "0.3", "--accuracy", "train:1", "--queries", "4", "--population", "2",
+              "--batch-size", "128", "--screen-margin", "0.1", "--finalists", "3", "-o", str(run), "--quiet", "--json")
+    assert r.returncode in (0, 3), r.stderr
+    out = json.loads(r.stdout)
+    finalists = out["finalists"]
+    assert 1 <= len(finalists) <= 3 and finalists[-1]["meets_budget"]
+    assert not any(f["meets_budget"] for f in finalists[:-1])  # measuring stops at the first that meets it
+    chosen = out["devices"][0]
+    assert finalists[-1]["arch"] == out["arch"] and chosen["finalist_measured_ms"] <= chosen["budget_ms"]
+    logged = (run / "measurements.csv").read_text().splitlines()
+    assert sum(f["arch"] in line for f in finalists for line in logged) >= len(finalists) + 1  # + the verification
+    r = hwnas("search", "--strategy", "evolution", "--space", "mbv2", "--preset", "small", "--lut", SMALL_LUT,
+              "--budget-quantile", "0.3", "--queries", "2", "--finalists", "3", "-o", str(tmp_path / "nodev"), "--quiet")
+    assert r.returncode == 2 and "name it with --device" in r.stderr
 
 
 def test_refusals(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ Accuracy comes from the benchmark table; latency either from a device column of 
 table (the true latency) or from a fitted predictor (what a real search would have).
 Each run gets a seed; the result is the best test accuracy found (among candidates
 that meet the budget by the latency the search sees), judged afterwards by the true
-latency, beside the exact optimum of the table.
+latency, beside the exact optimum of the table. With ``finalists`` the answer is instead
+the best candidate that meets the budget when measured (here: the table's true latency
+plays the device), measuring at most that many candidates per run.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from hwnas.errors import HwnasError
 from hwnas.evaluators.tabular import TableLookup, nb201_accuracy, nb201_latency
 from hwnas.spaces import get_space
 from hwnas.strategies import LatencyObjective, Problem, get_reward, get_strategy, run
+from hwnas.strategies.finalists import measure_finalists
 
 
 @dataclass
@@ -34,6 +37,8 @@ class BenchConfig:
     reward: str | None = None
     seed: int = 0
     params: dict[str, Any] = field(default_factory=dict)
+    margin: float = 0.0  # hard-budget screen: also evaluate candidates predicted up to (1 + margin) x budget
+    finalists: int = 0  # measure up to this many of the best candidates; answer the first meeting the budget
 
 
 @dataclass
@@ -45,13 +50,16 @@ class BenchResult:
     optimum: float
     seconds: float
     evaluations: int
+    measurements: list[int] = field(default_factory=list)
 
     @property
     def over_budget(self) -> float:
+        """The share of runs whose answer's true latency exceeds the budget (runs with no answer
+        are counted in ``unanswered``)."""
         b = self.config.budget_ms
         if b is None:
             return 0.0
-        return float(np.mean([lat is None or lat > b for lat in self.true_latency_ms]))
+        return float(np.mean([lat is not None and lat > b for lat in self.true_latency_ms]))
 
     def worst_overshoot(self) -> float:
         """The largest true latency / budget - 1 among the returned architectures."""
@@ -64,8 +72,13 @@ class BenchResult:
         c = self.config
         return {"strategy": c.strategy, "dataset": c.dataset, "queries": c.queries, "runs": c.runs,
                 "latency": c.latency, "budget_ms": c.budget_ms, "predictor": bool(c.predictor), "reward": c.reward,
-                "mean": float(best.mean()), "std": float(best.std(ddof=1)) if len(best) > 1 else 0.0,
+                "mean": float(np.nanmean(best)) if np.isfinite(best).any() else float("nan"),
+                "std": float(np.nanstd(best, ddof=1)) if np.isfinite(best).sum() > 1 else 0.0,
+                "unanswered": float(np.mean(~np.isfinite(best))),
                 "optimum": self.optimum, "over_budget": self.over_budget, "worst_overshoot": self.worst_overshoot(),
+                "margin": c.margin, "finalists": c.finalists,
+                "measurements_mean": float(np.mean(self.measurements)) if self.measurements else 0.0,
+                "measurements_max": int(max(self.measurements)) if self.measurements else 0,
                 "best": self.best, "true_latency_ms": self.true_latency_ms,
                 "evaluations_per_s": self.evaluations / self.seconds if self.seconds else None}
 
@@ -94,23 +107,33 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> BenchResult:
         optimum = float(acc.values[ok].max())
     else:
         optimum = float(acc.values.max())
+    if cfg.finalists and cfg.budget_ms is None:
+        raise HwnasError("--finalists measures candidates against a budget; give --budget-ms")
     reward = get_reward(cfg.reward or ("pareto" if cfg.strategy == "pareto" else "hard" if cfg.budget_ms else "pareto"))
     objectives = []
     if true_lat is not None:
         see = cfg.predictor.predict if cfg.predictor is not None else true_lat
-        objectives.append(LatencyObjective(true_lat.column, see, cfg.budget_ms))  # type: ignore[union-attr]
+        objectives.append(LatencyObjective(true_lat.column, see, cfg.budget_ms,  # type: ignore[union-attr]
+                                           margin=cfg.margin))
     else:
         objectives.append(LatencyObjective("params", lambda archs: np.zeros(len(archs)), None))
     problem = Problem(objectives, acc, reward)
-    best, lats, curves = [], [], []
+    best, lats, curves, measurements = [], [], [], []
     evaluations = 0
     t0 = time.perf_counter()
     for r in tqdm(range(cfg.runs), desc=f"nb201 {cfg.strategy}", unit="run", disable=not progress):
         strategy = get_strategy(cfg.strategy, space, seed=cfg.seed + r, **cfg.params)
         _, log = run(strategy, problem, cfg.queries)
         evaluations += len(log.trials)
-        chosen = log.best()
-        if chosen is None or not chosen.feasible:
+        if cfg.finalists:
+            column = true_lat.column  # type: ignore[union-attr]
+            chosen, taken = measure_finalists(log, problem.budgets, lambda a: {column: float(true_lat([a])[0])},
+                                              cfg.finalists)
+            measurements.append(len(taken))
+        else:
+            chosen = log.best()
+            chosen = chosen if chosen is not None and chosen.feasible else None
+        if chosen is None:
             best.append(float("nan"))
             lats.append(None)
         else:
@@ -119,7 +142,8 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> BenchResult:
         curve = np.array(log.curve()[: cfg.queries], dtype=float)
         curves.append(np.pad(curve, (0, cfg.queries - len(curve)), constant_values=np.nan))
     seconds = time.perf_counter() - t0
-    return BenchResult(cfg, [100 * b for b in best], lats, 100 * np.array(curves), 100 * optimum, seconds, evaluations)
+    return BenchResult(cfg, [100 * b for b in best], lats, 100 * np.array(curves), 100 * optimum, seconds, evaluations,
+                       measurements)
 
 
 def plot_curves(results: list[BenchResult], path: str) -> None:

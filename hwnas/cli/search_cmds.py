@@ -24,7 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "data_dir": None, "epochs": 10, "warmup_epochs": 2, "batch_size": 64, "loss": "mul#log", "seed": 0,
     "unrolled": False, "lr": 0.05, "arch_lr": 6e-3, "output": None, "retrain_epochs": 0,
     "queries": 100, "reward": None, "accuracy": None, "mnas_w": -0.07, "population": None, "batch": 1,
-    "export": None, "refine": False, "refine_rounds": 2, "derive": "argmax",
+    "export": None, "refine": False, "refine_rounds": 2, "derive": "argmax", "screen_margin": 0.0, "finalists": 0,
 }
 
 
@@ -77,6 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default table:cifar10 for nb201, train:1 otherwise)")
     g.add_argument("--population", type=int, help="evolution / pareto population size (default 20)")
     g.add_argument("--batch", type=int, help="architectures asked per step (default 1)")
+    g.add_argument("--screen-margin", type=float, metavar="FRACTION",
+                   help="hard budget: also evaluate candidates predicted up to this fraction over it, for a "
+                        "predictor less sure than that (e.g. 0.1; default 0); use with --finalists")
+    g.add_argument("--finalists", type=int, metavar="K",
+                   help="measure the best candidates on the device, best first, and answer with the first that "
+                        "meets the budget (at most K; default 0: trust the predictor)")
     p.add_argument("-o", "--output", help="run directory (resumes if it holds a checkpoint)")
     p.add_argument("--quiet", action="store_true")
     add_json(p)
@@ -174,6 +180,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         s = final["search"]
         print(f"accuracy ({s['accuracy_evaluator']}) {100 * s['accuracy']:.2f} % after {s['queries']} queries; "
               f"Pareto front of {len(s['front'])} (front.png)")
+    if final["search"].get("finalists"):
+        fin = final["search"]["finalists"]
+        print(f"measured {len(fin)} finalist(s) on the device, best first; the first that meets every budget is "
+              f"the answer ({sum(not f['meets_budget'] for f in fin)} over budget before it)")
     if "train" in final:
         print(f"retrained {final['train']['epochs']} epochs: test accuracy {100 * final['train']['test_acc']:.2f} %")
     for r in job["rounds"]:

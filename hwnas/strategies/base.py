@@ -117,13 +117,17 @@ class Strategy(ABC):
         sizes = [len(d.choices) for d in self.space.decisions()]
         return self.space.from_indices([int(self.rng.integers(k)) for k in sizes])
 
-    def fresh(self, make: Any, tries: int = 100) -> Arch:
-        """``make()`` until it gives an architecture not proposed before (the last one otherwise)."""
+    def fresh(self, make: Any, tries: int = 100, fallback: Any = None) -> Arch:
+        """``make()`` until it gives an architecture not proposed before; after ``tries``,
+        ``fallback()`` the same way (a neighbourhood can be used up), else the last one."""
         arch = make()
         for _ in range(tries):
             if arch.indices() not in self.seen:
                 break
             arch = make()
+        else:
+            if fallback is not None:
+                return self.fresh(fallback, tries)
         self.seen.add(arch.indices())
         return arch
 

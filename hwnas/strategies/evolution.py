@@ -3,7 +3,8 @@
 A population of the most recent ``population`` feasible trials; each child is a one-step
 mutation (through the architecture object's neighbours) of the best of ``tournament``
 members drawn at random (5 by default); the oldest member dies when a child joins. Candidates a hard
-budget rejected never join the population.
+budget rejected never join the population. When the parent's neighbours have all been
+proposed already, the child is a fresh random architecture instead.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class RegularizedEvolution(Strategy):
                 continue
             picks = self.rng.choice(len(self.population), size=self.tournament, replace=False)
             parent = max((self.population[int(i)] for i in sorted(picks)), key=lambda t: t.score())
-            out.append(self.fresh(lambda: self.space.mutate(parent.arch, self.rng)))
+            out.append(self.fresh(lambda: self.space.mutate(parent.arch, self.rng), tries=30,
+                                  fallback=self.random_arch))
         return out
 
     def _tell(self, trials: list[Trial]) -> None:

@@ -4,6 +4,12 @@ and a reward (NNI's "evaluator", kept apart from the strategy).
 Latency comes from predictor objects (batched, one per device, each with an optional
 budget); a hard budget is checked on them first, so only feasible candidates reach the
 accuracy evaluator, which may be expensive (training, a supernet).
+
+A predictor is only as sure as its error: on a phone timed in whole milliseconds a
+learned predictor is off by ~12 % on average, so a candidate predicted 5 % over the
+budget may well meet it. The hard-budget screen can therefore admit candidates up to
+``margin`` over the budget: they are evaluated, but count as feasible only by measurement
+(see :mod:`hwnas.strategies.finalists`).
 """
 
 from __future__ import annotations
@@ -27,11 +33,20 @@ class AccuracyEvaluator(Protocol):
 
 @dataclass
 class LatencyObjective:
-    """One device: ``predict(archs) -> ms`` (a predictor's bound method) and its budget."""
+    """One device: ``predict(archs) -> ms`` (a predictor's bound method), its budget, and the
+    hard-budget screen: candidates predicted up to (1 + margin) × budget are evaluated."""
 
     name: str
     predict: Callable[[Sequence[Arch]], np.ndarray]
     budget_ms: float | None = None
+    margin: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.margin < 0.0:
+            raise HwnasError(f"{self.name}: the screen margin must be >= 0 (a fraction of the budget), "
+                             f"not {self.margin}")
+        if self.margin and self.budget_ms is None:
+            raise HwnasError(f"{self.name}: the screen margin is a fraction of a budget; give the budget too")
 
 
 class Problem:
@@ -56,12 +71,22 @@ class Problem:
             ok &= lat[name] <= budget
         return ok
 
+    def screen(self, lat: dict[str, np.ndarray]) -> np.ndarray:
+        """Which candidates a hard budget lets through to the accuracy evaluator."""
+        n = len(next(iter(lat.values())))
+        ok = np.ones(n, dtype=bool)
+        for o in self.latency:
+            if o.budget_ms is not None:
+                ok &= lat[o.name] <= o.budget_ms * (1.0 + o.margin)
+        return ok
+
     def evaluate(self, archs: Sequence[Arch]) -> list[Trial]:
         if not archs:
             return []
         lat = self.latencies(archs)
         ok = self.feasible(lat)
-        todo = [i for i in range(len(archs)) if ok[i] or not self.reward.hard]
+        passed = self.screen(lat)
+        todo = [i for i in range(len(archs)) if passed[i] or not self.reward.hard]
         acc = np.full(len(archs), np.nan)
         if todo:
             acc[todo] = self.accuracy.evaluate([archs[i] for i in todo])
@@ -76,4 +101,9 @@ class Problem:
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {"reward": self.reward.name, "devices": [o.name for o in self.latency], "budgets_ms": self.budgets}
+        out: dict[str, Any] = {"reward": self.reward.name, "devices": [o.name for o in self.latency],
+                               "budgets_ms": self.budgets}
+        margins = {o.name: o.margin for o in self.latency if o.margin}
+        if margins:
+            out["screen_margin"] = margins
+        return out

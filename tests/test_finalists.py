@@ -1,0 +1,91 @@
+"""The hard-budget screen margin, measured finalists, and evolution's way out of a used-up
+neighbourhood, on known values."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pytest
+
+from hwnas.errors import HwnasError
+from hwnas.spaces import get_space
+from hwnas.spaces.base import Arch
+from hwnas.strategies import LatencyObjective, Problem, Trial, get_reward, get_strategy
+from hwnas.strategies.finalists import measure_finalists
+from hwnas.strategies.loop import SearchLog
+
+SPACE = get_space("nb201")
+OPS = SPACE.decisions()[0].choices
+
+
+def arch(k: int) -> Arch:
+    """Architecture number k (0..624 here): distinct for distinct k."""
+    return SPACE.from_indices([0, 0, (k // 125) % 5, (k // 25) % 5, (k // 5) % 5, k % 5])
+
+
+class Known:
+    """Accuracy k / 1000 and predicted latency k ms for architecture number k."""
+
+    def number(self, a: Arch) -> int:
+        i = a.indices()
+        return i[2] * 125 + i[3] * 25 + i[4] * 5 + i[5]
+
+    def evaluate(self, archs: Sequence[Arch]) -> np.ndarray:
+        return np.array([self.number(a) / 1000 for a in archs])
+
+    def latency(self, archs: Sequence[Arch]) -> np.ndarray:
+        return np.array([float(self.number(a)) for a in archs])
+
+
+def test_the_screen_margin_evaluates_candidates_predicted_slightly_over_budget() -> None:
+    k = Known()
+    prob = Problem([LatencyObjective("d", k.latency, 100.0, margin=0.1)], k, get_reward("hard"))
+    t = {int(k.number(x.arch)): x for x in prob.evaluate([arch(90), arch(100), arch(105), arch(110), arch(111)])}
+    assert [n for n in sorted(t) if t[n].accuracy is not None] == [90, 100, 105, 110]  # up to 1.1 x budget
+    assert t[111].reward is None and t[111].accuracy is None  # rejected before evaluation
+    assert [n for n in sorted(t) if t[n].feasible] == [90, 100]  # feasible by prediction: <= budget
+    assert prob.describe()["screen_margin"] == {"d": 0.1}
+    with pytest.raises(HwnasError, match="margin must be >= 0"):
+        LatencyObjective("d", k.latency, 100.0, margin=-0.1)
+    with pytest.raises(HwnasError, match="give the budget"):
+        LatencyObjective("d", k.latency, None, margin=0.1)
+
+
+def test_finalists_are_measured_best_first_until_one_meets_the_budget() -> None:
+    k = Known()
+    prob = Problem([LatencyObjective("d", k.latency, 100.0, margin=0.2)], k, get_reward("hard"))
+    log = SearchLog(trials=prob.evaluate([arch(n) for n in (50, 95, 99, 104, 118, 130)]))
+    measured_true = {50: 49.0, 95: 104.0, 99: 101.0, 104: 98.0, 118: 125.0}  # the "device"
+    calls: list[int] = []
+
+    def measure(a: Arch) -> dict[str, float]:
+        calls.append(k.number(a))
+        return {"d": measured_true[k.number(a)]}
+
+    chosen, taken = measure_finalists(log, prob.budgets, measure, 10)
+    # best reward first: 118 (125 ms, over), 104 (98 ms, meets): stop there
+    assert calls == [118, 104] and k.number(chosen.arch) == 104
+    assert [f.meets for f in taken] == [False, True] and taken[1].measured_ms == {"d": 98.0}
+    assert taken[1].to_json()["predicted_ms"] == {"d": 104.0}
+    # with one measurement allowed, nothing measured meets the budget: no answer, said plainly
+    chosen, taken = measure_finalists(log, prob.budgets, measure, 1)
+    assert chosen is None and len(taken) == 1
+    with pytest.raises(HwnasError, match="at least one"):
+        measure_finalists(log, prob.budgets, measure, 0)
+    with pytest.raises(HwnasError, match="lacks device"):
+        measure_finalists(log, prob.budgets, lambda a: {"other": 1.0}, 3)
+
+
+def test_evolution_leaves_a_used_up_neighbourhood_for_a_fresh_architecture() -> None:
+    evo = get_strategy("evolution", SPACE, seed=0, population=2, tournament=2)
+    parents = [SPACE.from_indices([0] * 6), SPACE.from_indices([1] * 6)]
+    evo.tell([Trial(p, 0.5, 0.5, {"d": 1.0}, True) for p in parents])
+    for p in parents:
+        evo.seen.add(p.indices())
+        for i in range(6):
+            for o in range(len(OPS)):
+                evo.seen.add(tuple(o if j == i else p.indices()[j] for j in range(6)))
+    before = set(evo.seen)
+    child = evo.ask(1)[0]
+    assert child.indices() not in before
