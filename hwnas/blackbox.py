@@ -64,12 +64,13 @@ def run_blackbox(o: dict[str, Any], space: SearchSpace, devices: list[tuple[str,
                          f"{o['strategy']}")
     reward = get_reward(reward_name, **({"w": o["mnas_w"]} if reward_name == "mnas" else {}))
     accuracy, acc_spec = accuracy_evaluator(o["accuracy"], space, o)
-    margin = float(o.get("screen_margin") or 0.0)
+    from hwnas.predictors.base import screen_margin
+
     finalists = int(o.get("finalists") or 0)
     if finalists and measure is None:
         raise HwnasError("--finalists measures candidates on the device: name it with --device")
-    problem = Problem([LatencyObjective(n, p.predict, b, margin=margin if b is not None else 0.0)
-                       for n, p, b in devices], accuracy, reward)
+    margins = {n: screen_margin(o.get("screen_margin"), p) if b is not None else 0.0 for n, p, b in devices}
+    problem = Problem([LatencyObjective(n, p.predict, b, margin=margins[n]) for n, p, b in devices], accuracy, reward)
     params = {"population": o["population"]} if o["strategy"] in ("evolution", "pareto") and o["population"] else {}
     strategy = get_strategy(o["strategy"], space, seed=o["seed"], **params)
     meta = {"problem": {**problem.describe(), "accuracy": acc_spec}}
@@ -105,7 +106,7 @@ def run_blackbox(o: dict[str, Any], space: SearchSpace, devices: list[tuple[str,
             "exhausted": log.exhausted, "devices": out_devices,
             "meets_all_budgets": all(d["meets_budget"] for d in out_devices),
             "front": [t.to_json() for t in front], "hypervolume": hv, "curve": log.curve(),
-            "screen_margin": margin, "finalists": [f.to_json() for f in measured]}
+            "screen_margin": margins, "finalists": [f.to_json() for f in measured]}
 
 
 def _write_trials(path: Path, trials: list) -> None:

@@ -144,7 +144,7 @@ def test_bench_nb201_json(pixel2_predictor: Path, tmp_path: Path) -> None:
     assert r.returncode == 0 and "random" in r.stdout and "evolution" in r.stdout
     # the search screens with the predictor and a margin; the answer is checked on the "device" (the table)
     r = hwnas("bench", "nb201", "--strategy", "evolution", "--queries", "30", "--runs", "3", "--latency", "pixel2",
-              "--budget-ms", "12", "--predictor", str(pixel2_predictor), "--margin", "0.1", "--finalists", "20",
+              "--budget-ms", "12", "--predictor", str(pixel2_predictor), "--margin", "auto", "--finalists", "20",
               "--json", "--quiet", "--plot", str(png))
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)

@@ -22,6 +22,7 @@ from hwnas.errors import HwnasError
 from hwnas.evaluators.tabular import TableLookup, nb201_accuracy, nb201_latency
 from hwnas.spaces import get_space
 from hwnas.strategies import LatencyObjective, Problem, get_reward, get_strategy, run
+from hwnas.predictors.base import screen_margin
 from hwnas.strategies.finalists import measure_finalists
 
 
@@ -37,7 +38,7 @@ class BenchConfig:
     reward: str | None = None
     seed: int = 0
     params: dict[str, Any] = field(default_factory=dict)
-    margin: float = 0.0  # hard-budget screen: also evaluate candidates predicted up to (1 + margin) x budget
+    margin: float | str = 0.0  # hard-budget screen: also evaluate up to (1 + margin) x budget ("auto": hold-out error)
     finalists: int = 0  # measure up to this many of the best candidates; answer the first meeting the budget
 
 
@@ -51,6 +52,7 @@ class BenchResult:
     seconds: float
     evaluations: int
     measurements: list[int] = field(default_factory=list)
+    margin: float = 0.0
 
     @property
     def over_budget(self) -> float:
@@ -76,7 +78,7 @@ class BenchResult:
                 "std": float(np.nanstd(best, ddof=1)) if np.isfinite(best).sum() > 1 else 0.0,
                 "unanswered": float(np.mean(~np.isfinite(best))),
                 "optimum": self.optimum, "over_budget": self.over_budget, "worst_overshoot": self.worst_overshoot(),
-                "margin": c.margin, "finalists": c.finalists,
+                "margin": self.margin, "finalists": c.finalists,
                 "measurements_mean": float(np.mean(self.measurements)) if self.measurements else 0.0,
                 "measurements_max": int(max(self.measurements)) if self.measurements else 0,
                 "best": self.best, "true_latency_ms": self.true_latency_ms,
@@ -110,11 +112,13 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> BenchResult:
     if cfg.finalists and cfg.budget_ms is None:
         raise HwnasError("--finalists measures candidates against a budget; give --budget-ms")
     reward = get_reward(cfg.reward or ("pareto" if cfg.strategy == "pareto" else "hard" if cfg.budget_ms else "pareto"))
+    margin = screen_margin(cfg.margin, cfg.predictor) if cfg.predictor is not None else (
+        0.0 if cfg.margin == "auto" else screen_margin(cfg.margin, None))  # the true latency needs no margin
     objectives = []
     if true_lat is not None:
         see = cfg.predictor.predict if cfg.predictor is not None else true_lat
         objectives.append(LatencyObjective(true_lat.column, see, cfg.budget_ms,  # type: ignore[union-attr]
-                                           margin=cfg.margin))
+                                           margin=margin if cfg.budget_ms is not None else 0.0))
     else:
         objectives.append(LatencyObjective("params", lambda archs: np.zeros(len(archs)), None))
     problem = Problem(objectives, acc, reward)
@@ -143,7 +147,7 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> BenchResult:
         curves.append(np.pad(curve, (0, cfg.queries - len(curve)), constant_values=np.nan))
     seconds = time.perf_counter() - t0
     return BenchResult(cfg, [100 * b for b in best], lats, 100 * np.array(curves), 100 * optimum, seconds, evaluations,
-                       measurements)
+                       measurements, margin)
 
 
 def plot_curves(results: list[BenchResult], path: str) -> None:

@@ -26,8 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--budget-quantile", type=float, help="instead of --budget-ms: this quantile of the true latencies")
     b.add_argument("--predictor", metavar="MODEL", help="the search sees this predictor's latency, not the true one")
     b.add_argument("--reward", choices=["hard", "mnas", "pareto"])
-    b.add_argument("--margin", type=float, default=0.0,
-                   help="hard budget: also evaluate candidates predicted up to this fraction over it (default 0)")
+    b.add_argument("--margin", default="0",
+                   help="hard budget: also evaluate candidates predicted up to this fraction over it; 'auto': the "
+                        "predictor's hold-out error (default 0)")
     b.add_argument("--finalists", type=int, default=0,
                    help="answer with the best candidate that meets the budget by true latency, measuring at most "
                         "this many per run (the table plays the device; default 0: trust the predictor)")

@@ -77,9 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default table:cifar10 for nb201, train:1 otherwise)")
     g.add_argument("--population", type=int, help="evolution / pareto population size (default 20)")
     g.add_argument("--batch", type=int, help="architectures asked per step (default 1)")
-    g.add_argument("--screen-margin", type=float, metavar="FRACTION",
+    g.add_argument("--screen-margin", metavar="FRACTION|auto",
                    help="hard budget: also evaluate candidates predicted up to this fraction over it, for a "
-                        "predictor less sure than that (e.g. 0.1; default 0); use with --finalists")
+                        "predictor less sure than that ('auto': its hold-out error; default 0); use with --finalists")
     g.add_argument("--finalists", type=int, metavar="K",
                    help="measure the best candidates on the device, best first, and answer with the first that "
                         "meets the budget (at most K; default 0: trust the predictor)")

@@ -41,6 +41,28 @@ def data_hash(idx: np.ndarray, y: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def holdout_error(predictor: Any) -> float:
+    """The predictor's relative error on its fitting data's 20 % hold-out (MAPE as a fraction):
+    how far over a budget a prediction may be and still meet it, as a screen margin."""
+    mape = (getattr(predictor, "meta", {}).get("validation") or {}).get("mape")
+    if mape is None:
+        raise HwnasError("this predictor carries no hold-out error (fitted on fewer than 20 networks, or not "
+                         "fitted by hwnas); give the screen margin as a fraction instead of 'auto'")
+    return float(mape) / 100.0
+
+
+def screen_margin(value: Any, predictor: Any) -> float:
+    """``auto`` (the predictor's hold-out error), or a fraction >= 0."""
+    if isinstance(value, str):
+        if value.strip().lower() == "auto":
+            return holdout_error(predictor)
+        try:
+            value = float(value)
+        except ValueError:
+            raise HwnasError(f"the screen margin is a fraction of the budget or 'auto', not {value!r}") from None
+    return float(value or 0.0)
+
+
 class Predictor(ABC):
     kind: ClassVar[str] = ""
 
