@@ -104,3 +104,32 @@ def test_screen_margin_auto_is_the_predictors_hold_out_error() -> None:
         screen_margin("auto", LearnedPredictor(SPACE).fit(idx[:10], y[:10]))
     with pytest.raises(HwnasError, match="or 'auto'"):
         screen_margin("wide", pred)
+
+
+def test_exchanges_move_an_option_keeping_the_operations() -> None:
+    a = SPACE.parse("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_1x1~2|")
+    # put skip_connect on edge 0: it comes from edge 2 or edge 3, which take nor_conv_3x3 instead
+    got = sorted(str(x) for x in SPACE.exchanges(a, 0, "skip_connect"))
+    assert got == ["|skip_connect~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|",
+                   "|skip_connect~0|+|none~0|skip_connect~1|+|nor_conv_3x3~0|none~1|nor_conv_1x1~2|"]
+    assert SPACE.exchanges(a, 0, "avg_pool_3x3") == []  # no edge holds it
+    assert SPACE.exchanges(a, 0, "nor_conv_3x3") == []  # already there
+    mbv2 = get_space("mbv2", "small")
+    b = mbv2.from_choices([d.choices[-1] for d in mbv2.decisions()])  # every skippable block skipped
+    assert "zero" not in mbv2.decisions()[0].choices and b.choices[1] == "zero"
+    assert mbv2.exchanges(b, 0, "zero") == []  # a stage's first block cannot be skipped
+
+
+def test_evolution_repairs_a_rejected_child_by_an_exchange() -> None:
+    evo = get_strategy("evolution", SPACE, seed=0, population=2, tournament=2)
+    parent = SPACE.parse("|none~0|+|none~0|skip_connect~1|+|nor_conv_3x3~0|none~1|none~2|")
+    child = SPACE.parse("|skip_connect~0|+|none~0|skip_connect~1|+|nor_conv_3x3~0|none~1|none~2|")
+    evo.parents[child.indices()] = parent  # as if asked for as parent's mutation
+    evo.seen.add(child.indices())
+    evo.tell([Trial(child, None, None, {"d": 99.0}, False)])  # a hard budget rejected it
+    # the next proposal puts skip_connect on edge 0 by moving it there from edge 2
+    assert str(evo.ask(1)[0]) == "|skip_connect~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
+    off = get_strategy("evolution", SPACE, seed=0, population=2, tournament=2, repair=False)
+    off.parents[child.indices()] = parent
+    off.tell([Trial(child, None, None, {"d": 99.0}, False)])
+    assert not off.repairs
