@@ -24,6 +24,23 @@ class TrainResult:
 
 
 @torch.no_grad()
+def recalibrate_bn(model: nn.Module, data: Splits, batches: int, batch_size: int = 64,
+                   device: torch.device | None = None) -> None:
+    """Batch-norm running statistics re-estimated as a plain average over ``batches`` training
+    batches. After a few hundred steps, or with inherited supernet weights, the running
+    averages lag behind the weights and evaluation is near chance though training loss is low."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the calibration batches
+    model.train()
+    for i, (x, _) in enumerate(data.loader("train", batch_size, True, seed=0)):
+        if i >= batches:
+            break
+        model(x.to(device) if device is not None else x)
+
+
+@torch.no_grad()
 def accuracy(model: nn.Module, data: Splits, split: str, device: torch.device) -> float:
     model.eval()
     correct = total = 0
@@ -35,10 +52,12 @@ def accuracy(model: nn.Module, data: Splits, split: str, device: torch.device) -
 
 def train_arch(arch: Arch, data: Splits, epochs: int = 10, batch_size: int = 64, lr: float = 0.05,
                weight_decay: float = 4e-5, seed: int = 0, device: str | None = None,
-               progress: bool = True, train_split: str = "trainval", eval_split: str = "test") -> TrainResult:
+               progress: bool = True, train_split: str = "trainval", eval_split: str = "test",
+               recalibrate: int = 0) -> TrainResult:
     """SGD (Nesterov momentum) with a cosine schedule on ``train_split`` (train + val);
     accuracy on ``eval_split`` (test). A search's accuracy evaluator trains on ``train``
-    and scores on ``val``, keeping the test split for the final report."""
+    and scores on ``val``, keeping the test split for the final report; after its short
+    training it re-estimates batch-norm statistics on ``recalibrate`` batches first."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
     model = arch.build().to(dev)
@@ -60,6 +79,8 @@ def train_arch(arch: Arch, data: Splits, epochs: int = 10, batch_size: int = 64,
             losses.append(float(loss.detach()))
         sched.step()
         history.append({"epoch": epoch + 1, "loss": sum(losses) / max(len(losses), 1)})
+    if recalibrate:
+        recalibrate_bn(model, data, recalibrate, batch_size, dev)
     return TrainResult(model.cpu().eval(), accuracy(model.cpu(), data, eval_split, torch.device("cpu")), history,
                        time.perf_counter() - t0)
 

@@ -68,6 +68,16 @@ def test_supernet_and_training_accuracy(tmp_path: Path) -> None:
     assert 0.0 <= trained[0] <= 1.0
 
 
+def test_short_training_scores_well_above_chance_once_batch_norm_is_recalibrated() -> None:
+    space = get_space("mbv2", "small")
+    data = load("digits", resolution=space.input_shape()[1])
+    arch = space.sample(1, seed=1)[0]
+    # two epochs: the training loss is already low, but the running statistics lag behind
+    stale = TrainingAccuracy(data, epochs=2, calib_batches=0).evaluate([arch])[0]
+    fresh = TrainingAccuracy(data, epochs=2).evaluate([arch])[0]
+    assert fresh >= 0.6 and fresh > stale + 0.3, (stale, fresh)  # ten classes: chance is 0.1
+
+
 @pytest.fixture(scope="module")
 def pixel2_predictor(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pred") / "pixel2.json"

@@ -58,17 +58,10 @@ class SupernetAccuracy:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.net.to(self.device)
 
-    @torch.no_grad()
     def _recalibrate(self) -> None:
-        for m in self.net.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.reset_running_stats()
-                m.momentum = None  # a cumulative average over the calibration batches
-        self.net.train()
-        for i, (x, _) in enumerate(self.data.loader("train", self.batch_size, True, seed=0)):
-            if i >= self.calib_batches:
-                break
-            self.net(x.to(self.device))
+        from hwnas.train import recalibrate_bn
+
+        recalibrate_bn(self.net, self.data, self.calib_batches, self.batch_size, self.device)
 
     @torch.no_grad()
     def accuracy(self, arch: Arch) -> float:
