@@ -36,7 +36,11 @@ def load_supernet(run_dir: str | Path, space: SearchSpace) -> nn.Module:
                          f"not {space.name}/{space.preset}")
     net = build_supernet(space)
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    net.load_state_dict(state["net"])
+    try:
+        net.load_state_dict(state["net"])
+    except RuntimeError as e:
+        raise HwnasError(f"the supernet in {run} was trained by another hwnas version (its weights do not fit this "
+                         f"supernet: {str(e).splitlines()[0]}); search again into a new run directory") from None
     return net
 
 

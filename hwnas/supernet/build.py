@@ -11,6 +11,7 @@ from hwnas.spaces.base import SearchSpace
 from hwnas.spaces.mbv2 import MBV2Space
 from hwnas.spaces.nb201 import OPS, NB201Space
 from hwnas.supernet.mixed import MixedOp
+from hwnas.supernet.shared import CandidateView, SharedInvertedResidual
 
 
 class Supernet(nn.Module):
@@ -46,13 +47,18 @@ class Supernet(nn.Module):
 
 
 class ChainSupernet(Supernet):
+    """The mbv2 chain; each block's candidates share one block's weights (see
+    :mod:`hwnas.supernet.shared`); ``zero`` is the identity."""
+
     def __init__(self, space: MBV2Space) -> None:
         super().__init__(space)
         stem, first, conv1, logits = space.fixed_layers()
         self.head = nn.Sequential(build_layer(stem), build_layer(first))
         self.blocks = nn.ModuleList()
         for i, d in enumerate(space.decisions()):
-            op = MixedOp([build_layer(s[0]) if s else None for s in (space.option_layers(i, o) for o in d.choices)])
+            specs = [space.option_layers(i, o) for o in d.choices]
+            block = SharedInvertedResidual([s[0] for s in specs if s])
+            op = MixedOp([CandidateView(block, s[0]) if s else None for s in specs], shared=block)
             op.decision = i
             self.blocks.append(op)
         self.tail = nn.Sequential(build_layer(conv1), build_layer(logits))

@@ -310,7 +310,11 @@ class DifferentiableSearch:
         if not path.exists():
             return False
         state = torch.load(path, map_location=self.device, weights_only=True)
-        self.net.load_state_dict(state["net"])
+        try:
+            self.net.load_state_dict(state["net"])
+        except RuntimeError as e:
+            raise HwnasError(f"{path} holds a supernet this version cannot resume ({str(e).splitlines()[0]}); "
+                             "search into a new run directory, or delete the checkpoint to start over") from None
         self.w_opt.load_state_dict(state["w_opt"])
         self.a_opt.load_state_dict(state["a_opt"])
         self.sched.load_state_dict(state["sched"])
