@@ -54,6 +54,7 @@ def run_blackbox(o: dict[str, Any], space: SearchSpace, devices: list[tuple[str,
     With ``o["finalists"]`` (K) the answer is the best candidate that meets every budget when
     ``measure(arch) -> {device: ms}`` measures it, trying at most K, best first.
     """
+    from hwnas.predictors.base import screen_margin
     from hwnas.strategies import LatencyObjective, Problem, get_reward, get_strategy, run
     from hwnas.strategies.finalists import measure_finalists
     from hwnas.strategies.pareto import hypervolume_2d
@@ -64,8 +65,6 @@ def run_blackbox(o: dict[str, Any], space: SearchSpace, devices: list[tuple[str,
                          f"{o['strategy']}")
     reward = get_reward(reward_name, **({"w": o["mnas_w"]} if reward_name == "mnas" else {}))
     accuracy, acc_spec = accuracy_evaluator(o["accuracy"], space, o)
-    from hwnas.predictors.base import screen_margin
-
     finalists = int(o.get("finalists") or 0)
     if finalists and measure is None:
         raise HwnasError("--finalists measures candidates on the device: name it with --device")

@@ -21,8 +21,8 @@ from tqdm.auto import tqdm
 from hwnas.errors import HwnasError
 from hwnas.evaluators.tabular import TableLookup, nb201_accuracy, nb201_latency
 from hwnas.spaces import get_space
-from hwnas.strategies import LatencyObjective, Problem, get_reward, get_strategy, run
 from hwnas.predictors.base import screen_margin
+from hwnas.strategies import LatencyObjective, Problem, get_reward, get_strategy, run
 from hwnas.strategies.finalists import measure_finalists
 
 
@@ -112,13 +112,13 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> BenchResult:
     if cfg.finalists and cfg.budget_ms is None:
         raise HwnasError("--finalists measures candidates against a budget; give --budget-ms")
     reward = get_reward(cfg.reward or ("pareto" if cfg.strategy == "pareto" else "hard" if cfg.budget_ms else "pareto"))
-    margin = screen_margin(cfg.margin, cfg.predictor) if cfg.predictor is not None else (
-        0.0 if cfg.margin == "auto" else screen_margin(cfg.margin, None))  # the true latency needs no margin
+    # a margin widens a budget, and the true latency needs none
+    auto_exact = cfg.predictor is None and cfg.margin == "auto"
+    margin = 0.0 if auto_exact or cfg.budget_ms is None else screen_margin(cfg.margin, cfg.predictor)
     objectives = []
     if true_lat is not None:
         see = cfg.predictor.predict if cfg.predictor is not None else true_lat
-        objectives.append(LatencyObjective(true_lat.column, see, cfg.budget_ms,  # type: ignore[union-attr]
-                                           margin=margin if cfg.budget_ms is not None else 0.0))
+        objectives.append(LatencyObjective(true_lat.column, see, cfg.budget_ms, margin))  # type: ignore[union-attr]
     else:
         objectives.append(LatencyObjective("params", lambda archs: np.zeros(len(archs)), None))
     problem = Problem(objectives, acc, reward)

@@ -19,6 +19,7 @@ from torch import nn
 from hwnas.data.datasets import Splits
 from hwnas.errors import HwnasError
 from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.train import recalibrate_bn
 
 
 def load_supernet(run_dir: str | Path, space: SearchSpace) -> nn.Module:
@@ -62,16 +63,11 @@ class SupernetAccuracy:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.net.to(self.device)
 
-    def _recalibrate(self) -> None:
-        from hwnas.train import recalibrate_bn
-
-        recalibrate_bn(self.net, self.data, self.calib_batches, self.batch_size, self.device)
-
     @torch.no_grad()
     def accuracy(self, arch: Arch) -> float:
         self.net.fix(list(arch.indices()))
         try:
-            self._recalibrate()
+            recalibrate_bn(self.net, self.data, self.calib_batches, self.batch_size, self.device)
             self.net.eval()
             correct = total = 0
             for x, y in self.data.loader("val", 256, shuffle=False):

@@ -64,20 +64,13 @@ class Problem:
     def latencies(self, archs: Sequence[Arch]) -> dict[str, np.ndarray]:
         return {o.name: np.asarray(o.predict(archs), dtype=np.float64) for o in self.latency}
 
-    def feasible(self, lat: dict[str, np.ndarray]) -> np.ndarray:
-        n = len(next(iter(lat.values())))
-        ok = np.ones(n, dtype=bool)
-        for name, budget in self.budgets.items():
-            ok &= lat[name] <= budget
-        return ok
-
-    def screen(self, lat: dict[str, np.ndarray]) -> np.ndarray:
-        """Which candidates a hard budget lets through to the accuracy evaluator."""
-        n = len(next(iter(lat.values())))
-        ok = np.ones(n, dtype=bool)
+    def feasible(self, lat: dict[str, np.ndarray], screen: bool = False) -> np.ndarray:
+        """Which candidates meet every budget by prediction; with ``screen``, which the hard-budget
+        screen lets through to the accuracy evaluator (each budget widened by its margin)."""
+        ok = np.ones(len(next(iter(lat.values()))), dtype=bool)
         for o in self.latency:
             if o.budget_ms is not None:
-                ok &= lat[o.name] <= o.budget_ms * (1.0 + o.margin)
+                ok &= lat[o.name] <= o.budget_ms * (1.0 + (o.margin if screen else 0.0))
         return ok
 
     def evaluate(self, archs: Sequence[Arch]) -> list[Trial]:
@@ -85,7 +78,7 @@ class Problem:
             return []
         lat = self.latencies(archs)
         ok = self.feasible(lat)
-        passed = self.screen(lat)
+        passed = self.feasible(lat, screen=True)
         todo = [i for i in range(len(archs)) if passed[i] or not self.reward.hard]
         acc = np.full(len(archs), np.nan)
         if todo:
