@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import os
 from pathlib import Path
 
@@ -11,10 +12,29 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 """The checkout hwnas is installed from (editable install, as the README does)."""
 
 
+def _origin_checkout() -> Path | None:
+    """The local checkout this one was cloned from (``git clone /path/to/hwnas``), if any."""
+    config = REPO_ROOT / ".git" / "config"
+    if not config.is_file():
+        return None
+    parser = configparser.ConfigParser(strict=False)
+    try:
+        parser.read(config)
+        url = parser.get('remote "origin"', "url", fallback="")
+    except configparser.Error:
+        return None
+    path = Path(url.removeprefix("file://"))
+    return path if url and path.is_absolute() and path.is_dir() else None
+
+
 def shared_data_dir() -> Path:
-    """``$HWNAS_DATA``, else ``../shared/data`` beside the checkout."""
+    """``$HWNAS_DATA``, else ``../shared/data`` beside the checkout (or beside the local
+    checkout it was cloned from, for a scratch clone elsewhere)."""
     candidates = [Path(os.environ["HWNAS_DATA"])] if os.environ.get("HWNAS_DATA") else []
     candidates += [REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    origin = _origin_checkout()
+    if origin is not None:
+        candidates.append(origin.parent / "shared" / "data")
     for c in candidates:
         if (c / "nb201").is_dir():
             return c

@@ -109,3 +109,20 @@ def test_user_defined_space_without_editing_hwnas() -> None:
     assert arch.build()(torch.zeros(1, 4, 8, 8)).shape == (1, 4, 8, 8)
     assert space.encode([arch]).tolist() == [[0, 1, 1, 0]]
     assert len(space.neighbours(arch)) == 2
+
+
+def test_shared_data_is_found_beside_the_checkout_a_scratch_clone_came_from(tmp_path, monkeypatch) -> None:
+    import hwnas.paths as paths
+
+    (tmp_path / "work" / "shared" / "data" / "nb201").mkdir(parents=True)
+    (tmp_path / "work" / "hwnas").mkdir()
+    clone = tmp_path / "scratch" / "hwnas"
+    (clone / ".git").mkdir(parents=True)
+    (clone / ".git" / "config").write_text(f'[remote "origin"]\n\turl = {tmp_path / "work" / "hwnas"}\n')
+    monkeypatch.delenv("HWNAS_DATA", raising=False)
+    monkeypatch.chdir(clone)
+    monkeypatch.setattr(paths, "REPO_ROOT", clone)
+    assert paths.shared_data_dir() == tmp_path / "work" / "shared" / "data"
+    (clone / ".git" / "config").write_text('[remote "origin"]\n\turl = https://example.org/hwnas.git\n')
+    with pytest.raises(HwnasError, match="set HWNAS_DATA"):
+        paths.shared_data_dir()
