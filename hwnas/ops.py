@@ -1,6 +1,8 @@
 """Operations: how a :class:`LayerSpec` becomes a module and what it costs.
 
 Each op registers a builder (spec -> ``nn.Module``) and a counter (spec -> params, MACs).
+The built-in builders live in :mod:`hwnas.modules` and are imported on first use, so
+counting and shape arithmetic never import torch.
 Multiply-adds (MACs) count the multiply-accumulates of convolutions and fully connected
 layers, the convention of the MobileNetV2 paper (300 M for MobileNetV2 at 224 px);
 batch norm, activations, pooling and additions are not counted.
@@ -10,10 +12,7 @@ A user-defined space registers its own ops with :func:`register_op`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
-import torch
-from torch import nn
+from typing import Any, Callable
 
 from hwnas.layers import LayerSpec
 from hwnas.registry import Registry
@@ -31,18 +30,18 @@ class Counts:
 @dataclass(frozen=True)
 class Op:
     name: str
-    build: Callable[[LayerSpec], nn.Module]
+    build: Callable[[LayerSpec], Any]
     count: Callable[[LayerSpec], Counts]
 
 
 OPS: Registry[Op] = Registry("op")
 
 
-def register_op(name: str, build: Callable[[LayerSpec], nn.Module], count: Callable[[LayerSpec], Counts]) -> Op:
+def register_op(name: str, build: Callable[[LayerSpec], Any], count: Callable[[LayerSpec], Counts]) -> Op:
     return OPS.register(name, Op(name, build, count))
 
 
-def build_layer(spec: LayerSpec) -> nn.Module:
+def build_layer(spec: LayerSpec) -> Any:
     """The layer's module; ``hwnas_recipe`` says how to rebuild it elsewhere (a GPU agent)."""
     module = OPS[spec.op].build(spec)
     module.hwnas_recipe = {"kind": "layer", "key": spec.key}
@@ -65,44 +64,8 @@ def hidden_channels(c_in: int, expand: float) -> int:
     return int(round(c_in * expand))
 
 
-# ---------------------------------------------------------------- mbv2 (MobileNetV2 chain)
-
-def _conv_bn_act(c_in: int, c_out: int, k: int, stride: int, groups: int = 1, act: bool = True) -> list[nn.Module]:
-    layers: list[nn.Module] = [
-        nn.Conv2d(c_in, c_out, k, stride, (k - 1) // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(c_out),
-    ]
-    if act:
-        layers.append(nn.ReLU6(inplace=True))
-    return layers
-
-
-class ConvBNAct(nn.Sequential):
-    def __init__(self, spec: LayerSpec) -> None:
-        super().__init__(*_conv_bn_act(spec.input[2], spec.output[2], spec.kernel or 1, spec.stride or 1))
-
-
 def _conv_count(spec: LayerSpec) -> Counts:
     return conv_counts(spec.input[2], spec.output, spec.kernel or 1)
-
-
-class InvertedResidual(nn.Module):
-    """MobileNetV2 block: 1x1 expansion (absent when expand is 1), depthwise k x k, 1x1 projection."""
-
-    def __init__(self, spec: LayerSpec) -> None:
-        super().__init__()
-        c_in, c_out, k, s = spec.input[2], spec.output[2], spec.kernel or 3, spec.stride or 1
-        hidden = hidden_channels(c_in, spec.expand or 1)
-        layers: list[nn.Module] = []
-        if hidden != c_in:
-            layers += _conv_bn_act(c_in, hidden, 1, 1)
-        layers += _conv_bn_act(hidden, hidden, k, s, groups=hidden)
-        layers += _conv_bn_act(hidden, c_out, 1, 1, act=False)
-        self.conv = nn.Sequential(*layers)
-        self.use_res_connect = bool(spec.idskip)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
 
 def _inverted_residual_count(spec: LayerSpec) -> Counts:
@@ -115,54 +78,8 @@ def _inverted_residual_count(spec: LayerSpec) -> Counts:
     return total + conv_counts(hidden, spec.output, 1)
 
 
-class Logits(nn.Module):
-    """Global average pooling, dropout (0.2, torchvision's), fully connected classifier."""
-
-    def __init__(self, spec: LayerSpec) -> None:
-        super().__init__()
-        self.dropout = nn.Dropout(0.2)
-        self.linear = nn.Linear(spec.input[2], spec.output[2])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.dropout(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)))
-
-
 def _linear_count(c_in: int, c_out: int) -> Counts:
     return Counts(c_in * c_out + c_out, c_in * c_out)
-
-
-# ---------------------------------------------------------------- nb201 (NAS-Bench-201 cell)
-
-class ReLUConvBN(nn.Sequential):
-    def __init__(self, spec: LayerSpec) -> None:
-        k = spec.kernel or 1
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(spec.input[2], spec.output[2], k, spec.stride or 1, (k - 1) // 2, bias=False),
-            nn.BatchNorm2d(spec.output[2]),
-        )
-
-
-class Zero(nn.Module):
-    """The ``none`` edge: contributes zeros of the input's shape."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mul(0.0)
-
-
-class ResBlock(nn.Module):
-    """NAS-Bench-201's residual reduction block (stride 2, channels doubled)."""
-
-    def __init__(self, spec: LayerSpec) -> None:
-        super().__init__()
-        c_in, c_out = spec.input[2], spec.output[2]
-        s = spec.stride or 2
-        self.conv_a = ReLUConvBN(LayerSpec("nor_conv_3x3", spec.input, spec.output, kernel=3, stride=s))
-        self.conv_b = ReLUConvBN(LayerSpec("nor_conv_3x3", spec.output, spec.output, kernel=3, stride=1))
-        self.downsample = nn.Sequential(nn.AvgPool2d(2, 2, 0), nn.Conv2d(c_in, c_out, 1, bias=False))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
 def _resblock_count(spec: LayerSpec) -> Counts:
@@ -173,44 +90,32 @@ def _resblock_count(spec: LayerSpec) -> Counts:
         + conv_counts(c_in, spec.output, 1, bn=False)
     )
 
+def _module(name: str) -> Callable[[LayerSpec], Any]:
+    """A builder that imports :mod:`hwnas.modules` only when a layer is really built."""
 
-class LastActLogits(nn.Module):
-    """NAS-Bench-201's head: BN, ReLU, global average pooling, classifier."""
+    def build(spec: LayerSpec) -> Any:
+        from hwnas import modules
 
-    def __init__(self, spec: LayerSpec) -> None:
-        super().__init__()
-        self.lastact = nn.Sequential(nn.BatchNorm2d(spec.input[2]), nn.ReLU(inplace=True))
-        self.classifier = nn.Linear(spec.input[2], spec.output[2])
+        return getattr(modules, name)(spec)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(self.lastact(x), 1), 1))
+    build.__name__ = build.__qualname__ = name
+    return build
 
 
 def _register_builtin() -> None:
-    register_op("Conv", ConvBNAct, _conv_count)
-    register_op("Conv_1", ConvBNAct, _conv_count)
-    register_op("expanded_conv", InvertedResidual, _inverted_residual_count)
-    register_op("Logits", Logits, lambda s: _linear_count(s.input[2], s.output[2]))
-    register_op(
-        "conv_bn",
-        lambda s: nn.Sequential(*_conv_bn_act(s.input[2], s.output[2], s.kernel or 3, s.stride or 1, act=False)),
-        _conv_count,
-    )
-    register_op("none", lambda s: Zero(), lambda s: Counts(0, 0))
-    register_op("skip_connect", lambda s: nn.Identity(), lambda s: Counts(0, 0))
-    register_op("nor_conv_1x1", ReLUConvBN, _conv_count)
-    register_op("nor_conv_3x3", ReLUConvBN, _conv_count)
-    register_op(
-        "avg_pool_3x3",
-        lambda s: nn.AvgPool2d(3, stride=s.stride or 1, padding=1, count_include_pad=False),
-        lambda s: Counts(0, 0),
-    )
-    register_op("resblock", ResBlock, _resblock_count)
-    register_op(
-        "lastact_logits",
-        LastActLogits,
-        lambda s: Counts(2 * s.input[2], 0) + _linear_count(s.input[2], s.output[2]),
-    )
+    register_op("Conv", _module("ConvBNAct"), _conv_count)
+    register_op("Conv_1", _module("ConvBNAct"), _conv_count)
+    register_op("expanded_conv", _module("InvertedResidual"), _inverted_residual_count)
+    register_op("Logits", _module("Logits"), lambda s: _linear_count(s.input[2], s.output[2]))
+    register_op("conv_bn", _module("conv_bn"), _conv_count)
+    register_op("none", _module("Zero"), lambda s: Counts(0, 0))
+    register_op("skip_connect", _module("Identity"), lambda s: Counts(0, 0))
+    register_op("nor_conv_1x1", _module("ReLUConvBN"), _conv_count)
+    register_op("nor_conv_3x3", _module("ReLUConvBN"), _conv_count)
+    register_op("avg_pool_3x3", _module("avg_pool_3x3"), lambda s: Counts(0, 0))
+    register_op("resblock", _module("ResBlock"), _resblock_count)
+    register_op("lastact_logits", _module("LastActLogits"),
+                lambda s: Counts(2 * s.input[2], 0) + _linear_count(s.input[2], s.output[2]))
 
 
 _register_builtin()

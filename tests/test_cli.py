@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parent.parent
 HWNAS = shutil.which("hwnas") or str(Path(sys.executable).parent / "hwnas")
 
 
@@ -71,3 +72,20 @@ def test_user_errors_are_one_line(args: list[str], fragment: str) -> None:
     assert r.returncode == 2
     assert fragment in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+LIGHT_COMMANDS = [
+    ["--help"], ["space", "list"], ["space", "show", "mbv2", "--preset", "small"],
+    ["space", "sample", "nb201", "-n", "3", "--seed", "0"], ["arch", "info", "nb201", "best-cifar10"],
+    ["search", "--help"], ["agent", "serve", "--help"], ["lut", "show", "latency_tables/mbv2-small.cpu-ort.lut.json"],
+]
+
+
+@pytest.mark.parametrize("argv", LIGHT_COMMANDS, ids=lambda a: " ".join(a))
+def test_light_commands_do_not_import_torch(argv: list[str]) -> None:
+    """Importing torch costs seconds; commands that reason about architectures and files never do."""
+    code = ("import sys\nfrom hwnas.cli.main import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "heavy = sorted(m for m in ('torch', 'onnxruntime', 'sklearn', 'matplotlib', 'litert_torch') "
+            "if m in sys.modules)\nprint('HEAVY', heavy, file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code, *argv], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert "HEAVY []" in r.stderr, r.stderr[-2000:]

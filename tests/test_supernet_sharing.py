@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from hwnas.data.datasets import load
 from hwnas.layers import LayerSpec
-from hwnas.ops import InvertedResidual
+from hwnas.modules import InvertedResidual
 from hwnas.spaces import get_space
 from hwnas.supernet.build import build_supernet
 from hwnas.supernet.shared import CandidateView, SharedInvertedResidual

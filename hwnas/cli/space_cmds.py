@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from hwnas.cli.common import add_json, add_space_args, arch_from_args, emit_json, space_from_args, table
-from hwnas.counting import module_counts
 from hwnas.errors import HwnasError
 from hwnas.ops import count_layer
 from hwnas.spaces import SPACES, get_space, space_presets
@@ -101,6 +100,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             "input_shape": list(space.input_shape()), "params": counts.params, "macs": counts.macs,
             "layers": layers}
     if args.verify:
+        from hwnas.counting import module_counts
+
         real = module_counts(arch.build(), space.input_shape())
         info["verified"] = real == counts
         if real != counts:

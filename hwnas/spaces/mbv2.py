@@ -16,11 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from torch import nn
-
 from hwnas.errors import ArchError
 from hwnas.layers import LayerSpec, Shape
-from hwnas.ops import build_layer
 from hwnas.spaces.base import Arch, Decision, SearchSpace
 
 ZERO = "zero"
@@ -245,22 +242,7 @@ class MBV2Space(SearchSpace):
         }
 
     # -- the module -----------------------------------------------------------------
-    def build(self, arch: Arch) -> nn.Module:
+    def build(self, arch: Arch) -> Any:
+        from hwnas.modules import ChainNet
+
         return ChainNet(self.layers(arch), str(arch))
-
-
-class ChainNet(nn.Sequential):
-    """A chain of layers built from their specs, initialised like torchvision's MobileNetV2."""
-
-    def __init__(self, layers: list[LayerSpec], arch: str = "") -> None:
-        super().__init__(*(build_layer(spec) for spec in layers))
-        self.arch = arch
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)

@@ -16,12 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import torch
-from torch import nn
-
 from hwnas.errors import ArchError
 from hwnas.layers import LayerSpec, Shape
-from hwnas.ops import build_layer
 from hwnas.spaces.base import Arch, Decision, SearchSpace
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -145,28 +141,7 @@ class NB201Space(SearchSpace):
         return {**super().describe(), "resolution": self.resolution, "channels": self.channels,
                 "cells_per_stage": self.cells_per_stage, "num_classes": self.num_classes, "ops": list(OPS)}
 
-    def build(self, arch: Arch) -> nn.Module:
+    def build(self, arch: Arch) -> Any:
+        from hwnas.modules import CellNet
+
         return CellNet(self.plan(arch), str(arch))
-
-
-class Cell(nn.Module):
-    def __init__(self, edges: list[LayerSpec]) -> None:
-        super().__init__()
-        self.edges = nn.ModuleList(build_layer(spec) for spec in edges)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        k = 0
-        for to in range(1, 4):
-            total = self.edges[k](nodes[0])
-            for frm in range(1, to):
-                total = total + self.edges[k + frm](nodes[frm])
-            k += to
-            nodes.append(total)
-        return nodes[-1]
-
-
-class CellNet(nn.Sequential):
-    def __init__(self, plan: list[LayerSpec | list[LayerSpec]], arch: str = "") -> None:
-        super().__init__(*(Cell(item) if isinstance(item, list) else build_layer(item) for item in plan))
-        self.arch = arch
