@@ -284,28 +284,27 @@ def serve_serial(agent: Agent, path: str, baud: int) -> None:
         link.close()
 
 
-def main(argv: list[str] | None = None) -> int:
+def add_serve_arguments(s: argparse.ArgumentParser) -> None:
+    """The options of ``serve``, shared by ``hwnas-agent serve`` and ``hwnas agent serve``."""
     import os
 
-    p = argparse.ArgumentParser(prog="hwnas-agent", description="hwnas on-device latency agent")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("serve", help="serve measurement requests")
     where = s.add_mutually_exclusive_group(required=True)
     where.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP (loopback unless a token is given)")
     where.add_argument("--serial", metavar="PORT", help="serve a serial line (e.g. /dev/ttyGS0)")
-    s.add_argument("--baud", type=int, default=921600)
-    s.add_argument("--token", default=os.environ.get("HWNAS_AGENT_TOKEN"), help="shared token (TCP)")
+    s.add_argument("--baud", type=int, default=921600, help="serial line speed (default 921600)")
+    s.add_argument("--token", default=os.environ.get("HWNAS_AGENT_TOKEN"),
+                   help="shared token (TCP; required to listen beyond loopback; default $HWNAS_AGENT_TOKEN)")
     s.add_argument("--runtime", help="formats to offer, comma-separated (onnx, tflite, torch); default: the "
                                      "onnx and tflite runtimes found (torch only when named: a GPU box)")
-    s.add_argument("--max-model-mb", type=int, default=DEFAULT_MAX_MODEL_MB)
+    s.add_argument("--max-model-mb", type=int, default=DEFAULT_MAX_MODEL_MB,
+                   help=f"largest model accepted, in MiB (default {DEFAULT_MAX_MODEL_MB})")
     s.add_argument("--port-file", help="write the bound TCP port here (for --tcp HOST:0)")
-    s.add_argument("--quiet", action="store_true")
-    sub.add_parser("info", help="print the runtimes and fingerprint this agent would report")
-    args = p.parse_args(argv)
-    if args.cmd == "info":
-        print(json.dumps({"agent_version": __version__, "runtimes": available_runtimes(),
-                          "fingerprint": host_fingerprint()}, indent=1))
-        return 0
+    s.add_argument("--quiet", action="store_true", help="log nothing to stderr")
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve until shut down, as the parsed ``serve`` options say."""
+    import os
 
     def log(msg: str) -> None:
         if not args.quiet:
@@ -315,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     agent = Agent(formats, args.max_model_mb << 20, args.token, log)
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
+        if not port.isdigit():
+            raise SystemExit(f"hwnas-agent: error: --tcp wants HOST:PORT, got {args.tcp!r}")
 
         def ready(bound: int) -> None:
             if args.port_file:
@@ -327,6 +328,19 @@ def main(argv: list[str] | None = None) -> int:
     else:
         serve_serial(agent, args.serial, args.baud)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="hwnas-agent", description="hwnas on-device latency agent")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    add_serve_arguments(sub.add_parser("serve", help="serve measurement requests"))
+    sub.add_parser("info", help="print the runtimes and fingerprint this agent would report")
+    args = p.parse_args(argv)
+    if args.cmd == "info":
+        print(json.dumps({"agent_version": __version__, "runtimes": available_runtimes(),
+                          "fingerprint": host_fingerprint()}, indent=1))
+        return 0
+    return serve(args)
 
 
 if __name__ == "__main__":

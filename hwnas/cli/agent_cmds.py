@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from hwnas.agent.server import add_serve_arguments, serve
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("agent", help="the on-device latency agent")
     asub = p.add_subparsers(dest="agent_cmd", required=True, metavar="ACTION")
     s = asub.add_parser("serve", help="serve measurement requests over TCP or a serial line",
                         description="Same as 'python3 hwnas-agent.pyz serve ...' on a target.")
-    s.add_argument("args", nargs=argparse.REMAINDER,
-                   help="--tcp HOST:PORT [--token T] | --serial PORT [--baud B]; --runtime onnx,tflite; "
-                        "--max-model-mb N; --port-file F; --quiet")
+    add_serve_arguments(s)
     s.set_defaults(func=cmd_serve)
     b = asub.add_parser("bundle", help="write the agent as one file (hwnas-agent.pyz) to copy to a target")
     b.add_argument("-o", "--output", default="hwnas-agent.pyz")
@@ -20,9 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from hwnas.agent.server import main
-
-    return main(["serve", *args.args])
+    return serve(args)
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
