@@ -9,17 +9,18 @@ from pathlib import Path
 from hwnas import __version__
 from hwnas.cli.common import add_json, add_space_args, arch_from_args, emit_json, space_from_args
 from hwnas.errors import HwnasError
-from hwnas.export.onnx import export_onnx, onnx_parity
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a run's network (RUN_DIR) or an architecture (SPACE ARCH)",
                        description="hwnas export RUN_DIR --format onnx|tflite|all   or   "
-                                   "hwnas export SPACE ARCH --format onnx -o FILE")
+                                   "hwnas export SPACE ARCH -o FILE.onnx|FILE.tflite [--format onnx|tflite]. "
+                                   "Every file is checked against torch in the runtime that will run it.")
     add_space_args(p)
     p.add_argument("arch", metavar="ARCH", nargs="?", help="an arch string or a reference name (SPACE form)")
     p.add_argument("--format", choices=["onnx", "tflite", "all"], default=None,
-                   help="RUN_DIR: onnx, tflite or all (default all); SPACE ARCH: onnx")
+                   help="RUN_DIR: onnx, tflite or all (default all); SPACE ARCH: onnx or tflite "
+                        "(default: from the output file's extension)")
     p.add_argument("-o", "--output", help="output file (SPACE ARCH form)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17, default 17)")
     add_json(p)
@@ -32,28 +33,42 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.arch is None or args.output is None:
         raise HwnasError(f"{args.space!r} is not a run directory; to export an architecture give "
                          "SPACE ARCH -o FILE")
-    if args.format not in (None, "onnx"):
-        raise HwnasError("SPACE ARCH exports ONNX; for TFLite export a run directory (hwnas export RUN_DIR)")
     if args.opset < 17:
         raise HwnasError(f"--opset {args.opset} is too old; use 17 or later")
+    from hwnas.export.run import export_checked
+
     space = space_from_args(args)
     arch = arch_from_args(space, args.arch)
-    model = arch.build()
     out = Path(args.output)
+    fmt = args.format or _format_of(out)
+    if fmt == "all":
+        raise HwnasError("SPACE ARCH writes one file: give --format onnx or --format tflite")
+    import torch
+
+    torch.manual_seed(0)
+    model = arch.build().eval()
     meta = {"hwnas_version": __version__, "space": space.name, "preset": space.preset, "arch": str(arch)}
-    export_onnx(model, space.input_shape(), out, opset=args.opset, metadata=meta)
-    parity = onnx_parity(out, model, space.input_shape())
-    result = {"path": str(out), "format": "onnx", "opset": args.opset, "arch": str(arch),
-              "max_abs_diff": parity.max_abs_diff, "tolerance": parity.tolerance, "parity_ok": parity.ok}
-    if not parity.ok:
-        raise HwnasError(f"{out}: onnxruntime output differs from torch by {parity.max_abs_diff:.3g} "
-                         f"(tolerance {parity.tolerance:.3g})")
+    parity = export_checked(model, space, arch, fmt, out, meta, opset=args.opset)
+    runtime = {"onnx": "onnxruntime", "tflite": "LiteRT"}[fmt]
+    result = {"path": str(out), "format": fmt, "arch": str(arch), **({"opset": args.opset} if fmt == "onnx" else {}),
+              "max_abs_diff": parity["max_abs_diff"], "tolerance": parity["tolerance"], "parity_ok": parity["ok"]}
     if args.json:
         emit_json(result)
     else:
-        print(f"wrote {out} (ONNX opset {args.opset}); onnxruntime matches torch: "
-              f"max |diff| {parity.max_abs_diff:.2e} <= {parity.tolerance:.2e}")
+        what = f"ONNX opset {args.opset}" if fmt == "onnx" else "TFLite"
+        print(f"wrote {out} ({what}, untrained weights); {runtime} matches torch: "
+              f"max |diff| {parity['max_abs_diff']:.2e} <= {parity['tolerance']:.2e}")
     return 0
+
+
+def _format_of(path: Path) -> str:
+    """The format a file name asks for (``.onnx``, ``.tflite``)."""
+    from hwnas.export.run import FORMATS
+
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise HwnasError(f"cannot tell the format of {path}: name it .onnx or .tflite, or give --format")
+    return fmt
 
 
 def export_run_dir(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 
 from hwnas import __version__
 from hwnas.errors import HwnasError
+from hwnas.files import interpreting, read_fields
 from hwnas.spaces.base import Arch, SearchSpace
 
 FORMATS = ("onnx", "tflite")
@@ -28,11 +29,13 @@ def load_run(run_dir: str | Path) -> tuple[SearchSpace, Arch, dict[str, Any], di
     run = Path(run_dir)
     if not (run / "result.json").is_file():
         raise HwnasError(f"{run} is not a finished search run (no result.json); run 'hwnas search -o {run}' first")
-    result = json.loads((run / "result.json").read_text())
-    recipe = json.loads((run / "recipe.json").read_text()) if (run / "recipe.json").is_file() else {}
-    space = get_space(result["space"], result["preset"], num_classes=recipe.get("num_classes"),
-                      resolution=recipe.get("resolution"))
-    return space, space.parse(result["arch"]), result, recipe
+    hint = f"search again into a new directory ('hwnas search -o {run}-new')"
+    result = read_fields(run / "result.json", "search result", hint, {"space": str, "preset": str, "arch": str})
+    recipe = read_fields(run / "recipe.json", "search recipe", hint, {}) if (run / "recipe.json").is_file() else {}
+    with interpreting(run / "result.json", "search result"):
+        space = get_space(result["space"], result["preset"], num_classes=recipe.get("num_classes"),
+                          resolution=recipe.get("resolution"))
+        return space, space.parse(result["arch"]), result, recipe
 
 
 def run_model(run_dir: str | Path, space: SearchSpace, arch: Arch) -> tuple[Any, bool]:
@@ -73,6 +76,35 @@ def failing_layer(arch: Arch) -> str | None:
     return None
 
 
+def export_checked(model: Any, space: SearchSpace, arch: Arch, fmt: str, path: str | Path,
+                   metadata: dict[str, str], opset: int = 17) -> dict[str, Any]:
+    """Write ``model`` (the network of ``arch``) as ``fmt`` to ``path`` and check the file in the
+    runtime that will run it (onnxruntime, the LiteRT interpreter) against torch; returns the
+    parity figures and raises when the file computes something else."""
+    if fmt == "onnx":
+        from hwnas.export.onnx import export_onnx, onnx_parity
+
+        export_onnx(model, space.input_shape(), path, opset=opset, metadata=metadata)
+        p = onnx_parity(path, model, space.input_shape())
+        runtime = "onnxruntime"
+    elif fmt == "tflite":
+        from hwnas.export.tflite import export_tflite, tflite_parity
+
+        try:
+            export_tflite(model, space.input_shape(), path)
+        except HwnasError as e:
+            layer = failing_layer(arch)
+            where = f"; the converter cannot handle layer {layer}" if layer else ""
+            raise HwnasError(f"TFLite export of {arch} failed: {e}{where}") from None
+        p = tflite_parity(path, model, space.input_shape())
+        runtime = "LiteRT"
+    else:
+        raise HwnasError(f"unknown export format {fmt!r}; use {', '.join(FORMATS)}")
+    if not p.ok:
+        raise HwnasError(f"{path}: {runtime} differs from torch by {p.max_abs_diff:.3g} (tolerance {p.tolerance:.3g})")
+    return {"max_abs_diff": p.max_abs_diff, "tolerance": p.tolerance, "ok": p.ok}
+
+
 def export_run(run_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Any]:
     from safetensors.torch import save_file
 
@@ -94,28 +126,9 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> dict[
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(run / "model.safetensors"),
                   metadata=meta)
     info["files"]["weights"] = str(run / "model.safetensors")
-    if "onnx" in formats:
-        from hwnas.export.onnx import export_onnx, onnx_parity
-
-        path = export_onnx(model, space.input_shape(), run / "model.onnx", metadata=meta)
-        p = onnx_parity(path, model, space.input_shape())
-        info["files"]["onnx"] = str(path)
-        info["onnx_parity"] = {"max_abs_diff": p.max_abs_diff, "tolerance": p.tolerance, "ok": p.ok}
-        if not p.ok:
-            raise HwnasError(f"{path}: onnxruntime differs from torch by {p.max_abs_diff:.3g} (tolerance {p.tolerance:.3g})")
-    if "tflite" in formats:
-        from hwnas.export.tflite import export_tflite, tflite_parity
-
-        try:
-            path = export_tflite(model, space.input_shape(), run / "model.tflite")
-        except HwnasError as e:
-            layer = failing_layer(arch)
-            where = f"; the converter cannot handle layer {layer}" if layer else ""
-            raise HwnasError(f"TFLite export of {arch} failed: {e}{where}") from None
-        p = tflite_parity(path, model, space.input_shape())
-        info["files"]["tflite"] = str(path)
-        info["tflite_parity"] = {"max_abs_diff": p.max_abs_diff, "tolerance": p.tolerance, "ok": p.ok}
-        if not p.ok:
-            raise HwnasError(f"{path}: LiteRT differs from torch by {p.max_abs_diff:.3g} (tolerance {p.tolerance:.3g})")
+    for fmt in formats:
+        path = run / f"model.{fmt}"
+        info[f"{fmt}_parity"] = export_checked(model, space, arch, fmt, path, meta)
+        info["files"][fmt] = str(path)
     (run / "export.json").write_text(json.dumps(info, indent=1))
     return info
