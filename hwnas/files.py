@@ -3,12 +3,13 @@ version or the new one, never half of each) and reads that say what is wrong."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from hwnas.errors import HwnasError
 
@@ -52,3 +53,48 @@ def read_toml(path: str | Path, what: str, hint: str) -> dict[str, Any]:
         return tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as e:
         raise HwnasError(f"{what} {p} is not valid TOML: {e}") from None
+
+
+def require(data: Any, path: str | Path, what: str, fields: dict[str, type | tuple[type, ...]]) -> None:
+    """Check that ``data`` (a parsed file) has each dotted field with a value of its type,
+    else raise one line naming the file and the field."""
+    if not isinstance(data, dict):
+        raise HwnasError(f"{what} {path}: expected a JSON/TOML object at the top, found {type(data).__name__}")
+    for dotted, kind in fields.items():
+        node: Any = data
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise HwnasError(f"{what} {path}: field {dotted!r} is missing")
+            node = node[part]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(node, kinds) or (isinstance(node, bool) and bool not in kinds):
+            want = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+            raise HwnasError(f"{what} {path}: field {dotted!r} should be {want}, not {_TYPE_NAMES.get(type(node), type(node).__name__)}")
+
+
+_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
+               bool: "true/false", type(None): "null"}
+
+
+@contextlib.contextmanager
+def interpreting(path: str | Path, what: str) -> Iterator[None]:
+    """Turn what goes wrong while a file's contents become objects into one line naming the
+    file (and the field, when a field is missing), never a traceback."""
+    try:
+        yield
+    except HwnasError as e:
+        if str(path) in str(e):
+            raise
+        raise HwnasError(f"{what} {path}: {e}") from None
+    except KeyError as e:
+        raise HwnasError(f"{what} {path}: field {e.args[0]!r} is missing") from None
+    except (TypeError, ValueError, IndexError, AttributeError) as e:
+        line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise HwnasError(f"{what} {path}: a field has the wrong form ({line})") from None
+
+
+def read_fields(path: str | Path, what: str, hint: str, fields: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
+    """A JSON file that must have ``fields`` (see :func:`require`)."""
+    data = read_json(path, what, hint)
+    require(data, path, what, fields)
+    return data

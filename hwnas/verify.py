@@ -11,13 +11,13 @@ measurements of networks the search found, which refinement fits its correction 
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hwnas.errors import HwnasError
+from hwnas.files import read_fields
 from hwnas.targets import DeviceTarget
 
 FORMAT_OF_RUNTIME = {"onnxruntime": "onnx", "ai-edge-litert": "tflite", "tflite-runtime": "tflite"}
@@ -37,6 +37,16 @@ def exported_file(run_dir: Path, device: Any) -> str:
     return str(path)
 
 
+def exported_input_shape(run_dir: Path) -> tuple[int, ...]:
+    """The (C, H, W) input of the network ``hwnas export`` wrote into ``run_dir``."""
+    path = run_dir / "export.json"
+    exported = read_fields(path, "export record", f"export again with 'hwnas export {run_dir}'", {"input_shape": list})
+    shape = exported["input_shape"]
+    if len(shape) != 4 or not all(isinstance(n, int) and n > 0 for n in shape):
+        raise HwnasError(f"export record {path}: field 'input_shape' should be 4 positive integers, not {shape!r}")
+    return tuple(shape[1:])
+
+
 def verify_target(run_dir: Path, arch_text: str, target: DeviceTarget, log_dir: Path | None = None
                   ) -> dict[str, Any]:
     """Measure ``run_dir``'s exported file on the target; log it to ``log_dir``/measurements.csv."""
@@ -45,7 +55,7 @@ def verify_target(run_dir: Path, arch_text: str, target: DeviceTarget, log_dir: 
     if target.reference_ms is not None:
         device.reference_ms = target.reference_ms
     predicted = float(target.predictor.predict([arch_text])[0])
-    shape = tuple(json.loads((run_dir / "export.json").read_text())["input_shape"][1:])
+    shape = exported_input_shape(run_dir)
     m = device.measure(path, shape)  # type: ignore[arg-type]
     parity = device_parity(run_dir, device, path, shape)
     out = {"device": target.name, "spec": target.spec, "file": path, "arch": arch_text, "device_parity": parity,

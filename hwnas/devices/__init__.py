@@ -9,7 +9,7 @@ from typing import Any, Callable
 from hwnas.devices.base import Device
 from hwnas.devices.local import CudaDevice, OrtDevice, TfliteDevice, TorchCpuDevice
 from hwnas.errors import HwnasError
-from hwnas.files import read_toml
+from hwnas.files import interpreting, read_toml, require
 from hwnas.measure.protocol import MeasureProtocol
 from hwnas.registry import Registry
 
@@ -94,16 +94,18 @@ def get_device(spec: str) -> Device:
     if spec.startswith("remote:"):
         return _remote(spec[len("remote:"):], {}, spec)
     if spec.endswith(".toml"):
-        profile = read_toml(spec, "device profile", "see devices/ for examples")
-        if profile.get("backend") == "remote":
-            if "url" not in profile:
-                raise HwnasError(f"device profile {spec}: a remote profile needs url = \"tcp://...\" or \"serial://...\"")
-            extra = {k: v for k, v in profile.items() if k not in ("backend", "name", "description", "agent", "url")}
-            return _remote(str(profile["url"]), extra, spec)
+        what = "device profile"
+        profile = read_toml(spec, what, "see devices/ for examples")
         if "backend" not in profile:
-            raise HwnasError(f"device profile {spec} has no 'backend' (one of {', '.join(DEVICES.names())})")
-        options = {k: v for k, v in profile.items() if k not in ("backend", "name", "description", "agent")}
-        return _build(profile["backend"], options, spec)
+            raise HwnasError(f"device profile {spec} has no 'backend' (one of remote, {', '.join(DEVICES.names())})")
+        require(profile, spec, what, {"backend": str})
+        with interpreting(spec, what):
+            if profile["backend"] == "remote":
+                require(profile, spec, what, {"url": str})
+                extra = {k: v for k, v in profile.items() if k not in ("backend", "name", "description", "agent", "url")}
+                return _remote(profile["url"], extra, spec)
+            options = {k: v for k, v in profile.items() if k not in ("backend", "name", "description", "agent")}
+            return _build(profile["backend"], options, spec)
     backend, options = parse_spec(spec)
     return _build(backend, options, spec)
 

@@ -8,7 +8,6 @@ validation split. The supernet comes from a differentiable search's run director
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -18,6 +17,7 @@ from torch import nn
 
 from hwnas.data.datasets import Splits
 from hwnas.errors import HwnasError
+from hwnas.files import read_fields
 from hwnas.spaces.base import Arch, SearchSpace
 from hwnas.train import recalibrate_bn
 
@@ -31,7 +31,7 @@ def load_supernet(run_dir: str | Path, space: SearchSpace) -> nn.Module:
     if not ckpt.is_file() or not recipe.is_file():
         raise HwnasError(f"{run} holds no trained supernet (checkpoint.pt and recipe.json); "
                          "train one with 'hwnas search --strategy proxyless|darts|gdas -o DIR'")
-    r = json.loads(recipe.read_text())
+    r = read_fields(recipe, "search recipe", "search again into a new run directory", {})
     if (r.get("space"), r.get("preset")) != (space.name, space.preset) or skeleton_differences(space, _skeleton(r)):
         raise HwnasError(f"the supernet in {run} is for {r.get('space')}/{r.get('preset')}, "
                          f"not {space.name}/{space.preset}")

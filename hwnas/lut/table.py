@@ -22,12 +22,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from hwnas.errors import HwnasError
-from hwnas.files import read_json, write_json
+from hwnas.files import interpreting, read_json, require, write_json
 from hwnas.measure.fingerprint import identity_differences
 
 SCHEMA = "hwnas.latency_table"
 SCHEMA_VERSION = 1
-REQUIRED_HEADER = ("space", "preset", "skeleton", "device", "batch", "dtype", "protocol", "reference")
 REQUIRED_ENTRY = ("median_ms", "p90_ms", "cv", "n")
 
 
@@ -89,12 +88,11 @@ class LatencyTable:
         if data.get("schema_version") != SCHEMA_VERSION:
             raise HwnasError(f"latency table {p} has schema version {data.get('schema_version')!r}; this hwnas reads "
                              f"version {SCHEMA_VERSION}: rebuild it with 'hwnas lut build'")
-        header, entries = data.get("header"), data.get("entries")
-        if not isinstance(header, dict) or not isinstance(entries, dict):
-            raise HwnasError(f"latency table {p} lacks a header or entries object")
-        missing = [k for k in REQUIRED_HEADER if k not in header]
-        if missing:
-            raise HwnasError(f"latency table {p}: header lacks {', '.join(missing)}")
+        what = "latency table"
+        require(data, p, what, {"header": dict, "entries": dict, "header.space": str, "header.preset": str,
+                                "header.skeleton": dict, "header.device": dict, "header.batch": int,
+                                "header.dtype": str, "header.protocol": dict, "header.reference": dict})
+        header, entries = data["header"], data["entries"]
         for key, e in entries.items():
             bad = [k for k in REQUIRED_ENTRY if not isinstance(e, dict) or not isinstance(e.get(k), (int, float))]
             if bad:
@@ -102,10 +100,11 @@ class LatencyTable:
             if e["median_ms"] < 0:
                 raise HwnasError(f"latency table {p}: entry {key!r} has a negative median_ms")
         table = cls(header, entries, str(p))
-        if space is not None:
-            table.check_space(space)
-        if device is not None:
-            table.check_device(device.fingerprint())
+        with interpreting(p, what):
+            if space is not None:
+                table.check_space(space)
+            if device is not None:
+                table.check_device(device.fingerprint())
         return table
 
     # -- refusals -------------------------------------------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 
 from hwnas import __version__
 from hwnas.errors import HwnasError
-from hwnas.files import read_json, write_json
+from hwnas.files import interpreting, read_json, require, write_json
 from hwnas.lut.table import skeleton_differences, skeleton_of, space_from_skeleton
 from hwnas.measure.fingerprint import identity_differences
 from hwnas.predictors.features import ArchBatch, OptionTable, index_matrix
@@ -44,7 +44,7 @@ def data_hash(idx: np.ndarray, y: np.ndarray) -> str:
 def holdout_error(predictor: Any) -> float:
     """The predictor's relative error on its fitting data's 20 % hold-out (MAPE as a fraction):
     how far over a budget a prediction may be and still meet it, as a screen margin."""
-    mape = (getattr(predictor, "meta", {}).get("validation") or {}).get("mape")
+    mape = (getattr(predictor, "meta", {}).get("validation") or {}).get("mape_pct")
     if mape is None:
         raise HwnasError("this predictor carries no hold-out error (fitted on fewer than 20 networks, or not "
                          "fitted by hwnas); give the screen margin as a fraction instead of 'auto'")
@@ -213,17 +213,22 @@ def load_predictor(path: str | Path, *, space: SearchSpace | None = None,
     if data.get("format_version") != FORMAT_VERSION:
         raise HwnasError(f"{p} has predictor format version {data.get('format_version')!r}; "
                          f"this hwnas reads {FORMAT_VERSION}: refit it")
-    if space is not None:
-        if (data["space"], data["preset"]) != (space.name, space.preset):
-            raise HwnasError(f"predictor {p} is for space {data['space']} preset {data['preset']}, "
-                             f"not {space.name} preset {space.preset}")
-        diff = skeleton_differences(space, data["skeleton"])
-        if diff:
-            raise HwnasError(f"predictor {p} was fitted for another {space.name} skeleton (differs in {', '.join(diff)})")
-    else:
-        space = space_from_skeleton(data["space"], data["preset"], data["skeleton"])
-    pred = PREDICTORS[data["kind"]].from_state(space, data["state"])
-    pred.meta = data.get("meta", {})
+    what = "predictor file"
+    require(data, p, what, {"kind": str, "space": str, "preset": str, "skeleton": dict, "state": dict,
+                            "meta": dict})
+    with interpreting(p, what):
+        if space is not None:
+            if (data["space"], data["preset"]) != (space.name, space.preset):
+                raise HwnasError(f"predictor {p} is for space {data['space']} preset {data['preset']}, "
+                                 f"not {space.name} preset {space.preset}")
+            diff = skeleton_differences(space, data["skeleton"])
+            if diff:
+                raise HwnasError(f"predictor {p} was fitted for another {space.name} skeleton "
+                                 f"(differs in {', '.join(diff)})")
+        else:
+            space = space_from_skeleton(data["space"], data["preset"], data["skeleton"])
+        pred = PREDICTORS[data["kind"]].from_state(space, data["state"])
+    pred.meta = data["meta"]
     if device is not None:
         pred.check_device(device)
     return pred

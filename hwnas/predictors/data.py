@@ -6,7 +6,6 @@ device fingerprint."""
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import HwnasError
+from hwnas.files import read_json, require
 
 NOT_LATENCY = {"arch", "p90_ms", "cv", "raw_median_ms", "noisy", "p10_ms"}
 
@@ -33,6 +33,17 @@ class LatencyData:
 
     def column(self, name: str) -> np.ndarray:
         return self.columns[name]
+
+    def archs_in(self, space: Any) -> list[Any]:
+        """The rows' architectures in ``space``; a row that is not one is named with its file."""
+        out = []
+        for row, text in enumerate(self.archs, start=2):  # row 1 is the header
+            try:
+                out.append(space.parse(text))
+            except HwnasError as e:
+                raise HwnasError(f"latency data {self.path} line {row}: {text!r} is not an architecture of "
+                                 f"{space.name}/{space.preset} ({e})") from None
+        return out
 
 
 def split_spec(spec: str) -> tuple[str, list[str]]:
@@ -60,12 +71,19 @@ def read_latency_csv(spec: str) -> tuple[LatencyData, list[str]]:
         raise HwnasError(f"{p} has no latency column")
     columns = {}
     for c in picked:
-        try:
-            columns[c] = np.array([float(r[c]) for r in rows])
-        except (TypeError, ValueError):
-            raise HwnasError(f"{p}: column {c!r} has a value that is not a number") from None
+        values = []
+        for line, r in enumerate(rows, start=2):  # line 1 is the header
+            try:
+                values.append(float(r[c]))
+            except (TypeError, ValueError):
+                raise HwnasError(f"latency data {p} line {line}: column {c!r} holds {r[c]!r}, not a number of "
+                                 "milliseconds") from None
+        columns[c] = np.array(values)
     meta_path = p.with_name(p.name + ".meta.json")
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+    meta = None
+    if meta_path.is_file():
+        meta = read_json(meta_path, "measured set metadata", "delete it or measure the set again")
+        require(meta, meta_path, "measured set metadata", {"header": dict})
     return LatencyData(str(p), [r["arch"] for r in rows], columns, meta), picked
 
 

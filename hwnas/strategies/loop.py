@@ -20,7 +20,7 @@ from typing import Any, Callable
 from tqdm.auto import tqdm
 
 from hwnas.errors import HwnasError
-from hwnas.files import read_json, write_json
+from hwnas.files import interpreting, read_json, require, write_json
 from hwnas.strategies.base import Strategy, Trial, strategy_from_state
 from hwnas.strategies.pareto import pareto_front
 from hwnas.strategies.problem import Problem
@@ -71,9 +71,12 @@ def load_state(path: Path, space: Any) -> tuple[Strategy, SearchLog, dict[str, A
     data = read_json(path, "search state", "delete it to start over")
     if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
         raise HwnasError(f"{path} is not an hwnas black-box search state")
-    strategy = strategy_from_state(space, data["strategy"])
-    log = SearchLog(queries=int(data["queries"]), proposals=int(data["proposals"]))
-    log.trials = [Trial.from_json(space, d) for d in data["trials"]]
+    what = "search state"
+    require(data, path, what, {"strategy": dict, "queries": int, "proposals": int, "trials": list})
+    with interpreting(path, what):
+        strategy = strategy_from_state(space, data["strategy"])
+        log = SearchLog(queries=int(data["queries"]), proposals=int(data["proposals"]))
+        log.trials = [Trial.from_json(space, d) for d in data["trials"]]
     return strategy, log, data.get("meta", {})
 
 
