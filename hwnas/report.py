@@ -34,13 +34,15 @@ def plot_search_curve(run: Path, job: dict[str, Any]) -> str | None:
             ax.plot(epochs, [r["arch_latency_ms"].get(t["device"]) for r in rows], "s--",
                     label=f"argmax arch {t['device']}")
             if t["budget_ms"] is not None:
-                ax.axhline(t["budget_ms"], color="k", lw=0.8, ls=":")
+                ax.axhline(t["budget_ms"], color="k", lw=0.8, ls=":", label=f"budget {t['device']}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("predicted latency (ms)")
         ax2 = ax.twinx()
         ax2.plot(epochs, [100 * r["val_acc"] for r in rows], color="C3", label="val accuracy (supernet)")
         ax2.set_ylabel("val accuracy (%)")
-        ax.legend(fontsize=7, loc="upper right")
+        lines, labels = ax.get_legend_handles_labels()
+        lines2, labels2 = ax2.get_legend_handles_labels()
+        ax.legend(lines + lines2, labels + labels2, fontsize=7, loc="upper right")
     else:
         curve = job["rounds"][0]["search"].get("curve")
         if not curve:
@@ -127,6 +129,8 @@ def write_report(run: Path, job: dict[str, Any]) -> dict[str, Any]:
     for t in job["targets"]:
         lines.append(f"- **{t['device']}** (`{t['spec'] or 'no device: prediction only'}`): table "
                      f"`{t['table']}`, predictor `{t['predictor']}`" + "".join(f"; {n}" for n in t["notes"]))
+        if t.get("predictor_quality"):
+            lines.append(f"  - expected accuracy of the prediction: {t['predictor_quality']}")
     lines += ["", "## Files", ""]
     for kind, path in (exp.get("files") or {}).items():
         lines.append(f"- {kind}: `{Path(path).name}`")

@@ -45,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("measure", help="sample and measure whole networks into a CSV (resumable)")
     add_space_args(p, positional=False)
-    p.add_argument("--device", required=True, metavar="SPEC")
+    p.add_argument("--device", required=True, metavar="SPEC",
+                   help="where to measure: a spec (cpu-ort:threads=1, cpu-tflite:threads=1, cpu-torch, cuda-torch, "
+                        "remote:tcp://HOST:PORT?runtime=tflite, ...) or a profile (devices/NAME.toml)")
     p.add_argument("-n", type=int, required=True, help="how many distinct architectures")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", required=True, help="CSV file; provenance goes to FILE.meta.json")

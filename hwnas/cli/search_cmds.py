@@ -28,15 +28,30 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+SEARCH_EXAMPLES = """examples:
+  hwnas search --recipe search/quickstart.toml          # the main job: this CPU, digits, 30th-percentile budget
+  hwnas search --strategy proxyless --space mbv2 --preset small --device cpu-ort:threads=1 \\
+      --budget-ms 0.20 --derive budget --epochs 4 --retrain-epochs 6 --refine -o runs/small
+  hwnas search --strategy evolution --space nb201 --predictor pixel2.json --budget-quantile 0.25 \\
+      --queries 200 -o runs/evo-pixel2                  # black-box, tabular accuracy, a phone's predictor
+  hwnas search --recipe search/proxyless-small.toml --strategy gdas -o runs/gdas   # flags override a recipe
+"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("search", help="search for an architecture under a latency budget")
+    p = sub.add_parser(
+        "search", help="search for an architecture under a latency budget",
+        description="Search a space for the most accurate network under a latency budget on a device; with "
+                    "--device, also train it, export it, measure the exported file there and report.",
+        epilog=SEARCH_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipe", help="TOML recipe (e.g. search/proxyless-small.toml); flags override it")
     p.add_argument("--strategy", choices=DIFFERENTIABLE + BLACKBOX,
                    help="differentiable: proxyless, darts, gdas; black-box: random, evolution, reinforce, pareto")
-    p.add_argument("--space")
-    p.add_argument("--preset")
-    p.add_argument("--num-classes", type=int)
-    p.add_argument("--resolution", type=int)
+    p.add_argument("--space", help="search space: mbv2 (default) or nb201 ('hwnas space list' shows all)")
+    p.add_argument("--preset", help="the space's preset (mbv2: proxyless, mobilenetv2, small; nb201: cifar, "
+                                    "imagenet16; default: the space's first)")
+    p.add_argument("--num-classes", type=int, help="classifier outputs (default: the dataset's)")
+    p.add_argument("--resolution", type=int, help="input resolution in pixels (default: the preset's)")
     p.add_argument("--device", action="append",
                    help="target device spec or profile (repeatable, one budget each); the exported model is "
                         "measured there. Its table: --lut, else a shipped one with the same fingerprint, else "
@@ -48,18 +63,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget-quantile", type=float,
                    help="instead of --budget-ms: this quantile of the space's predicted latencies (0..1)")
     p.add_argument("--data", help="digits (offline default), cifar10 or imagefolder")
-    p.add_argument("--data-dir")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--warmup-epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--loss", choices=["mul#log", "add#linear"])
-    p.add_argument("--lr", type=float)
-    p.add_argument("--arch-lr", type=float)
+    p.add_argument("--data-dir", help="cifar10: the folder holding cifar-10-batches-bin/ (the binary version); "
+                                      "imagefolder: one sub-folder of images per class")
+    p.add_argument("--epochs", type=int, help="differentiable: supernet training epochs (default 10)")
+    p.add_argument("--warmup-epochs", type=int, help="differentiable: first epochs train weights only (default 2)")
+    p.add_argument("--batch-size", type=int, help="training batch size (default 64)")
+    p.add_argument("--loss", choices=["mul#log", "add#linear"],
+                   help="differentiable latency loss: ProxylessNAS's CE*0.2*(log E[lat]/log T)^0.3 (default) or "
+                        "CE + lambda*(E[lat]-T)/T")
+    p.add_argument("--lr", type=float, help="weight learning rate (SGD, cosine schedule; default 0.05)")
+    p.add_argument("--arch-lr", type=float, help="differentiable: architecture learning rate (Adam; default 6e-3)")
     p.add_argument("--unrolled", action="store_true", default=None, help="darts: second-order gradient")
     p.add_argument("--derive", choices=["argmax", "budget"],
                    help="differentiable: the final architecture is the argmax (default) or the most likely one "
                         "that fills the budget (predicted latency in [0.9 B, B])")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="seed of everything random in the search (default 0)")
     p.add_argument("--retrain-epochs", type=int, help="then train the derived network this many epochs")
     p.add_argument("--export", choices=["onnx", "tflite", "all"],
                    help="formats to export (default: what the devices run; onnx without a device)")
@@ -84,9 +102,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="measure the best candidates on the device, best first, and answer with the first that "
                         "meets the budget (at most K; default 0: trust the predictor)")
     p.add_argument("-o", "--output", help="run directory (resumes if it holds a checkpoint)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_json(p)
-    p.set_defaults(func=cmd_search)
+    p.set_defaults(func=cmd_search, parser=p)
 
     p = sub.add_parser("train", help="train a search's derived architecture from scratch, evaluate, export ONNX")
     p.add_argument("run_dir", metavar="RUN_DIR")
@@ -98,6 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def merged(args: argparse.Namespace) -> dict[str, Any]:
     recipe: dict[str, Any] = {}
+    where = f" in the recipe {args.recipe}" if args.recipe else ""
     if args.recipe:
         path = Path(args.recipe)
         raw = read_toml(path, "recipe", "see search/ for examples")
@@ -107,6 +126,7 @@ def merged(args: argparse.Namespace) -> dict[str, Any]:
         if unknown:
             raise HwnasError(f"recipe {path}: unknown key(s) {', '.join(sorted(unknown))}; "
                              f"known: {', '.join(sorted(DEFAULTS))}")
+        recipe = check_recipe(path, recipe, args.parser)
     out = {**DEFAULTS, **recipe}
     for k in DEFAULTS:
         v = getattr(args, k, None)
@@ -118,18 +138,58 @@ def merged(args: argparse.Namespace) -> dict[str, Any]:
         elif not isinstance(out[k], list):
             out[k] = [out[k]]
     if out["output"] is None:
-        raise HwnasError("say where the run goes: -o RUN_DIR (or 'output' in the recipe)")
+        raise HwnasError(f"say where the run goes: -o RUN_DIR (or field 'output'{where or ' in a recipe'})")
     if not out["budget_ms"] and out["budget_quantile"] is None and not (
             out["strategy"] == "pareto" and out["reward"] in (None, "pareto")):
-        raise HwnasError("give a budget: --budget-ms B (or --budget-quantile Q)")
+        raise HwnasError(f"give a budget: --budget-ms B or --budget-quantile Q (or field 'budget_ms' or "
+                         f"'budget_quantile'{where or ' in a recipe'})")
     if not (out["device"] or out["lut"] or out["predictor"]):
         raise HwnasError("give the target device (--device SPEC), or its latency table (--lut TABLE) or a fitted "
-                         "predictor (--predictor)")
+                         f"predictor (--predictor){where and ' (fields device, lut or predictor' + where + ')'}")
     n = max(len(out["device"]), 1)
     for k in ("lut", "predictor", "budget_ms"):
         if len(out[k]) not in (0, 1, n):
             raise HwnasError(f"give one --{k.replace('_', '-')} per --device ({n}), or one for all")
     return out
+
+
+def check_recipe(path: Path, recipe: dict[str, Any], parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """Hold each recipe value to the flag of the same name: its type, its choices, true/false
+    for switches, a list only where the flag repeats; one line naming the file and the key.
+    Returns the recipe with each value converted as the flag would convert it."""
+    actions = {a.dest: a for a in parser._actions}
+    out = dict(recipe)
+    for key, value in recipe.items():
+        action = actions.get(key)
+        if action is None:
+            continue
+        values = value if isinstance(value, list) and key in LISTS else [value]
+        converted_values = []
+        for v in values:
+            converted: Any = v
+            if isinstance(action, argparse._StoreTrueAction) or action.const is True:
+                ok, want = isinstance(v, bool), "true or false"
+            elif isinstance(v, (dict, list, bool)):
+                ok, want = False, _flag_value(action)
+            else:
+                want = _flag_value(action)
+                try:
+                    converted = action.type(v) if action.type is not None else v
+                    ok = not (isinstance(v, float) and action.type is int)  # 2.5 epochs is no integer
+                    ok = ok and (not action.choices or converted in action.choices)
+                except (TypeError, ValueError):
+                    ok = False
+            if not ok:
+                raise HwnasError(f"recipe {path}: field {key!r} should be {want}, not {v!r}")
+            converted_values.append(converted)
+        out[key] = converted_values if isinstance(value, list) and key in LISTS else converted_values[0]
+    return out
+
+
+def _flag_value(action: argparse.Action) -> str:
+    if action.choices:
+        return "one of " + ", ".join(map(str, action.choices))
+    return {int: "an integer", float: "a number"}.get(action.type, "a string")  # type: ignore[arg-type]
 
 
 def build_targets(o: dict[str, Any], space: Any, run: Path, progress: bool) -> list[Any]:
