@@ -98,7 +98,7 @@ def test_screen_margin_auto_is_the_predictors_hold_out_error() -> None:
     idx = np.array([SPACE.sample(1, seed=s)[0].indices() for s in range(60)])
     y = 1.0 + idx.sum(axis=1) * 0.5 + np.random.default_rng(0).uniform(0, 0.2, len(idx))
     pred = LearnedPredictor(SPACE).fit(idx, y)
-    assert screen_margin("auto", pred) == pytest.approx(pred.meta["validation"]["mape"] / 100)
+    assert screen_margin("auto", pred) == pytest.approx(pred.meta["validation"]["mape_pct"] / 100)
     assert screen_margin("0.05", pred) == 0.05 and screen_margin(0.2, None) == 0.2
     with pytest.raises(HwnasError, match="no hold-out error"):
         screen_margin("auto", LearnedPredictor(SPACE).fit(idx[:10], y[:10]))

@@ -111,8 +111,8 @@ def test_learned_beats_baselines_on_held_out_networks(mbv2_data) -> None:
     scores = {}
     for pred in (FlopsPredictor(space), LutSumPredictor(space, table), LearnedPredictor(space, table)):
         pred.fit(archs[:90], y[:90])
-        scores[pred.kind] = metrics(pred.predict(archs[90:]), y[90:])["mape"]
-    plain = metrics(LutSumPredictor(space, table).predict(archs[90:]), y[90:])["mape"]
+        scores[pred.kind] = metrics(pred.predict(archs[90:]), y[90:])["mape_pct"]
+    plain = metrics(LutSumPredictor(space, table).predict(archs[90:]), y[90:])["mape_pct"]
     assert scores["learned"] < plain and scores["lutsum"] < plain
     assert scores["learned"] < 10
 
@@ -138,9 +138,9 @@ def test_lutsum_missing_keys_are_named(mbv2_data) -> None:
 def test_metrics_on_known_values() -> None:
     m = metrics(np.array([1.0, 2.2, 2.7, 4.0]), np.array([1.0, 2.0, 3.0, 4.0]))
     assert m["n"] == 4
-    assert m["mape"] == pytest.approx((0 + 10 + 10 + 0) / 4)
+    assert m["mape_pct"] == pytest.approx((0 + 10 + 10 + 0) / 4)
     assert m["rmse_ms"] == pytest.approx(np.sqrt((0.04 + 0.09) / 4))
-    assert m["within_5pct"] == 0.5 and m["within_10pct"] == 1.0
+    assert m["pct_within_5pct"] == 50.0 and m["pct_within_10pct"] == 100.0
     assert m["spearman"] == pytest.approx(1.0) and m["kendall"] == pytest.approx(1.0)
     swapped = metrics(np.array([2.0, 1.0, 3.0]), np.array([1.0, 2.0, 3.0]))
     assert swapped["kendall"] == pytest.approx(1 / 3) and swapped["spearman"] == pytest.approx(0.5)
@@ -163,13 +163,18 @@ def test_cli_fit_eval_transfer(tmp_path: Path) -> None:
                         "--lut", str(TABLE), "--kind", "learned", "-o", str(model), "--json"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["validation"]["mape"] < 10
+    assert json.loads(r.stdout)["validation"]["mape_pct"] < 10
     r = subprocess.run([HWNAS, "predictor", "eval", str(model), "--data", str(MEASURED), "--json"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     ev = json.loads(r.stdout)
-    assert {"n", "mape", "rmse_ms", "within_5pct", "within_10pct", "spearman", "kendall"} <= set(ev)
-    assert Path(ev["plot"]).stat().st_size > 1000
+    assert {"n", "mape_pct", "rmse_ms", "pct_within_5pct", "pct_within_10pct", "spearman", "kendall"} <= set(ev)
+    assert 0 <= ev["pct_within_5pct"] <= ev["pct_within_10pct"] <= 100 and ev["pct_within_10pct"] > 50  # percent
+    assert "plot" not in ev and sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]  # nothing written unasked
+    png = tmp_path / "eval.png"
+    r = subprocess.run([HWNAS, "predictor", "eval", str(model), "--data", str(MEASURED), "--json", "--plot", str(png)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and json.loads(r.stdout)["plot"] == str(png) and png.stat().st_size > 1000
     small = tmp_path / "nb.csv"
     lines = (shared_data_dir() / "nb201" / "latency_ms.csv").read_text().splitlines()
     small.write_text("\n".join(lines[:600]) + "\n")

@@ -104,7 +104,7 @@ def lutsum(runtime: str, preset: str, n: int, out: Path) -> dict | None:
     fig.tight_layout()
     fig.savefig(out / f"lutsum-{preset}-{runtime}.png", dpi=120)
     plt.close(fig)
-    return {"runtime": runtime, "preset": preset, "n": len(rows), "mape": mape, "kendall": tau,
+    return {"runtime": runtime, "preset": preset, "n": len(rows), "mape_pct": mape, "kendall": tau,
             "bias": float(np.median(predicted / measured))}
 
 
@@ -146,7 +146,7 @@ def main() -> None:
     print()
     print("(b) LUT-sum vs whole-network measurement (first 50 of each shipped measured set)")
     lut = [r for r in (lutsum(rt, p, 50, out) for rt in runtimes for p in ("small", "proxyless")) if r]
-    print(table([[r["runtime"], r["preset"], r["n"], f"{r['mape']:.1f} %", f"{r['kendall']:.3f}",
+    print(table([[r["runtime"], r["preset"], r["n"], f"{r['mape_pct']:.1f} %", f"{r['kendall']:.3f}",
                   f"{r['bias']:.3f}"] for r in lut],
                 ["runtime", "preset", "n", "MAPE", "Kendall tau", "median LUT/measured"]))
     print()

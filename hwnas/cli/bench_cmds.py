@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "this many per run (the table plays the device; default 0: trust the predictor)")
     b.add_argument("--population", type=int, help="evolution / pareto population (default 20)")
     b.add_argument("--seed", type=int, default=0, help="seed of the first run (run r uses seed + r)")
-    b.add_argument("--plot", default="nb201-bench.png", help="PNG of the search curves (default nb201-bench.png)")
+    b.add_argument("--plot", metavar="PNG", help="also write the search curves (best accuracy against queries) here")
     b.add_argument("--quiet", action="store_true")
     add_json(b)
     b.set_defaults(func=cmd_nb201)
@@ -67,8 +67,9 @@ def cmd_nb201(args: argparse.Namespace) -> int:
                           budget_ms=budget, predictor=predictor, reward=args.reward, seed=args.seed, params=params,
                           margin=args.margin, finalists=args.finalists)
         results.append(run_bench(cfg, progress=not args.quiet))
-    plot_curves(results, args.plot)
-    out = [{**r.to_json(), "plot": args.plot} for r in results]
+    if args.plot:
+        plot_curves(results, args.plot)
+    out = [{**r.to_json(), **({"plot": args.plot} if args.plot else {})} for r in results]
     if args.json:
         emit_json(out[0] if len(out) == 1 else out)
         return 0
@@ -83,5 +84,6 @@ def cmd_nb201(args: argparse.Namespace) -> int:
     print(f"NAS-Bench-201 {where}" + (" (search sees the predictor's latency)" if predictor else ""))
     print(table(rows, ["strategy", "runs", "queries", "best test acc (%)", "optimum (%)", "runs over budget",
                        "worst overshoot", "evals/s"] + (["device measurements"] if args.finalists else [])))
-    print(f"curves: {args.plot}")
+    if args.plot:
+        print(f"curves: {args.plot}")
     return 0

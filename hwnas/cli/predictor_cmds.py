@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = psub.add_parser("eval", help="score a predictor on a latency CSV (and plot predicted vs measured)")
     p.add_argument("model", metavar="MODEL")
     p.add_argument("--data", required=True, metavar="FILE[:COL]")
-    p.add_argument("--plot", help="scatter PNG (default: MODEL with .eval.png)")
+    p.add_argument("--plot", metavar="PNG", help="also write a scatter plot of predicted against measured here")
     add_json(p)
     p.set_defaults(func=cmd_eval)
 
@@ -60,7 +60,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     else:
         model = FlopsPredictor(space)
     device = table.header["device"] if table is not None else data.device_of(col)
-    archs, y = list(data.archs), data.column(col)
+    archs, y = data.archs_in(space), data.column(col)
     if args.rows is not None:
         if not 2 <= args.rows <= len(archs):
             raise HwnasError(f"--rows must be between 2 and the {len(archs)} rows of {data.path}")
@@ -75,7 +75,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         emit_json(info)
     else:
         v = info["validation"]
-        extra = (f"; 20 % hold-out: MAPE {v['mape']:.2f} %, within 10 % {100 * v['within_10pct']:.0f} %, "
+        extra = (f"; 20 % hold-out: MAPE {v['mape_pct']:.2f} %, within 10 % {v['pct_within_10pct']:.0f} %, "
                  f"Kendall {v['kendall']:.3f}") if v else ""
         print(f"wrote {args.output} ({model.kind}, {len(archs)} networks{extra})")
     return 0
@@ -108,21 +108,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     model = load_predictor(args.model)
     data, col = one_column(args.data)
-    predicted = model.predict(data.archs)
+    predicted = model.predict(data.archs_in(model.space))
     measured = data.column(col)
     result = metrics(predicted, measured)
-    plot = args.plot or str(Path(args.model).with_suffix("")) + ".eval.png"
-    scatter(plot, predicted, measured,
-            f"{model.kind} on {Path(data.path).name}:{col}\nMAPE {result['mape']:.2f} %  "
-            f"Kendall {result['kendall']:.3f}")
-    result["plot"] = plot
+    if args.plot:
+        scatter(args.plot, predicted, measured,
+                f"{model.kind} on {Path(data.path).name}:{col}\nMAPE {result['mape_pct']:.2f} %  "
+                f"Kendall {result['kendall']:.3f}")
+        result["plot"] = args.plot
     if args.json:
         emit_json(result)
     else:
-        print(f"n {result['n']}  MAPE {result['mape']:.2f} %  RMSE {result['rmse_ms']:.4f} ms  "
-              f"within 5 % {100 * result['within_5pct']:.1f} %  within 10 % {100 * result['within_10pct']:.1f} %  "
+        print(f"n {result['n']}  MAPE {result['mape_pct']:.2f} %  RMSE {result['rmse_ms']:.4f} ms  "
+              f"within 5 % {result['pct_within_5pct']:.1f} %  within 10 % {result['pct_within_10pct']:.1f} %  "
               f"Spearman {result['spearman']:.4f}  Kendall {result['kendall']:.4f}")
-        print(f"plot: {plot}")
+        if args.plot:
+            print(f"plot: {args.plot}")
     return 0
 
 

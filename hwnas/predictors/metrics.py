@@ -1,4 +1,5 @@
-"""Accuracy metrics of latency predictions. Shares are fractions in [0, 1]."""
+"""Accuracy metrics of latency predictions. Every relative figure is in percent, and its key
+says so (``mape_pct``, ``pct_within_10pct``: the percentage of predictions within ±10 %)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ def metrics(predicted: np.ndarray, measured: np.ndarray) -> dict[str, Any]:
     constant = np.ptp(p) == 0 or np.ptp(y) == 0
     return {
         "n": int(y.size),
-        "mape": float(rel.mean() * 100),
+        "mape_pct": float(rel.mean() * 100),
         "rmse_ms": float(np.sqrt(np.mean((p - y) ** 2))),
-        "within_5pct": float(np.mean(rel <= 0.05 + 1e-12)),  # boundary inclusive despite rounding
-        "within_10pct": float(np.mean(rel <= 0.10 + 1e-12)),
+        "pct_within_5pct": float(100 * np.mean(rel <= 0.05 + 1e-12)),  # boundary inclusive despite rounding
+        "pct_within_10pct": float(100 * np.mean(rel <= 0.10 + 1e-12)),
         "spearman": 0.0 if constant else float(spearmanr(p, y).statistic),
         "kendall": 0.0 if constant else float(kendalltau(p, y).statistic),
     }
