@@ -62,48 +62,115 @@ def digits(resolution: int = 32, seed: int = 0) -> Splits:
                   resolution)
 
 
-def _transform(resolution: int):
-    from torchvision import transforms
+def _normalise(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    """uint8 N x 3 x H x W images -> float, resized to ``resolution``, normalised."""
+    x = x.float() / 255.0
+    if x.shape[-1] != resolution or x.shape[-2] != resolution:
+        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
+    return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
 
-    return transforms.Compose([transforms.Resize((resolution, resolution)), transforms.ToTensor(),
-                               transforms.Normalize(MEAN, STD)])
+
+CIFAR_RECORD = 1 + 3 * 32 * 32
+"""A record of the binary CIFAR-10: one label byte, then the red, green and blue 32x32 planes."""
+
+
+def _cifar_batches(folder: Path, names: list[str]) -> TensorDataset:
+    raw = []
+    for name in names:
+        f = folder / name
+        if not f.is_file():
+            raise HwnasError(f"CIFAR-10 in {folder} is incomplete: {name} is missing")
+        data = np.fromfile(f, dtype=np.uint8)
+        if data.size == 0 or data.size % CIFAR_RECORD:
+            raise HwnasError(f"{f} is not a CIFAR-10 binary batch ({data.size} bytes, not a multiple of "
+                             f"{CIFAR_RECORD}-byte records)")
+        raw.append(data.reshape(-1, CIFAR_RECORD))
+    records = np.concatenate(raw)
+    labels = records[:, 0].astype(np.int64)
+    if labels.max() > 9:
+        raise HwnasError(f"CIFAR-10 in {folder} has label {labels.max()} (0-9 expected): is it the binary version?")
+    images = torch.from_numpy(records[:, 1:].reshape(-1, 3, 32, 32).copy())
+    return TensorDataset(images, torch.from_numpy(labels))
+
+
+class _Resized(Dataset):
+    """Normalises and resizes a uint8 image dataset batch by batch, on access."""
+
+    def __init__(self, base: TensorDataset, resolution: int) -> None:
+        self.base, self.resolution = base, resolution
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.base[i]
+        return _normalise(x.unsqueeze(0), self.resolution)[0], y
 
 
 def cifar10(data_dir: str | None, resolution: int = 32, seed: int = 0) -> Splits:
-    from torchvision.datasets import CIFAR10
-
+    """CIFAR-10 from its binary version (``cifar-10-batches-bin``): fixed-size records of raw
+    bytes, read with numpy. (The python version is pickled, and hwnas never unpickles a
+    file it is handed.)"""
     if not data_dir:
-        raise HwnasError("--data cifar10 needs --data-dir DIR holding cifar-10-batches-py/ (the python version "
-                         "of CIFAR-10, extracted; hwnas does not download)")
+        raise HwnasError("--data cifar10 needs --data-dir DIR holding cifar-10-batches-bin/ (the binary version "
+                         "of CIFAR-10, cifar-10-binary.tar.gz extracted; hwnas does not download)")
     root = Path(data_dir)
-    if not (root / "cifar-10-batches-py").is_dir():
-        raise HwnasError(f"{root} has no cifar-10-batches-py/ folder: extract cifar-10-python.tar.gz there")
-    try:
-        train = CIFAR10(str(root), train=True, download=False, transform=_transform(resolution))
-        test = CIFAR10(str(root), train=False, download=False, transform=_transform(resolution))
-    except RuntimeError as e:
-        raise HwnasError(f"CIFAR-10 in {root} is incomplete or corrupt: {e}") from None
+    folder = root / "cifar-10-batches-bin"
+    if not folder.is_dir():
+        hint = (" (that is the pickled python version, which hwnas does not read: use the binary version, "
+                "cifar-10-binary.tar.gz)") if (root / "cifar-10-batches-py").is_dir() else ""
+        raise HwnasError(f"{root} has no cifar-10-batches-bin/ folder: extract cifar-10-binary.tar.gz there{hint}")
+    train = _Resized(_cifar_batches(folder, [f"data_batch_{i}.bin" for i in range(1, 6)]), resolution)
+    test = _Resized(_cifar_batches(folder, ["test_batch.bin"]), resolution)
     tr, va, _ = _split_indices(len(train), seed, (0.5, 0.5))
     return Splits("cifar10", Subset(train, tr.tolist()), Subset(train, va.tolist()), test, 10, resolution)
 
 
-def image_folder(data_dir: str | None, resolution: int, seed: int = 0) -> Splits:
-    from torchvision.datasets import ImageFolder
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 
+
+class _ImageFiles(Dataset):
+    """Image files read with PIL on access, as RGB, resized and normalised."""
+
+    def __init__(self, files: list[tuple[Path, int]], resolution: int) -> None:
+        self.files, self.resolution = files, resolution
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        from PIL import Image, UnidentifiedImageError
+
+        path, label = self.files[i]
+        try:
+            with Image.open(path) as im:
+                rgb = np.asarray(im.convert("RGB").resize((self.resolution, self.resolution), Image.BILINEAR))
+        except (UnidentifiedImageError, OSError) as e:
+            raise HwnasError(f"{path} is not an image PIL can read ({e})") from None
+        x = torch.from_numpy(rgb.copy()).permute(2, 0, 1).unsqueeze(0)
+        return _normalise(x, self.resolution)[0], label
+
+
+def image_folder(data_dir: str | None, resolution: int, seed: int = 0) -> Splits:
+    """One sub-folder of images per class (torchvision's ImageFolder layout): classes in
+    sorted folder order, 40 % train, 40 % val, 20 % test."""
     if not data_dir:
         raise HwnasError("--data imagefolder needs --data-dir DIR with one sub-folder of images per class")
     root = Path(data_dir)
     if not root.is_dir():
         raise HwnasError(f"data folder {root} does not exist")
-    try:
-        ds = ImageFolder(str(root), transform=_transform(resolution))
-    except (FileNotFoundError, RuntimeError) as e:
-        raise HwnasError(f"{root} is not an image folder (one sub-folder per class with images): {e}") from None
-    if len(ds.classes) < 2:
-        raise HwnasError(f"{root} has {len(ds.classes)} class folder(s); need at least 2")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    files = [(f, label) for label, c in enumerate(classes) for f in sorted((root / c).rglob("*"))
+             if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
+    if len(classes) < 2:
+        raise HwnasError(f"{root} has {len(classes)} class folder(s); need at least 2 (one sub-folder per class)")
+    empty = [c for i, c in enumerate(classes) if not any(label == i for _, label in files)]
+    if empty:
+        raise HwnasError(f"{root}: class folder(s) {', '.join(empty)} hold no images ({', '.join(IMAGE_SUFFIXES)})")
+    ds = _ImageFiles(files, resolution)
     tr, va, te = _split_indices(len(ds), seed, (0.4, 0.4))
     return Splits(f"imagefolder:{root}", Subset(ds, tr.tolist()), Subset(ds, va.tolist()), Subset(ds, te.tolist()),
-                  len(ds.classes), resolution)
+                  len(classes), resolution)
 
 
 def load(name: str, data_dir: str | None = None, resolution: int = 32, seed: int = 0) -> Splits:
