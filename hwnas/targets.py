@@ -44,7 +44,47 @@ class DeviceTarget:
     def describe(self) -> dict[str, Any]:
         return {"device": self.name, "spec": self.spec, "budget_ms": self.budget_ms, "table": self.table_path,
                 "predictor": self.predictor_path or f"lutsum({self.table_path})", "reference_ms": self.reference_ms,
-                "notes": self.notes}
+                "predictor_quality": self.predictor_quality, "notes": self.notes}
+
+    @property
+    def predictor_quality(self) -> str:
+        """What the predictor is and how far off it is expected to be, in words for the report."""
+        v = (getattr(self.predictor, "meta", {}) or {}).get("validation")
+        kind = getattr(self.predictor, "kind", type(self.predictor).__name__)
+        if v:
+            return (f"{kind} predictor; on {v['n']} held-out measured networks its error was {v['mape_pct']:.1f} % "
+                    f"(MAPE), {v['pct_within_10pct']:.0f} % of them within ±10 %")
+        if kind == "lutsum":
+            return f"{_lutsum_expectation(self)}"
+        return f"{kind} predictor without a hold-out measurement of its error"
+
+
+def _lutsum_expectation(target: "DeviceTarget") -> str:
+    """LUT-sum (isolated layers added up) has no measured networks of this device to tell its
+    error; the shipped measured set of the same space and runtime says what it was there."""
+    from hwnas.lut.table import LatencyTable
+    from hwnas.predictors.data import one_column
+    from hwnas.predictors.metrics import metrics
+    from hwnas.predictors.simple import LutSumPredictor
+
+    head = ("LUT-sum of layers measured in isolation, not corrected by any whole network measured on this device, "
+            "so its error here is unknown")
+    table = LatencyTable.load(target.table_path) if target.table_path else None
+    if table is None:
+        return head
+    space, runtime = target.predictor.space, table.header["device"].get("runtime")
+    for lut in sorted(SHIPPED.glob(f"{space.name}-{space.preset}.*.lut.json")):
+        shipped = LatencyTable.load(lut)
+        measured = lut.with_name(lut.name.replace(".lut.json", ".measured.csv"))
+        if shipped.header["device"].get("runtime") != runtime or not measured.is_file():
+            continue
+        data, col = one_column(str(measured))
+        m = metrics(LutSumPredictor(space, shipped).predict(data.archs_in(space)), data.column(col))
+        return (f"{head}; on the machine of the shipped tables ({shipped.header['device'].get('cpu_model')}, "
+                f"{runtime}) it was {m['mape_pct']:.0f} % off (MAPE) over {m['n']} measured networks, with "
+                f"{m['pct_within_10pct']:.0f} % within ±10 %: expect the first measurement to miss the prediction "
+                f"by that much, and let --refine correct it")
+    return head
 
 
 def device_name(spec: str) -> str:
