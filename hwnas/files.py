@@ -69,7 +69,8 @@ def require(data: Any, path: str | Path, what: str, fields: dict[str, type | tup
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if not isinstance(node, kinds) or (isinstance(node, bool) and bool not in kinds):
             want = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
-            raise HwnasError(f"{what} {path}: field {dotted!r} should be {want}, not {_TYPE_NAMES.get(type(node), type(node).__name__)}")
+            found = _TYPE_NAMES.get(type(node), type(node).__name__)
+            raise HwnasError(f"{what} {path}: field {dotted!r} should be {want}, not {found}")
 
 
 _TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",

@@ -40,3 +40,14 @@ def shared_data_dir() -> Path:
             return c
     raise HwnasError("the shared benchmark data (nb201/accuracy.csv, nb201/latency_ms.csv) was not found in "
                      + ", ".join(str(c) for c in candidates) + "; set HWNAS_DATA to the folder that holds nb201/")
+
+
+def cache_dir() -> Path | None:
+    """Where hwnas keeps what it can make again but would rather not (converted layers, tables
+    built for devices no shipped table matches): ``$HWNAS_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/hwnas``, else ``~/.cache/hwnas``; ``HWNAS_CACHE_DIR=off`` turns it off."""
+    env = os.environ.get("HWNAS_CACHE_DIR")
+    if env is not None:
+        return None if env.strip().lower() in ("", "off", "0", "none") else Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hwnas"

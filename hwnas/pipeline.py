@@ -23,6 +23,12 @@ BLACKBOX = ("random", "evolution", "reinforce", "pareto")
 DIFFERENTIABLE = ("proxyless", "darts", "gdas")
 
 
+def default_warmup(o: dict[str, Any]) -> int:
+    """Warm-up epochs: as given, else 2 but never more than half the epochs (a short search
+    still searches)."""
+    return o["warmup_epochs"] if o["warmup_epochs"] is not None else min(2, o["epochs"] // 2)
+
+
 def smallest_latency(predictor: Any) -> float:
     lat = predictor.option_latency()
     return float(lat.fixed + sum(float(o.min()) for o in lat.options))
@@ -83,7 +89,7 @@ def search_once(o: dict[str, Any], space: SearchSpace, targets: list[DeviceTarge
             raise HwnasError(f"the data has {data.num_classes} classes but the space is built for "
                              f"{space.num_classes}; pass --num-classes {data.num_classes} (and a table for it)")
         cfg = SearchConfig(strategy=o["strategy"], loss=o["loss"], epochs=o["epochs"],
-                           warmup_epochs=o["warmup_epochs"], batch_size=o["batch_size"], lr=o["lr"],
+                           warmup_epochs=default_warmup(o), batch_size=o["batch_size"], lr=o["lr"],
                            arch_lr=o["arch_lr"], unrolled=bool(o["unrolled"]), seed=o["seed"],
                            derive=o.get("derive") or "argmax")
         search = DifferentiableSearch(space, [Target(t.name, t.predictor.option_latency(), float(t.budget_ms),

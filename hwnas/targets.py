@@ -4,18 +4,22 @@
 ``latency_tables/`` measured on a device with the same fingerprint, else it builds one
 in the run directory (with a progress bar; an interrupted build resumes). The predictor
 is the one given, else the shipped learned predictor beside that table, else LUT-sum on
-the table. A table or predictor given explicitly for another device is refused.
+the table. A table built for a device is also kept in the hwnas cache and found again by
+fingerprint and measurement protocol, so every run on that device shares one table and
+one calibration. A table or predictor given explicitly for another device is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hwnas.errors import HwnasError
-from hwnas.files import read_json
-from hwnas.paths import REPO_ROOT
+from hwnas.files import read_json, write_json
+from hwnas.paths import REPO_ROOT, cache_dir
 from hwnas.spaces.base import SearchSpace
 
 SHIPPED = REPO_ROOT / "latency_tables"
@@ -92,17 +96,49 @@ def device_name(spec: str) -> str:
 
 
 def find_shipped_table(space: SearchSpace, fingerprint: dict[str, Any]) -> Path | None:
+    return find_table(SHIPPED, space, fingerprint)
+
+
+def find_table(folder: Path, space: SearchSpace, fingerprint: dict[str, Any],
+               protocol: dict[str, Any] | None = None) -> Path | None:
+    """A table in ``folder`` for ``space`` measured on the device with ``fingerprint`` (and,
+    when given, with the same measurement protocol)."""
     from hwnas.lut.table import LatencyTable
 
-    for path in sorted(SHIPPED.glob(f"{space.name}-{space.preset}.*.lut.json")):
-        table = LatencyTable.load(path)
+    for path in sorted(folder.glob(f"{space.name}-{space.preset}.*.lut.json")):
         try:
+            table = LatencyTable.load(path)
             table.check_space(space)
             table.check_device(fingerprint)
         except HwnasError:
             continue
-        return path
+        if protocol is None or table.header["protocol"] == protocol:
+            return path
     return None
+
+
+def kept_tables() -> Path | None:
+    """Tables built for devices that no shipped table matches, kept for the next run (one
+    calibration per device, and no rebuild): ``tables/`` in the hwnas cache."""
+    root = cache_dir()
+    return None if root is None else root / "tables"
+
+
+def keep_table(path: Path, fingerprint: dict[str, Any]) -> Path | None:
+    """Copy a finished table into :func:`kept_tables`; a cache that cannot be written only costs time."""
+    from hwnas.lut.table import LatencyTable
+
+    folder = kept_tables()
+    if folder is None:
+        return None
+    table = LatencyTable.load(path)
+    ident = hashlib.sha256(json.dumps([fingerprint, table.header["protocol"]], sort_keys=True).encode()).hexdigest()
+    out = folder / f"{path.name.removesuffix('.lut.json')}.{ident[:12]}.lut.json"
+    try:
+        write_json(out, table.to_json())
+    except OSError:
+        return None
+    return out
 
 
 def _data_reference_ms(predictor: Any) -> float | None:
@@ -129,14 +165,21 @@ def resolve_target(space: SearchSpace, spec: str, budget_ms: float | None, run_d
         table_path: Path = Path(lut)
     else:
         found = find_shipped_table(space, fp)
+        kept = kept_tables()
         if found is not None:
             table_path = found
             target.notes.append(f"using the shipped table {found.name} (fingerprint matches)")
+        elif kept is not None and (again := find_table(kept, space, fp, device.protocol.to_dict())) is not None:
+            table_path = again
+            target.notes.append(f"no shipped table matches this device; using the table built for it earlier, "
+                                f"kept in {again}")
         else:
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
             table_path = run_dir / f"{space.name}-{space.preset}.{safe}.lut.json"
-            target.notes.append(f"no shipped table matches this device; built {table_path}")
             build_table(space, device, table_path, progress=progress)
+            copy = keep_table(table_path, fp)
+            target.notes.append(f"no shipped table matches this device; built {table_path}"
+                                + (f" (kept in {copy} for the next run)" if copy else ""))
         table = LatencyTable.load(table_path, space=space, device=device)
     target.table_path = str(table_path)
     target.reference_ms = table.header["reference"]["calibrated_ms"]

@@ -4,6 +4,7 @@ device, several devices at once, the report, and the refusals."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +20,13 @@ from hwnas.supernet.derive import derive_under_budget
 HWNAS = str(Path(sys.executable).parent / "hwnas")
 ROOT = Path(__file__).resolve().parent.parent
 FAST_ORT = "cpu-ort:threads=1,runs=10,rounds=2,warmup=2"
+FAST_TFLITE = "cpu-tflite:threads=1,runs=10,rounds=2,warmup=2"
 SMALL_LUT = str(ROOT / "latency_tables" / "mbv2-small.cpu-ort.lut.json")
 
 
-def hwnas(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([HWNAS, *args], capture_output=True, text=True, timeout=900)
+def hwnas(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([HWNAS, *args], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, **(env or {})})
 
 
 def test_budget_derivation_on_known_values() -> None:
@@ -83,9 +86,9 @@ def test_export_round_trip_mbv2_trained(tmp_path: Path) -> None:
 
 
 def test_verify_on_a_local_device_builds_a_table_first(tmp_path: Path) -> None:
-    run = tmp_path / "verify"
+    run, cache = tmp_path / "verify", {"HWNAS_CACHE_DIR": str(tmp_path / "cache")}  # nothing kept from before
     r = hwnas("search", "--strategy", "evolution", "--space", "nb201", "--device", FAST_ORT,
-              "--budget-quantile", "0.5", "--queries", "15", "-o", str(run), "--quiet", "--json")
+              "--budget-quantile", "0.5", "--queries", "15", "-o", str(run), "--quiet", "--json", env=cache)
     assert r.returncode in (0, 3), r.stderr  # 3: measured over budget (the report says so)
     out = json.loads(r.stdout)
     v = out["verify"][0]
@@ -98,18 +101,34 @@ def test_verify_on_a_local_device_builds_a_table_first(tmp_path: Path) -> None:
     assert (run / "predicted_vs_measured.png").stat().st_size > 0 and (run / "front.png").exists()
     facts = json.loads((run / "report.json").read_text())
     assert facts["rounds"][0]["verify"][0]["measured_ms"] == v["measured_ms"]
+    kept = list((tmp_path / "cache" / "tables").glob("nb201-cifar.*.lut.json"))
+    assert len(kept) == 1  # kept for the next run on this device
+    again = tmp_path / "again"
+    r = hwnas("search", "--strategy", "random", "--space", "nb201", "--device", FAST_ORT, "--budget-quantile", "0.5",
+              "--queries", "3", "-o", str(again), "--quiet", "--json", env=cache)
+    assert r.returncode in (0, 3), r.stderr
+    target = json.loads((again / "report.json").read_text())["targets"][0]
+    assert target["table"] == str(kept[0]) and not list(again.glob("*.lut.json"))  # found again, not rebuilt
+    assert any("built for it earlier" in n for n in target["notes"])
+    from hwnas.devices import get_device
+    from hwnas.spaces import get_space
+    from hwnas.targets import find_table
+
+    space, device = get_space("nb201"), get_device(FAST_ORT)
+    assert find_table(kept[0].parent, space, device.fingerprint(), device.protocol.to_dict()) == kept[0]
+    other = get_device("cpu-ort:threads=1,runs=7,rounds=2")  # another protocol: not the same table
+    assert find_table(kept[0].parent, space, other.fingerprint(), other.protocol.to_dict()) is None
 
 
 def test_two_devices_at_once(tmp_path: Path) -> None:
     run = tmp_path / "two"
     r = hwnas("search", "--strategy", "random", "--space", "mbv2", "--preset", "small",
-              "--device", "cpu-ort:threads=1,runs=10,rounds=2", "--device", "cpu-tflite:threads=1,runs=10,rounds=2",
+              "--device", FAST_ORT, "--device", FAST_TFLITE,
               "--budget-quantile", "0.6", "--accuracy", "train:1", "--queries", "2", "--batch-size", "128",
               "-o", str(run), "--quiet", "--json")
     assert r.returncode in (0, 3), r.stderr
     out = json.loads(r.stdout)
-    assert [d["device"] for d in out["devices"]] == ["cpu-ort:threads=1,runs=10,rounds=2",
-                                                     "cpu-tflite:threads=1,runs=10,rounds=2"]
+    assert [d["device"] for d in out["devices"]] == [FAST_ORT, FAST_TFLITE]
     assert all(d["predicted_ms"] <= d["budget_ms"] for d in out["devices"])  # every budget in the reward
     files = {Path(v["file"]).name for v in out["verify"]}
     assert files == {"model.onnx", "model.tflite"}  # each device measured the file it runs

@@ -17,6 +17,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,14 +37,21 @@ TINY = [
     (r"--retrain-epochs \d+", "--retrain-epochs 1"),
     (r"--queries \d+", "--queries 3"),
     (r"--runs 50\b", "--runs 2"),
-    (r"(cpu-(?:ort|tflite):threads=1)(?=[\s\"]|$)", r"\1,runs=5,rounds=1,warmup=2"),
-    (r"(remote:(?:tcp|serial)://[^\"?]+\?[^\"]*runtime=\w+)", r"\1&runs=5&rounds=1&warmup=2"),
+    (r"(predictor fit --space nb201 --data \S+) -o", r"\1 --rows 1000 -o"),
+    (r"--source (\S+/latency_ms\.csv) ", r"--source \1:gold_6226,samsung_a50,fpga "),
+    (r"(cpu-(?:ort|tflite):threads=1)(?=[\s\"]|$)", r"\1,runs=10,rounds=2,warmup=2"),
+    (r"(remote:(?:tcp|serial)://[^\"?]+\?[^\"]*runtime=\w+)", r"\1&runs=10&rounds=2&warmup=2"),
 ]
-FAST_PROFILE = "\nruns = 5\nrounds = 1\nwarmup = 2\n"
+FAST_PROFILE = "\nruns = 10\nrounds = 2\nwarmup = 2\n"
 # The README's commands that a test of the README cannot run, and why.
 NOT_RUN = {"make test": "it is this test suite"}
 # `make run` is the main job: the Makefile's command, run with tiny settings.
-MAIN_JOB = ["--epochs", "1", "--retrain-epochs", "1", "--device", "cpu-ort:threads=1,runs=5,rounds=1,warmup=2"]
+MAIN_JOB = ["--epochs", "1", "--warmup-epochs", "0", "--retrain-epochs", "1",
+            "--device", "cpu-ort:threads=1,runs=10,rounds=2,warmup=2"]
+# A differentiable search (or a recipe's) searches from its first tiny epoch.
+TINY_SEARCH = {"--recipe": " --epochs 1 --warmup-epochs 0 --retrain-epochs 1",
+               "--strategy proxyless": " --warmup-epochs 0", "--strategy darts": " --warmup-epochs 0",
+               "--strategy gdas": " --warmup-epochs 0"}
 # Searches and checks against a device may end OVER BUDGET (exit 3, documented) when a tiny
 # search lands near the budget; they must still have run to the end.
 MAY_MISS_BUDGET = re.compile(r"^hwnas (search .*--device|search --recipe search/quickstart|verify)")
@@ -133,12 +141,17 @@ class Workspace:
     def rewrite(self, cmd: str) -> str:
         for pattern, repl in TINY:
             cmd = re.sub(pattern, repl, cmd)
+        if cmd.startswith("hwnas search "):
+            cmd += next((extra for flag, extra in TINY_SEARCH.items() if flag in cmd), "")
         cmd = cmd.replace("127.0.0.1:7777", f"127.0.0.1:{self.host_port}")
         return cmd.replace("/dev/ttyACM0", self.bridge.host_port)
 
     def run(self, cmd: str, timeout: float = 900) -> subprocess.CompletedProcess:
-        return subprocess.run(shlex.split(cmd), cwd=self.cwd, env=self.env(), capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+        start = time.monotonic()
+        r = subprocess.run(shlex.split(cmd), cwd=self.cwd, env=self.env(), capture_output=True, text=True,
+                           timeout=timeout, stdin=subprocess.DEVNULL)
+        print(f"{time.monotonic() - start:7.1f} s  {cmd}")  # shown with pytest -s: where the time goes
+        return r
 
     def serve(self, cmd: str) -> str:
         """Start an agent as documented, on a free port (or the pseudo-terminal); return a device
@@ -185,20 +198,20 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     (root / "shared").mkdir()
     (root / "shared" / "data").symlink_to(shared_data_dir())
     ws = Workspace(root, PtyBridge())
-    devices = root / "hwnas" / "devices"
-    devices.mkdir()
-    for profile in (REPO / "devices").glob("*.toml"):
-        text = profile.read_text()
-        if "backend = \"remote\"" in text:
-            text += FAST_PROFILE  # the address is pointed at the test's agent once it is known
-        (devices / profile.name).write_text(text)
+    (root / "hwnas" / "devices").mkdir()
+    point_profiles(ws)
     yield ws
     ws.close()
 
 
 def point_profiles(ws: Workspace) -> None:
-    for profile in (ws.cwd / "devices").glob("*.toml"):
-        profile.write_text(ws.rewrite(profile.read_text()))
+    """The repository's device profiles, remote ones with a short protocol and their addresses
+    pointed at the test's agents (as far as they are started)."""
+    for profile in (REPO / "devices").glob("*.toml"):
+        text = profile.read_text()
+        if "backend = \"remote\"" in text:
+            text = ws.rewrite(text) + FAST_PROFILE
+        (ws.cwd / "devices" / profile.name).write_text(text)
 
 
 def check(cmd: str, r: subprocess.CompletedProcess) -> None:

@@ -21,7 +21,7 @@ LISTS = ("device", "budget_ms", "lut", "predictor")
 DEFAULTS: dict[str, Any] = {
     "strategy": "proxyless", "space": "mbv2", "preset": None, "num_classes": None, "resolution": None,
     "device": [], "lut": [], "predictor": [], "budget_ms": [], "budget_quantile": None, "data": "digits",
-    "data_dir": None, "epochs": 10, "warmup_epochs": 2, "batch_size": 64, "loss": "mul#log", "seed": 0,
+    "data_dir": None, "epochs": 10, "warmup_epochs": None, "batch_size": 64, "loss": "mul#log", "seed": 0,
     "unrolled": False, "lr": 0.05, "arch_lr": 6e-3, "output": None, "retrain_epochs": 0,
     "queries": 100, "reward": None, "accuracy": None, "mnas_w": -0.07, "population": None, "batch": 1,
     "export": None, "refine": False, "refine_rounds": 2, "derive": "argmax", "screen_margin": 0.0, "finalists": 0,
@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="cifar10: the folder holding cifar-10-batches-bin/ (the binary version); "
                                       "imagefolder: one sub-folder of images per class")
     p.add_argument("--epochs", type=int, help="differentiable: supernet training epochs (default 10)")
-    p.add_argument("--warmup-epochs", type=int, help="differentiable: first epochs train weights only (default 2)")
+    p.add_argument("--warmup-epochs", type=int, help="differentiable: first epochs train weights only (default 2, at most half the epochs)")
     p.add_argument("--batch-size", type=int, help="training batch size (default 64)")
     p.add_argument("--loss", choices=["mul#log", "add#linear"],
                    help="differentiable latency loss: ProxylessNAS's CE*0.2*(log E[lat]/log T)^0.3 (default) or "
@@ -252,8 +252,11 @@ def cmd_search(args: argparse.Namespace) -> int:
             v = measured.get(d["device"])
             line = f"round {r['round']}: {d['device']}: predicted {d['predicted_ms']:.4f} ms"
             if v:
-                line += (f", measured {v['measured_ms']:.4f} ms ({Path(v['file']).name}), budget "
-                         f"{d['budget_ms']:.4f} ms: {'MET' if v['meets_budget'] else 'OVER BUDGET'}")
+                line += f", measured {v['measured_ms']:.4f} ms ({Path(v['file']).name})"
+            if d["budget_ms"] is None:
+                line += ", no budget"
+            elif v:
+                line += f", budget {d['budget_ms']:.4f} ms: {'MET' if v['meets_budget'] else 'OVER BUDGET'}"
             else:
                 line += f", budget {d['budget_ms']:.4f} ms: {'meets' if d['meets_budget'] else 'DOES NOT meet'}"
             print(line)

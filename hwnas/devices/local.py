@@ -54,12 +54,10 @@ class TfliteDevice(Device):
             return TfliteRunner(bytes(model), self.threads)
         path = read_model_file(model, self.file_suffix)
         if path is None:
-            from hwnas.export.tflite import export_tflite
+            from hwnas.export.measure_cache import converted_bytes
+            from hwnas.export.tflite import export_tflite, is_tflite
 
-            with tempfile.TemporaryDirectory() as d:
-                path = str(export_tflite(model, input_shape, Path(d) / "model.tflite"))
-                data = Path(path).read_bytes()
-            return TfliteRunner(data, self.threads)
+            return TfliteRunner(converted_bytes(model, input_shape, "tflite", export_tflite, is_tflite), self.threads)
         try:
             return TfliteRunner(path, self.threads)
         except Exception as e:

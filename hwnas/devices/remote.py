@@ -118,17 +118,18 @@ class RemoteDevice(Device):
         path = read_model_file(model, self.file_suffix)
         if path is not None:
             return Path(path).read_bytes(), Path(path).name
+        name = getattr(model, "hwnas_name", type(model).__name__)
+        if self.format == "tflite":
+            from hwnas.export.measure_cache import converted_bytes
+            from hwnas.export.tflite import export_tflite, is_tflite
+
+            return converted_bytes(model, input_shape, "tflite", export_tflite, is_tflite), name
         with tempfile.TemporaryDirectory() as d:
             out = Path(d) / f"model{self.file_suffix}"
-            if self.format == "onnx":
-                from hwnas.export.onnx import export_onnx
+            from hwnas.export.onnx import export_onnx
 
-                export_onnx(model, input_shape, out)
-            else:
-                from hwnas.export.tflite import export_tflite
-
-                export_tflite(model, input_shape, out)
-            return out.read_bytes(), getattr(model, "hwnas_name", type(model).__name__)
+            export_onnx(model, input_shape, out)
+            return out.read_bytes(), name
 
     def load(self, model: ModelLike, input_shape: tuple[int, int, int]) -> RemoteModel:
         if self.format == "torch":

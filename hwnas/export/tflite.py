@@ -76,6 +76,11 @@ def export_tflite(model: nn.Module, input_shape: tuple[int, ...], path: str | Pa
     return path
 
 
+def is_tflite(data: bytes) -> bool:
+    """Whether ``data`` looks like a TFLite flatbuffer (file identifier ``TFL3``)."""
+    return len(data) > 8 and data[4:8] == b"TFL3"
+
+
 def _first_line(e: Exception) -> str:
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__

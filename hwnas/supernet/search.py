@@ -76,7 +76,8 @@ class SearchConfig:
         if self.unrolled and self.strategy != "darts":
             raise HwnasError("--unrolled (second-order) applies to darts only")
         if self.epochs < 1 or not 0 <= self.warmup_epochs < self.epochs + 1:
-            raise HwnasError("epochs must be >= 1 and warm-up epochs between 0 and epochs")
+            raise HwnasError(f"epochs must be >= 1 (got {self.epochs}) and warm-up epochs between 0 and the epochs "
+                             f"(got {self.warmup_epochs})")
 
 
 class DifferentiableSearch:
