@@ -83,7 +83,7 @@ def part_nb201() -> tuple[list[dict], dict]:
         base = metrics(np.maximum(LinearRegression().fit(ops[tr], y[tr]).predict(ops[te]), 1e-6), y[te])
         out.append({"device": c, "kind": "phone" if c in PHONES else ("fpga" if c == "fpga" else
                     ("cpu" if c in ("gold_6226", "silver_4114") else "gpu")), "level": pred.level,
-                    "spearman": m["spearman"], "within_10pct": m["within_10pct"], "mape": m["mape_pct"],
+                    "spearman": m["spearman"], "pct_within_10pct": m["pct_within_10pct"], "mape_pct": m["mape_pct"],
                     "perop_spearman": base["spearman"], "perop_pct_within_10pct": base["pct_within_10pct"]})
     return out, {"data": data, "cols": cols, "idx": idx, "space": space}
 
