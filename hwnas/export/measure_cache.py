@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from hwnas.files import write_atomic
 from hwnas.paths import cache_dir
 
 Convert = Callable[[Any, tuple[int, ...], Path], Any]
@@ -66,11 +66,7 @@ def converted_bytes(model: Any, input_shape: tuple[int, ...], fmt: str, convert:
         data = out.read_bytes()
     if path is not None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
+            write_atomic(path, data)
         except OSError:
             pass  # a read-only or full cache only costs time
     return data

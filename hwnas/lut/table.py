@@ -53,6 +53,18 @@ def skeleton_differences(space: Any, skeleton: dict[str, Any]) -> list[str]:
     return [k for k in sorted(set(want) | set(skeleton)) if want.get(k) != skeleton.get(k)]
 
 
+def check_same_space(what: str, stored: tuple[str, str, dict[str, Any]], space: Any, made: str,
+                     hint: str = "") -> None:
+    """Refuse a file (``what``: "latency table X") whose stored (space, preset, skeleton) is not
+    ``space``'s; ``made`` says how it came about ("built", "fitted")."""
+    name, preset, skeleton = stored
+    if (name, preset) != (space.name, space.preset):
+        raise HwnasError(f"{what} is for space {name} preset {preset}, not {space.name} preset {space.preset}")
+    diff = skeleton_differences(space, skeleton)
+    if diff:
+        raise HwnasError(f"{what} was {made} for another {space.name} skeleton (differs in {', '.join(diff)}){hint}")
+
+
 def space_from_skeleton(name: str, preset: str, skeleton: dict[str, Any]) -> Any:
     """The space a stored skeleton describes (preset plus the overridable parameters)."""
     from hwnas.spaces import get_space
@@ -110,13 +122,8 @@ class LatencyTable:
     # -- refusals -------------------------------------------------------------------
     def check_space(self, space: Any) -> None:
         h = self.header
-        if h["space"] != space.name or h["preset"] != space.preset:
-            raise HwnasError(f"latency table {self.path} is for space {h['space']} preset {h['preset']}, "
-                             f"not {space.name} preset {space.preset}")
-        diff = skeleton_differences(space, h["skeleton"])
-        if diff:
-            raise HwnasError(f"latency table {self.path} was built for another {space.name} skeleton "
-                             f"(differs in {', '.join(diff)}); build a table for this one")
+        check_same_space(f"latency table {self.path}", (h["space"], h["preset"], h["skeleton"]), space, "built",
+                         "; build a table for this one")
 
     def check_device(self, fingerprint: dict[str, Any]) -> None:
         diff = identity_differences(self.header["device"], fingerprint)

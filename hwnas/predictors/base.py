@@ -20,7 +20,7 @@ import numpy as np
 from hwnas import __version__
 from hwnas.errors import HwnasError
 from hwnas.files import interpreting, read_json, require, write_json
-from hwnas.lut.table import skeleton_differences, skeleton_of, space_from_skeleton
+from hwnas.lut.table import check_same_space, skeleton_of, space_from_skeleton
 from hwnas.measure.fingerprint import identity_differences
 from hwnas.predictors.features import ArchBatch, OptionTable, index_matrix
 from hwnas.registry import Registry
@@ -218,13 +218,7 @@ def load_predictor(path: str | Path, *, space: SearchSpace | None = None,
                             "meta": dict})
     with interpreting(p, what):
         if space is not None:
-            if (data["space"], data["preset"]) != (space.name, space.preset):
-                raise HwnasError(f"predictor {p} is for space {data['space']} preset {data['preset']}, "
-                                 f"not {space.name} preset {space.preset}")
-            diff = skeleton_differences(space, data["skeleton"])
-            if diff:
-                raise HwnasError(f"predictor {p} was fitted for another {space.name} skeleton "
-                                 f"(differs in {', '.join(diff)})")
+            check_same_space(f"predictor {p}", (data["space"], data["preset"], data["skeleton"]), space, "fitted")
         else:
             space = space_from_skeleton(data["space"], data["preset"], data["skeleton"])
         pred = PREDICTORS[data["kind"]].from_state(space, data["state"])
