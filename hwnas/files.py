@@ -99,3 +99,21 @@ def read_fields(path: str | Path, what: str, hint: str, fields: dict[str, type |
     data = read_json(path, what, hint)
     require(data, path, what, fields)
     return data
+
+
+def read_versioned(path: str | Path, what: str, hint: str, kind: tuple[str, str], version: tuple[str, int],
+                   fields: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
+    """A JSON file that names its kind and version (``kind = ("schema", "hwnas.latency_table")``,
+    ``version = ("schema_version", 1)``), with the fields it must have. Refuses another kind or
+    version, saying how to make a file this hwnas reads (``hint``)."""
+    p = Path(path)
+    data = read_json(p, what, hint)
+    (kind_key, kind_value), (version_key, version_value) = kind, version
+    got = data.get(kind_key) if isinstance(data, dict) else None
+    if got != kind_value:
+        raise HwnasError(f"{p} is not an hwnas {what} ({kind_key} {got!r}, expected {kind_value!r}); {hint}")
+    if data.get(version_key) != version_value:
+        raise HwnasError(f"{what} {p} has {kind_key} version {data.get(version_key)!r}; this hwnas reads version "
+                         f"{version_value}: {hint}")
+    require(data, p, what, fields)
+    return data

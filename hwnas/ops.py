@@ -1,7 +1,7 @@
 """Operations: how a :class:`LayerSpec` becomes a module and what it costs.
 
 Each op registers a builder (spec -> ``nn.Module``) and a counter (spec -> params, MACs).
-The built-in builders live in :mod:`hwnas.modules` and are imported on first use, so
+The built-in builders live in :mod:`hwnas.nn.blocks` and are imported on first use, so
 counting and shape arithmetic never import torch.
 Multiply-adds (MACs) count the multiply-accumulates of convolutions and fully connected
 layers, the convention of the MobileNetV2 paper (300 M for MobileNetV2 at 224 px);
@@ -91,12 +91,12 @@ def _resblock_count(spec: LayerSpec) -> Counts:
     )
 
 def _module(name: str) -> Callable[[LayerSpec], Any]:
-    """A builder that imports :mod:`hwnas.modules` only when a layer is really built."""
+    """A builder that imports :mod:`hwnas.nn.blocks` only when a layer is really built."""
 
     def build(spec: LayerSpec) -> Any:
-        from hwnas import modules
+        from hwnas.nn import blocks
 
-        return getattr(modules, name)(spec)
+        return getattr(blocks, name)(spec)
 
     build.__name__ = build.__qualname__ = name
     return build

@@ -41,12 +41,20 @@ def recalibrate_bn(model: nn.Module, data: Splits, batches: int, batch_size: int
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, data: Splits, split: str, device: torch.device) -> float:
+def accuracy(model: nn.Module, data: Splits, split: str, device: torch.device, limit: int | None = None,
+             channels_last: bool = False) -> float:
+    """Top-1 accuracy on a split (the first ``limit`` samples or so, when given): the one loop
+    that final training, the supernet's epochs and one-shot evaluation all score with."""
     model.eval()
     correct = total = 0
     for x, y in data.loader(split, 256, shuffle=False):
-        correct += int((model(x.to(device)).argmax(1) == y.to(device)).sum())
+        x = x.to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        correct += int((model(x).argmax(1) == y.to(device)).sum())
         total += len(y)
+        if limit is not None and total >= limit:
+            break
     return correct / max(total, 1)
 
 

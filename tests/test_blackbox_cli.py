@@ -18,7 +18,8 @@ from hwnas.evaluators.tabular import nb201_accuracy, nb201_latency
 from hwnas.evaluators.training import TrainingAccuracy
 from hwnas.predictors import FlopsPredictor
 from hwnas.spaces import get_space
-from hwnas.supernet.search import DifferentiableSearch, SearchConfig, Target
+from hwnas.supernet.search import DifferentiableSearch, SearchConfig
+from hwnas.target import Target
 
 HWNAS = str(Path(sys.executable).parent / "hwnas")
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,7 @@ def test_supernet_and_training_accuracy(tmp_path: Path) -> None:
     archs = space.sample(30, seed=0)
     pred = FlopsPredictor(space).fit(archs, [a.counts().macs / 1e6 for a in archs])
     cfg = SearchConfig(strategy="proxyless", epochs=1, warmup_epochs=1, batch_size=128, device="cpu")
-    DifferentiableSearch(space, [Target("f", pred.option_latency(), 10.0, pred)], data, cfg, tmp_path,
+    DifferentiableSearch(space, [Target("f", pred, 10.0)], data, cfg, tmp_path,
                          progress=False).run()
     (tmp_path / "recipe.json").write_text(json.dumps({"space": "mbv2", "preset": "small", "resolution": 16}))
     ev = SupernetAccuracy(tmp_path, space, data)
@@ -162,3 +163,32 @@ def test_bench_nb201_json(pixel2_predictor: Path, tmp_path: Path) -> None:
     assert all(lat <= 12 for lat in out["true_latency_ms"])
     r = hwnas("bench", "nb201", "--latency", "pixel2", "--budget-ms", "1", "--runs", "1", "--quiet")
     assert r.returncode == 2 and "the fastest takes 4.000 ms" in r.stderr
+
+
+def test_a_resumed_run_keeps_its_recipe(pixel2_predictor: Path, tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    base = ["search", "--space", "nb201", "--strategy", "evolution", "--predictor", str(pixel2_predictor),
+            "--budget-quantile", "0.3", "--queries", "6", "-o", str(run), "--quiet"]
+    assert hwnas(*base).returncode == 0
+    saved = json.loads((run / "recipe.json").read_text())
+    assert saved["queries"] == 6 and saved["space_recipe"]["space"] == "nb201" and len(saved["budgets_ms"]) == 1
+    changed = hwnas(*base[:-5], "--queries", "9", "--seed", "3", "-o", str(run), "--quiet")
+    assert changed.returncode == 2
+    assert "another recipe (queries: 6 then, 9 now; seed: 0 then, 3 now)" in changed.stderr, changed.stderr
+    again = hwnas(*base, "--json")  # the same recipe resumes: the saved search, not a new one
+    assert again.returncode == 0 and json.loads(again.stdout)["queries"] == 6
+
+
+@pytest.mark.parametrize("line,fragment", [
+    ('strategy = "annealing"', "field 'strategy' should be one of darts, evolution, gdas, pareto, proxyless, random, "
+                               "reinforce, not 'annealing'"),
+    ('loss = "mul#exp"', "field 'loss' should be one of add#linear, mul#log, not 'mul#exp'"),
+    ("queries = 2.5", "field 'queries' should be an integer, not 2.5"),
+    ('screen_margin = "wide"', "field 'screen_margin' should be a fraction >= 0 or 'auto', not 'wide'"),
+    ("refine = 1", "field 'refine' should be true or false, not 1"),
+])
+def test_recipe_values_are_checked_naming_key_value_and_choices(line: str, fragment: str, tmp_path: Path) -> None:
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'space = "nb201"\noutput = "r"\nbudget_ms = [10.0]\nlut = ["{SMALL_LUT}"]\n{line}\n')
+    r = hwnas("search", "--recipe", str(recipe), cwd=tmp_path)
+    assert r.returncode == 2 and f"recipe {recipe}: {fragment}" in r.stderr, r.stderr

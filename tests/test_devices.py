@@ -7,38 +7,29 @@ from pathlib import Path
 import pytest
 import torch
 
-from hwnas.devices import get_device
+from hwnas.devices import DEVICES, get_device, parse_device_spec
 from hwnas.errors import HwnasError, RegistryError
 from hwnas.export.onnx import export_onnx
-from hwnas.spaces import get_space
+from hwnas.testing.devices import DeviceConformance
+from hwnas.testing.devices import tiny as conformance_tiny
 
 FAST = "runs=10,rounds=2,warmup=2"
-BACKENDS = ["cpu-ort", "cpu-tflite", "cpu-torch",
-            pytest.param("cuda-torch", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU"))]
-PROVENANCE = ("cpu_model", "logical_cores", "affinity", "runtime", "runtime_version", "threads")
+BACKENDS = [b for b in DEVICES.names() if b != "cuda-torch" or torch.cuda.is_available()]
+
+
+class TestEveryBackend(DeviceConformance):
+    """The suite plugin authors run (hwnas.testing), over every registered backend and a local agent."""
+
+    specs = [f"{b}:threads=1,{FAST}" for b in BACKENDS] + [f"remote:{{agent}}?runtime=onnx&{FAST.replace(',', '&')}"]
+
+
+def test_the_suite_covers_every_registered_backend() -> None:
+    covered = {parse_device_spec(s.replace("{agent}", "tcp://h:1")).backend for s in TestEveryBackend.specs}
+    assert covered >= set(DEVICES.names()) - {"cuda-torch"} and "remote" in covered
 
 
 def tiny():
-    space = get_space("mbv2", "small", resolution=16)
-    return space, space.resolve("smallest")
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_backend_conformance(backend: str) -> None:
-    device = get_device(f"{backend}:threads=1,{FAST}")
-    space, arch = tiny()
-    m = device.measure(arch.build(), space.input_shape())
-    assert m.latency_ms > 0 and m.stats.n >= 10
-    assert m.stats.p10_ms <= m.stats.median_ms <= m.stats.p90_ms
-    assert m.stats.first_run_ms is not None and m.stats.first_run_ms > 0
-    assert m.compensated and m.reference_ms is not None and m.reference_ms > 0
-    prov = m.provenance
-    assert all(k in prov["device"] for k in PROVENANCE)
-    assert prov["device"]["threads"] == 1 and prov["device"]["runtime_version"]
-    assert prov["batch"] == 1 and prov["dtype"] == "float32" and prov["input_shape"] == [1, 3, 16, 16]
-    assert prov["hwnas_version"] and prov["time"] and prov["protocol"]["runs"] == 10
-    entry = m.to_entry()
-    assert entry["median_ms"] == pytest.approx(m.latency_ms) and entry["n"] == m.stats.n
+    return conformance_tiny()
 
 
 def test_uncompensated_measurement() -> None:

@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 
 from hwnas.measure.runtimes import TfliteRunner
-from hwnas.predictors.features import OptionTable
+from hwnas.spaces.option_table import OptionTable
 from hwnas.supernet.derive import derive_under_budget
 
 HWNAS = str(Path(sys.executable).parent / "hwnas")
@@ -112,7 +112,7 @@ def test_verify_on_a_local_device_builds_a_table_first(tmp_path: Path) -> None:
     assert any("built for it earlier" in n for n in target["notes"])
     from hwnas.devices import get_device
     from hwnas.spaces import get_space
-    from hwnas.targets import find_table
+    from hwnas.job.targets import find_table
 
     space, device = get_space("nb201"), get_device(FAST_ORT)
     assert find_table(kept[0].parent, space, device.fingerprint(), device.protocol.to_dict()) == kept[0]

@@ -11,7 +11,8 @@ import pytest
 from hwnas.errors import HwnasError
 from hwnas.spaces import get_space
 from hwnas.spaces.base import Arch
-from hwnas.strategies import LatencyObjective, Problem, Trial, get_reward, get_strategy
+from hwnas.strategies import Problem, Trial, get_reward, get_strategy
+from hwnas.target import Target
 from hwnas.strategies.finalists import measure_finalists
 from hwnas.strategies.loop import SearchLog
 
@@ -34,27 +35,30 @@ class Known:
     def evaluate(self, archs: Sequence[Arch]) -> np.ndarray:
         return np.array([self.number(a) / 1000 for a in archs])
 
+    def predict(self, archs: Sequence[Arch]) -> np.ndarray:
+        return self.latency(archs)
+
     def latency(self, archs: Sequence[Arch]) -> np.ndarray:
         return np.array([float(self.number(a)) for a in archs])
 
 
 def test_the_screen_margin_evaluates_candidates_predicted_slightly_over_budget() -> None:
     k = Known()
-    prob = Problem([LatencyObjective("d", k.latency, 100.0, margin=0.1)], k, get_reward("hard"))
+    prob = Problem([Target("d", k, 100.0, screen_margin=0.1)], k, get_reward("hard"))
     t = {int(k.number(x.arch)): x for x in prob.evaluate([arch(90), arch(100), arch(105), arch(110), arch(111)])}
     assert [n for n in sorted(t) if t[n].accuracy is not None] == [90, 100, 105, 110]  # up to 1.1 x budget
     assert t[111].reward is None and t[111].accuracy is None  # rejected before evaluation
     assert [n for n in sorted(t) if t[n].feasible] == [90, 100]  # feasible by prediction: <= budget
     assert prob.describe()["screen_margin"] == {"d": 0.1}
     with pytest.raises(HwnasError, match="margin must be >= 0"):
-        LatencyObjective("d", k.latency, 100.0, margin=-0.1)
+        Target("d", k, 100.0, screen_margin=-0.1)
     with pytest.raises(HwnasError, match="give the budget"):
-        LatencyObjective("d", k.latency, None, margin=0.1)
+        Target("d", k, None, screen_margin=0.1)
 
 
 def test_finalists_are_measured_best_first_until_one_meets_the_budget() -> None:
     k = Known()
-    prob = Problem([LatencyObjective("d", k.latency, 100.0, margin=0.2)], k, get_reward("hard"))
+    prob = Problem([Target("d", k, 100.0, screen_margin=0.2)], k, get_reward("hard"))
     log = SearchLog(trials=prob.evaluate([arch(n) for n in (50, 95, 99, 104, 118, 130)]))
     measured_true = {50: 49.0, 95: 104.0, 99: 101.0, 104: 98.0, 118: 125.0}  # the "device"
     calls: list[int] = []
@@ -63,18 +67,18 @@ def test_finalists_are_measured_best_first_until_one_meets_the_budget() -> None:
         calls.append(k.number(a))
         return {"d": measured_true[k.number(a)]}
 
-    chosen, taken = measure_finalists(log, prob.budgets, measure, 10)
+    chosen, taken = measure_finalists(log, prob.targets, measure, 10)
     # best reward first: 118 (125 ms, over), 104 (98 ms, meets): stop there
     assert calls == [118, 104] and k.number(chosen.arch) == 104
     assert [f.meets for f in taken] == [False, True] and taken[1].measured_ms == {"d": 98.0}
     assert taken[1].to_json()["predicted_ms"] == {"d": 104.0}
     # with one measurement allowed, nothing measured meets the budget: no answer, said plainly
-    chosen, taken = measure_finalists(log, prob.budgets, measure, 1)
+    chosen, taken = measure_finalists(log, prob.targets, measure, 1)
     assert chosen is None and len(taken) == 1
     with pytest.raises(HwnasError, match="at least one"):
-        measure_finalists(log, prob.budgets, measure, 0)
+        measure_finalists(log, prob.targets, measure, 0)
     with pytest.raises(HwnasError, match="lacks device"):
-        measure_finalists(log, prob.budgets, lambda a: {"other": 1.0}, 3)
+        measure_finalists(log, prob.targets, lambda a: {"other": 1.0}, 3)
 
 
 def test_evolution_leaves_a_used_up_neighbourhood_for_a_fresh_architecture() -> None:

@@ -13,7 +13,7 @@ from typing import Callable
 import pytest
 
 from hwnas.errors import HwnasError
-from hwnas.verify import exported_input_shape
+from hwnas.job.verify import exported_input_shape
 
 REPO = Path(__file__).resolve().parent.parent
 TABLES = REPO / "latency_tables"

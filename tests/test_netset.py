@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from hwnas.devices import get_device
-from hwnas.measure.netset import COLUMNS, measure_set, meta_path
+from hwnas.lut.netset import COLUMNS, measure_set, meta_path
 from hwnas.spaces import get_space
 
 HWNAS = str(Path(sys.executable).parent / "hwnas")

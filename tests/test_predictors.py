@@ -15,7 +15,9 @@ from hwnas.lut.table import LatencyTable
 from hwnas.paths import shared_data_dir
 from hwnas.predictors import (PREDICTORS, FlopsPredictor, LearnedPredictor, LutSumPredictor, NotFittedError,
                               TransferPredictor, fit_sources, load_predictor)
+from hwnas.predictors import fittable_kinds
 from hwnas.predictors.data import one_column, read_latency_csv
+from hwnas.testing.predictors import PredictorConformance
 from hwnas.predictors.metrics import metrics
 from hwnas.spaces import get_space
 
@@ -61,6 +63,12 @@ def test_every_registered_kind_is_covered() -> None:
     assert set(PREDICTORS.names()) == set(KINDS)
 
 
+class TestEveryFittableKind(PredictorConformance):
+    """The suite plugin authors run (hwnas.testing), over every kind 'hwnas predictor fit' makes."""
+
+    kinds = fittable_kinds()
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_conformance(kind: str, mbv2_data, nb201_data, tmp_path: Path) -> None:
     pred, xa, ya, xt, space = make(kind, mbv2_data, nb201_data)
@@ -98,21 +106,13 @@ def test_conformance(kind: str, mbv2_data, nb201_data, tmp_path: Path) -> None:
         pred.clone().fit(xa, np.zeros(len(xa)))
 
 
-@pytest.mark.parametrize("kind", ["flops", "learned"])
-def test_unfitted_refuses(kind: str, mbv2_data) -> None:
-    space, table, archs, _ = mbv2_data
-    pred = FlopsPredictor(space) if kind == "flops" else LearnedPredictor(space, table)
-    with pytest.raises(NotFittedError, match="not fitted"):
-        pred.predict(archs[:2])
-
-
 def test_learned_beats_baselines_on_held_out_networks(mbv2_data) -> None:
     space, table, archs, y = mbv2_data
     scores = {}
     for pred in (FlopsPredictor(space), LutSumPredictor(space, table), LearnedPredictor(space, table)):
         pred.fit(archs[:90], y[:90])
         scores[pred.kind] = metrics(pred.predict(archs[90:]), y[90:])["mape_pct"]
-    plain = metrics(LutSumPredictor(space, table).predict(archs[90:]), y[90:])["mape_pct"]
+    plain = metrics(LutSumPredictor(space, table).plain().predict(archs[90:]), y[90:])["mape_pct"]
     assert scores["learned"] < plain and scores["lutsum"] < plain
     assert scores["learned"] < 10
 
@@ -132,7 +132,7 @@ def test_lutsum_missing_keys_are_named(mbv2_data) -> None:
     space, table, _, _ = mbv2_data
     cut = LatencyTable(table.header, dict(list(table.entries.items())[:-1]), "cut.json")
     with pytest.raises(HwnasError, match="Logits-input"):
-        LutSumPredictor(space, cut)
+        LutSumPredictor(space, cut).plain()
 
 
 def test_metrics_on_known_values() -> None:

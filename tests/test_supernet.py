@@ -12,12 +12,14 @@ import pytest
 import torch
 
 from hwnas.data.datasets import load
-from hwnas.errors import HwnasError
+from hwnas.errors import HwnasError, RegistryError
 from hwnas.predictors import FlopsPredictor
-from hwnas.predictors.features import OptionTable
+from hwnas.spaces.option_table import OptionTable
 from hwnas.spaces import get_space
-from hwnas.supernet.latency import ExpectedLatency, latency_loss
-from hwnas.supernet.search import DifferentiableSearch, SearchConfig, Target
+from hwnas.supernet.latency import ExpectedLatency
+from hwnas.supernet.losses import get_loss
+from hwnas.supernet.search import DifferentiableSearch, SearchConfig
+from hwnas.target import Target
 
 HWNAS = str(Path(sys.executable).parent / "hwnas")
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,14 +54,17 @@ def test_expected_latency_gradient_matches_finite_differences() -> None:
 def test_losses_on_known_values() -> None:
     ce = torch.tensor(2.0)
     # 1 ms against a 1 ms budget: the log ratio is 1, so the factor is alpha = 0.2
-    assert float(latency_loss(ce, torch.tensor(1.0), 1.0, "mul#log")) == pytest.approx(0.4)
-    over = float(latency_loss(ce, torch.tensor(2.0), 1.0, "mul#log"))
+    mul = get_loss("mul#log")
+    assert float(mul(ce, [torch.tensor(1.0)], [1.0])) == pytest.approx(0.4)
+    over = float(mul(ce, [torch.tensor(2.0)], [1.0]))
     assert over == pytest.approx(2.0 * 0.2 * (np.log(2000) / np.log(1000)) ** 0.3)
-    assert float(latency_loss(ce, torch.tensor(1.5), 1.0, "add#linear", lam=0.5)) == pytest.approx(2.25)
-    with pytest.raises(HwnasError, match="unknown latency loss"):
-        latency_loss(ce, torch.tensor(1.0), 1.0, "mul#exp")
+    # two devices: one factor each
+    assert float(mul(ce, [torch.tensor(1.0), torch.tensor(1.0)], [1.0, 1.0])) == pytest.approx(2.0 * 0.2 * 0.2)
+    assert float(get_loss("add#linear", lam=0.5)(ce, [torch.tensor(1.5)], [1.0])) == pytest.approx(2.25)
+    with pytest.raises(RegistryError, match="unknown latency loss 'mul#exp'; known: add#linear, mul#log"):
+        get_loss("mul#exp")
     with pytest.raises(HwnasError, match="must be positive"):
-        latency_loss(ce, torch.tensor(1.0), 0.0)
+        mul(ce, [torch.tensor(1.0)], [0.0])
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +83,7 @@ def test_each_mode_moves_expected_latency_toward_the_budget(mode: str, tiny, tmp
     budget = float(latency.fixed + sum(o.min() for o in latency.options)) * 1.05
     cfg = SearchConfig(strategy=mode, epochs=1, warmup_epochs=0, batch_size=128, arch_lr=0.05, loss="add#linear",
                        lam=5.0, device="cpu")
-    s = DifferentiableSearch(space, [Target("flops", latency, budget, pred)], data, cfg, tmp_path, progress=False)
+    s = DifferentiableSearch(space, [Target("flops", pred, budget)], data, cfg, tmp_path, progress=False)
     before = float(s.expected_ms()[0])
     s.run()
     after = float(s.expected_ms()[0])
@@ -93,7 +98,7 @@ def test_second_order_darts_runs(tiny, tmp_path: Path) -> None:
     space, data, pred = tiny
     latency = pred.option_latency()
     cfg = SearchConfig(strategy="darts", unrolled=True, epochs=1, warmup_epochs=0, batch_size=256, device="cpu")
-    s = DifferentiableSearch(space, [Target("flops", latency, 1.0, pred)], data, cfg, tmp_path, progress=False)
+    s = DifferentiableSearch(space, [Target("flops", pred, 1.0)], data, cfg, tmp_path, progress=False)
     before = [a.detach().clone() for a in s.net.alphas]
     s.run()
     assert any(not torch.equal(a, b) for a, b in zip(before, s.net.alphas))
@@ -106,7 +111,7 @@ def test_resume_reproduces_the_uninterrupted_run(mode: str, tiny, tmp_path: Path
 
     def make(d: Path) -> DifferentiableSearch:
         cfg = SearchConfig(strategy=mode, epochs=2, warmup_epochs=1, batch_size=256, device="cpu", seed=3)
-        return DifferentiableSearch(space, [Target("f", latency, 10.0, pred)], data, cfg, d, progress=False)
+        return DifferentiableSearch(space, [Target("f", pred, 10.0)], data, cfg, d, progress=False)
 
     whole = make(tmp_path / "a")
     whole.run()
@@ -124,7 +129,7 @@ def test_nb201_supernet_searches(tmp_path: Path) -> None:
     archs = space.sample(60, seed=0)
     pred = FlopsPredictor(space).fit(archs, [a.counts().macs / 1e6 for a in archs])
     cfg = SearchConfig(strategy="gdas", epochs=1, warmup_epochs=0, batch_size=256, device="cpu")
-    s = DifferentiableSearch(space, [Target("flops", pred.option_latency(), 5.0, pred)], data, cfg, tmp_path,
+    s = DifferentiableSearch(space, [Target("flops", pred, 5.0)], data, cfg, tmp_path,
                              progress=False)
     result = s.run()
     assert space.parse(result["arch"]) == s.derive()

@@ -1,4 +1,4 @@
-"""Weight sharing across an mbv2 block's candidates (hwnas.supernet.shared)."""
+"""Weight sharing across an mbv2 block's candidates (hwnas.nn.shared)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import torch.nn.functional as F
 
 from hwnas.data.datasets import load
 from hwnas.layers import LayerSpec
-from hwnas.modules import InvertedResidual
+from hwnas.nn.blocks import InvertedResidual
 from hwnas.spaces import get_space
-from hwnas.supernet.build import build_supernet
-from hwnas.supernet.shared import CandidateView, SharedInvertedResidual
+from hwnas.nn.shared import CandidateView, SharedInvertedResidual
 
 
 def spec(kernel: int, expand: int) -> LayerSpec:
@@ -47,7 +46,7 @@ def test_a_view_computes_the_standalone_block_with_the_sliced_weights() -> None:
 
 def test_the_supernet_holds_each_block_once() -> None:
     space = get_space("mbv2", "small")
-    net = build_supernet(space)
+    net = space.supernet()
     largest = space.from_choices([d.choices[-2] if d.choices[-1] == "zero" else d.choices[-1]
                                   for d in space.decisions()])  # k7e6 everywhere
     weights = sum(p.numel() for p in net.weight_parameters())
@@ -59,7 +58,7 @@ def test_single_path_training_learns_with_shared_weights() -> None:
     space = get_space("mbv2", "small")
     data = load("digits", resolution=space.input_shape()[1])
     torch.manual_seed(0)
-    net = build_supernet(space)
+    net = space.supernet()
     net.set_mode("proxyless", "weights")
     opt = torch.optim.SGD(net.weight_parameters(), lr=0.05, momentum=0.9, nesterov=True)
     losses = []

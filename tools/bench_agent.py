@@ -2,7 +2,7 @@
 agent over TCP and over a pseudo-terminal serial line (goal: median latencies agree
 within 3 %), and the time a table build takes through each transport.
 
-    .venv/bin/python tools/bench_agent.py [--n 20] [--space mbv2 --preset small] [--skip-tables]
+    .venv/bin/python -m tools.bench_agent [--n 20] [--space mbv2 --preset small] [--skip-tables]
 
 All three devices use one calibrated reference latency (as a table does, which stores
 it in its header), so the comparison is of the per-round model/reference ratios.
@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hwnas.agent.testing import PtyBridge, free_port, start_agent, wait_log, wait_port  # noqa: E402
-from hwnas.cli.common import table  # noqa: E402
-from hwnas.devices import get_device  # noqa: E402
-from hwnas.lut.build import build_table  # noqa: E402
-from hwnas.spaces import get_space  # noqa: E402
+from hwnas.agent.testing import PtyBridge, free_port, start_agent, wait_log, wait_port
+from hwnas.cli.common import table
+from hwnas.devices import get_device
+from hwnas.lut.build import build_table
+from hwnas.spaces import get_space
 
 
 def main() -> None:

@@ -12,28 +12,27 @@
 (d) the (b) target (evolution, margin + finalists) again for predictors fitted on 8 other
     samples of 200 pixel2 cells: how much the figure depends on which cells were measured.
 
-    .venv/bin/python tools/bench_blackbox.py [--runs 50] [--devices pixel2,gold_6226] [--out runs/bench]
+    .venv/bin/python -m tools.bench_blackbox [--runs 50] [--devices pixel2,gold_6226] [--out runs/bench]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hwnas.bench.nb201 import BenchConfig, latency_lookup, plot_curves, run_bench  # noqa: E402
-from hwnas.cli.common import table  # noqa: E402
-from hwnas.predictors import LearnedPredictor  # noqa: E402
-from hwnas.predictors.base import screen_margin  # noqa: E402
-from hwnas.spaces import get_space  # noqa: E402
-from hwnas.strategies import LatencyObjective, Problem, get_reward, get_strategy, run  # noqa: E402
-from hwnas.evaluators.tabular import nb201_accuracy  # noqa: E402
+from hwnas.bench.nb201 import BenchConfig, latency_lookup, plot_curves, run_bench
+from hwnas.cli.common import table
+from hwnas.predictors import LearnedPredictor
+from hwnas.predictors.base import screen_margin
+from hwnas.spaces import get_space
+from hwnas.strategies import Problem, get_reward, get_strategy, run
+from hwnas.target import Target
+from hwnas.evaluators.tabular import nb201_accuracy
 
 
 def row(j: dict, extra: list | None = None) -> list:
@@ -103,7 +102,7 @@ def main() -> None:
         acc = nb201_accuracy(space)
         rows = []
         for s in ("random", "evolution", "pareto", "reinforce"):
-            prob = Problem([LatencyObjective("pixel2", pred.predict, None)], acc, get_reward("pareto"))
+            prob = Problem([Target("pixel2", pred)], acc, get_reward("pareto"))
             n = 2000 if s != "reinforce" else 300
             t0 = time.perf_counter()
             _, log = run(get_strategy(s, space, seed=0), prob, n)

@@ -5,7 +5,7 @@ Prints, per run, the budget, the predicted and the measured latency of the expor
 model, whether the budget is met and how far below it the model lands. Goal: at least
 95 % met, and measured latency within 15 % below the budget (not needlessly small).
 
-    .venv/bin/python tools/bench_end_to_end.py [--runs 10] [--epochs 2] [--strategy proxyless]
+    .venv/bin/python -m tools.bench_end_to_end [--runs 10] [--epochs 2] [--strategy proxyless]
         [--device cpu-ort:threads=1] [--out runs/bench_e2e]
 """
 
@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hwnas.cli.common import table  # noqa: E402
-from hwnas.cli.search_cmds import DEFAULTS  # noqa: E402
-from hwnas.pipeline import main_job  # noqa: E402
-from hwnas.spaces import get_space  # noqa: E402
-from hwnas.supernet.search import budget_from_quantile  # noqa: E402
-from hwnas.targets import resolve_target  # noqa: E402
+from hwnas.cli.common import table
+from hwnas.job.recipe import SearchRecipe
+from hwnas.job.run import run_job
+from hwnas.job.targets import build_targets
+from hwnas.spaces import get_space
 
 
 def main() -> None:
@@ -47,14 +44,13 @@ def main() -> None:
     rows, records = [], []
     for i, q in enumerate(quantiles):
         run = out / f"run{i}"
-        target = resolve_target(space, args.device, None, run, progress=False)
-        target.budget_ms = budget_from_quantile(space, target.predictor.option_latency(), float(q))
-        o = {**DEFAULTS, "strategy": args.strategy, "space": args.space, "preset": args.preset, "seed": i,
-             "epochs": args.epochs, "warmup_epochs": 1, "derive": args.derive, "output": str(run),
-             "queries": 30, "accuracy": "train:1" if args.space != "nb201" else None}
+        recipe = SearchRecipe.parse(flags={
+            "strategy": args.strategy, "space": args.space, "preset": args.preset, "seed": i, "device": [args.device],
+            "budget_quantile": float(q), "epochs": args.epochs, "warmup_epochs": 1, "derive": args.derive,
+            "output": str(run), "queries": 30, "accuracy": "train:1" if args.space != "nb201" else None})
         t0 = time.perf_counter()
-        job = main_job(o, space, [target], run, progress=False)
-        v = job["rounds"][-1]["verify"][0]
+        job = run_job(recipe, space, build_targets(recipe, space, run, progress=False), run, progress=False)
+        v = job.final.verify[0]
         below = 100 * (1 - v["measured_ms"] / v["budget_ms"])
         records.append({**{k: v[k] for k in ("arch", "budget_ms", "predicted_ms", "measured_ms", "meets_budget")},
                         "quantile": float(q), "below_pct": below, "seconds": time.perf_counter() - t0})

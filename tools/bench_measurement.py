@@ -7,7 +7,7 @@
     measured set against the shipped table (MAPE, Kendall tau);
 (c) the time each shipped table took to build.
 
-    .venv/bin/python tools/bench_measurement.py [--runtimes ort,tflite] [--out DIR]
+    .venv/bin/python -m tools.bench_measurement [--runtimes ort,tflite] [--out DIR]
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ import numpy as np
 from scipy.stats import kendalltau
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from hwnas.cli.common import table  # noqa: E402
-from hwnas.devices import get_device  # noqa: E402
-from hwnas.lut.table import LatencyTable  # noqa: E402
-from hwnas.spaces import get_space  # noqa: E402
+from hwnas.cli.common import table
+from hwnas.devices import get_device
+from hwnas.lut.table import LatencyTable
+from hwnas.spaces import get_space
 
 SUFFIX = {"ort": ".onnx", "tflite": ".tflite"}
 
@@ -89,10 +88,9 @@ def lutsum(runtime: str, preset: str, n: int, out: Path) -> dict | None:
     predicted = np.array([lut.arch_latency_ms(space.parse(r["arch"])) for r in rows])
     mape = float(np.mean(np.abs(predicted - measured) / measured) * 100)
     tau = float(kendalltau(predicted, measured).statistic)
-    import matplotlib
+    from hwnas.plots import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.scatter(measured, predicted, s=10)
@@ -101,9 +99,7 @@ def lutsum(runtime: str, preset: str, n: int, out: Path) -> dict | None:
     ax.set_xlabel("measured whole network (ms)")
     ax.set_ylabel("LUT-sum (ms)")
     ax.set_title(f"mbv2/{preset} cpu-{runtime}: MAPE {mape:.1f} %, tau {tau:.2f}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out / f"lutsum-{preset}-{runtime}.png", dpi=120)
-    plt.close(fig)
+    save(fig, out / f"lutsum-{preset}-{runtime}.png")
     return {"runtime": runtime, "preset": preset, "n": len(rows), "mape_pct": mape, "kendall": tau,
             "bias": float(np.median(predicted / measured))}
 

@@ -9,7 +9,7 @@
    mean Spearman >= 0.93 at K = 10; HELP reports 0.932);
 4. throughput on one core, batched (goal: lutsum >= 100,000 and learned >= 20,000 archs/s).
 
-    .venv/bin/python tools/bench_predictors.py [--seeds 5] [--out DIR]
+    .venv/bin/python -m tools.bench_predictors [--seeds 5] [--out DIR]
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -27,16 +26,15 @@ from sklearn.linear_model import LinearRegression
 from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from hwnas.cli.common import table  # noqa: E402
-from hwnas.lut.table import LatencyTable  # noqa: E402
-from hwnas.paths import shared_data_dir  # noqa: E402
-from hwnas.predictors import (FlopsPredictor, LearnedPredictor, LutSumPredictor, TransferPredictor,  # noqa: E402
+from hwnas.cli.common import table
+from hwnas.lut.table import LatencyTable
+from hwnas.paths import shared_data_dir
+from hwnas.predictors import (FlopsPredictor, LearnedPredictor, LutSumPredictor, TransferPredictor,
                               fit_sources)
-from hwnas.predictors.data import one_column, read_latency_csv  # noqa: E402
-from hwnas.predictors.metrics import metrics  # noqa: E402
-from hwnas.spaces import get_space  # noqa: E402
+from hwnas.predictors.data import one_column, read_latency_csv
+from hwnas.predictors.metrics import metrics
+from hwnas.spaces import get_space
 
 PHONES = {"pixel2", "samsung_a50", "samsung_s7"}
 
@@ -114,7 +112,7 @@ def part_throughput(n: int = 100_000) -> dict:
     t = LatencyTable.load(ROOT / "latency_tables" / "mbv2-small.cpu-ort.lut.json", space=space)
     data, col = one_column(str(ROOT / "latency_tables" / "mbv2-small.cpu-ort.measured.csv"))
     learned = LearnedPredictor(space, t).fit(data.archs, data.column(col), validate=False)
-    lutsum = LutSumPredictor(space, t)
+    lutsum = LutSumPredictor(space, t).plain()
     out = {}
     with threadpool_limits(1):
         for name, pred in (("lutsum", lutsum), ("learned", learned)):
@@ -127,10 +125,9 @@ def part_throughput(n: int = 100_000) -> dict:
 
 
 def plot_nb201(rows: list[dict], path: Path) -> None:
-    import matplotlib
+    from hwnas.plots import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
     x = np.arange(len(rows))
@@ -142,9 +139,7 @@ def plot_nb201(rows: list[dict], path: Path) -> None:
         ax.legend(fontsize=8)
     axes[1].set_xticks(x, [r["device"] for r in rows], rotation=60, fontsize=8)
     fig.suptitle("nb201 latency predictors, 900 training cells")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, dpi=110)
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ well under a second (the goal is < 1 s for ``hwnas --help`` and ``hwnas space li
 Each command runs ``--repeat`` times in a fresh process; prints the median and the best
 wall time, and whether torch was imported (``python -X importtime``).
 
-    .venv/bin/python tools/bench_startup.py [--repeat 7]
+    .venv/bin/python -m tools.bench_startup [--repeat 7]
 """
 
 from __future__ import annotations

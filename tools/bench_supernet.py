@@ -9,7 +9,7 @@
 (c) nb201: each mode's derived cell and its CIFAR-10 accuracy from
     ../shared/data/nb201/accuracy.csv, with and without the latency term.
 
-    .venv/bin/python tools/bench_supernet.py [--parts a,b,c] [--seeds 10] [--epochs 4] [--retrain-epochs 6]
+    .venv/bin/python -m tools.bench_supernet [--parts a,b,c] [--seeds 10] [--epochs 4] [--retrain-epochs 6]
 """
 
 from __future__ import annotations
@@ -29,16 +29,15 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from hwnas.cli.common import table  # noqa: E402
-from hwnas.data.datasets import load  # noqa: E402
-from hwnas.paths import shared_data_dir  # noqa: E402
-from hwnas.predictors import LearnedPredictor, load_predictor  # noqa: E402
-from hwnas.spaces import get_space  # noqa: E402
-from hwnas.supernet.build import build_supernet  # noqa: E402
-from hwnas.supernet.search import DifferentiableSearch, SearchConfig, Target, budget_from_quantile  # noqa: E402
-from hwnas.train import train_arch  # noqa: E402
+from hwnas.cli.common import table
+from hwnas.data.datasets import load
+from hwnas.paths import shared_data_dir
+from hwnas.predictors import LearnedPredictor, load_predictor
+from hwnas.spaces import get_space
+from hwnas.supernet.search import DifferentiableSearch, SearchConfig
+from hwnas.target import Target
+from hwnas.train import train_arch
 
 
 def memory_child(kind: str, batch: int, steps: int) -> None:
@@ -47,7 +46,7 @@ def memory_child(kind: str, batch: int, steps: int) -> None:
     if kind == "single":
         net = space.resolve("largest").build().to(dev)
     else:
-        net = build_supernet(space).to(dev)
+        net = space.supernet().to(dev)
         net.set_mode("darts" if kind == "darts" else "proxyless", "weights")
     x = torch.randn(batch, *space.input_shape(), device=dev)
     y = torch.randint(0, 10, (batch,), device=dev)
@@ -97,7 +96,7 @@ def part_b(seeds: int, epochs: int, retrain_epochs: int, derive: str = "budget")
     for seed in range(seeds):
         with tempfile.TemporaryDirectory() as d:
             cfg = SearchConfig(strategy="proxyless", epochs=epochs, warmup_epochs=1, seed=seed, derive=derive)
-            s = DifferentiableSearch(space, [Target("cpu-ort", latency, budget, pred)], data, cfg, d, progress=False)
+            s = DifferentiableSearch(space, [Target("cpu-ort", pred, budget)], data, cfg, d, progress=False)
             r = s.run()
         arch = space.parse(r["arch"])
         acc = train_arch(arch, data, epochs=retrain_epochs, seed=0, progress=False).test_acc
@@ -123,7 +122,7 @@ def part_c(epochs: int) -> list[dict]:
     pred = LearnedPredictor(space).fit([rows[i]["arch"] for i in pick], [float(rows[i]["pixel2"]) for i in pick],
                                        device={"name": "pixel2"}, validate=False)
     latency = pred.option_latency()
-    budget = budget_from_quantile(space, latency, 0.5)
+    budget = latency.quantile(space, 0.5)
     data = load("digits", resolution=32)
     out = []
     for mode in ("darts", "proxyless", "gdas"):
@@ -131,7 +130,7 @@ def part_c(epochs: int) -> list[dict]:
             cfg = SearchConfig(strategy=mode, epochs=epochs, warmup_epochs=1, loss="add#linear",
                                lam=1.0 if with_latency else 0.0, seed=0)
             with tempfile.TemporaryDirectory() as d:
-                s = DifferentiableSearch(space, [Target("pixel2", latency, budget, pred)], data, cfg, d, progress=False)
+                s = DifferentiableSearch(space, [Target("pixel2", pred, budget)], data, cfg, d, progress=False)
                 r = s.run()
             out.append({"mode": mode, "latency_term": with_latency, "arch": r["arch"],
                         "cifar10": acc[r["arch"]], "pixel2_ms": r["devices"][0]["predicted_ms"],

@@ -25,17 +25,14 @@ def describe() -> dict[str, str]:
 def build(recipe: Any, weights: bytes) -> Any:
     from hwnas.layers import parse_key
     from hwnas.ops import build_layer
-    from hwnas.spaces import get_space
+    from hwnas.spaces.stored import space_from_recipe
 
     if not isinstance(recipe, dict):
         raise ValueError("recipe must be an object")
     if recipe.get("kind") == "layer":
         model = build_layer(parse_key(str(recipe.get("key"))))
     elif recipe.get("kind") == "arch":
-        overrides = recipe.get("overrides") or {}
-        if not isinstance(overrides, dict) or set(overrides) - {"resolution", "num_classes", "width_mult"}:
-            raise ValueError("overrides may set resolution, num_classes and width_mult only")
-        space = get_space(str(recipe.get("space")), recipe.get("preset"), **overrides)
+        space = space_from_recipe(recipe, "the model's recipe")
         model = space.parse(str(recipe.get("arch"))).build()
     else:
         raise ValueError("recipe kind must be 'layer' or 'arch'")
@@ -50,7 +47,7 @@ class TorchAgentRunner:
     def __init__(self, recipe: Any, weights: bytes, input_shape: Any, threads: int) -> None:
         import torch
 
-        from hwnas.devices.local import TorchRunner
+        from hwnas.measure.runtimes import TorchRunner
 
         if not (isinstance(input_shape, list) and len(input_shape) == 3 and all(isinstance(d, int) and 0 < d < 8192
                                                                                    for d in input_shape)):

@@ -22,7 +22,9 @@ from hwnas.errors import HwnasError
 from hwnas.evaluators.tabular import TableLookup, nb201_accuracy, nb201_latency
 from hwnas.spaces import get_space
 from hwnas.predictors.base import screen_margin
-from hwnas.strategies import LatencyObjective, Problem, get_reward, get_strategy, run
+from hwnas.strategies import STRATEGIES, Problem, get_reward, get_strategy, run
+from hwnas.strategies.rewards import reward_name
+from hwnas.target import Target
 from hwnas.strategies.finalists import measure_finalists
 
 
@@ -53,15 +55,13 @@ class BenchResult:
     evaluations: int
     measurements: list[int] = field(default_factory=list)
     margin: float = 0.0
+    over_budget_runs: list[bool] = field(default_factory=list)
 
     @property
     def over_budget(self) -> float:
         """The share of runs whose answer's true latency exceeds the budget (runs with no answer
         are counted in ``unanswered``)."""
-        b = self.config.budget_ms
-        if b is None:
-            return 0.0
-        return float(np.mean([lat is not None and lat > b for lat in self.true_latency_ms]))
+        return float(np.mean(self.over_budget_runs)) if self.over_budget_runs else 0.0
 
     def worst_overshoot(self) -> float:
         """The largest true latency / budget - 1 among the returned architectures."""
@@ -101,8 +101,9 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> BenchResult:
         raise HwnasError("a budget needs a latency: --latency FILE:COLUMN (a device column of latency_ms.csv)")
     if cfg.predictor is not None and true_lat is None:
         raise HwnasError("--predictor needs --latency (the device whose true latency judges the result)")
+    judge = Target(true_lat.column, true_lat, cfg.budget_ms) if true_lat is not None else None
     if cfg.budget_ms is not None:
-        ok = true_lat.values <= cfg.budget_ms  # type: ignore[union-attr]
+        ok = judge.meets(true_lat.values)  # type: ignore[union-attr]
         if not ok.any():
             raise HwnasError(f"no architecture meets {cfg.budget_ms} ms on {cfg.latency}; the fastest takes "
                              f"{true_lat.values.min():.3f} ms")  # type: ignore[union-attr]
@@ -111,18 +112,16 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> BenchResult:
         optimum = float(acc.values.max())
     if cfg.finalists and cfg.budget_ms is None:
         raise HwnasError("--finalists measures candidates against a budget; give --budget-ms")
-    reward = get_reward(cfg.reward or ("pareto" if cfg.strategy == "pareto" else "hard" if cfg.budget_ms else "pareto"))
+    reward = get_reward(reward_name(STRATEGIES[cfg.strategy], cfg.reward, cfg.budget_ms is not None))
     # a margin widens a budget, and the true latency needs none
     auto_exact = cfg.predictor is None and cfg.margin == "auto"
     margin = 0.0 if auto_exact or cfg.budget_ms is None else screen_margin(cfg.margin, cfg.predictor)
-    objectives = []
     if true_lat is not None:
-        see = cfg.predictor.predict if cfg.predictor is not None else true_lat
-        objectives.append(LatencyObjective(true_lat.column, see, cfg.budget_ms, margin))  # type: ignore[union-attr]
+        seen = Target(true_lat.column, cfg.predictor if cfg.predictor is not None else true_lat, cfg.budget_ms, margin)
     else:
-        objectives.append(LatencyObjective("params", lambda archs: np.zeros(len(archs)), None))
-    problem = Problem(objectives, acc, reward)
-    best, lats, curves, measurements = [], [], [], []
+        seen = Target("none", _NoLatency())
+    problem = Problem([seen], acc, reward)
+    best, lats, curves, measurements, over = [], [], [], [], []
     evaluations = 0
     t0 = time.perf_counter()
     for r in tqdm(range(cfg.runs), desc=f"nb201 {cfg.strategy}", unit="run", disable=not progress):
@@ -131,7 +130,7 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> BenchResult:
         evaluations += len(log.trials)
         if cfg.finalists:
             column = true_lat.column  # type: ignore[union-attr]
-            chosen, taken = measure_finalists(log, problem.budgets, lambda a: {column: float(true_lat([a])[0])},
+            chosen, taken = measure_finalists(log, [seen], lambda a: {column: float(true_lat([a])[0])},
                                               cfg.finalists)
             measurements.append(len(taken))
         else:
@@ -140,21 +139,29 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> BenchResult:
         if chosen is None:
             best.append(float("nan"))
             lats.append(None)
+            over.append(False)
         else:
             best.append(float(acc([chosen.arch])[0]))
             lats.append(float(true_lat([chosen.arch])[0]) if true_lat is not None else None)
+            over.append(judge is not None and not judge.meets(lats[-1]))
         curve = np.array(log.curve()[: cfg.queries], dtype=float)
         curves.append(np.pad(curve, (0, cfg.queries - len(curve)), constant_values=np.nan))
     seconds = time.perf_counter() - t0
     return BenchResult(cfg, [100 * b for b in best], lats, 100 * np.array(curves), 100 * optimum, seconds, evaluations,
-                       measurements, margin)
+                       measurements, margin, over)
+
+
+class _NoLatency:
+    """The latency model of a search without a device: accuracy alone is searched."""
+
+    def predict(self, archs: Any) -> np.ndarray:
+        return np.zeros(len(archs))
 
 
 def plot_curves(results: list[BenchResult], path: str) -> None:
-    import matplotlib
+    from hwnas.plots import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for res in results:
@@ -174,6 +181,4 @@ def plot_curves(results: list[BenchResult], path: str) -> None:
         title += f"\nbudget {results[0].config.budget_ms:g} ms on {results[0].config.latency}"
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)

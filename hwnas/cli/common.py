@@ -14,7 +14,7 @@ def add_space_args(p: argparse.ArgumentParser, positional: bool = True) -> None:
     if positional:
         p.add_argument("space", metavar="SPACE", help=f"search space ({', '.join(SPACES.names())})")
     else:
-        p.add_argument("--space", required=True, help=f"search space ({', '.join(SPACES.names())})")
+        p.add_argument("--space", required=True, choices=SPACES.names(), help="search space")
     p.add_argument("--preset", help="space preset (see 'hwnas space list')")
     p.add_argument("--num-classes", type=int, help="override the preset's class count")
     p.add_argument("--resolution", type=int, help="override the preset's input resolution")
@@ -22,10 +22,8 @@ def add_space_args(p: argparse.ArgumentParser, positional: bool = True) -> None:
 
 
 def space_from_args(args: argparse.Namespace) -> SearchSpace:
-    overrides: dict[str, Any] = {"num_classes": args.num_classes, "resolution": args.resolution}
-    if getattr(args, "width_mult", None) is not None:
-        overrides["width_mult"] = args.width_mult
-    return get_space(args.space, args.preset, **overrides)
+    overrides = {k: getattr(args, k, None) for k in ("num_classes", "resolution", "width_mult")}
+    return get_space(args.space, args.preset, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def arch_from_args(space: SearchSpace, text: str) -> Arch:

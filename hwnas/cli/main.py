@@ -21,6 +21,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from hwnas.cli import (agent_cmds, bench_cmds, export_cmd, measure_cmds, predictor_cmds, search_cmds, space_cmds,
                            verify_cmd)
+    from hwnas.plugins import load_plugins
+
+    load_plugins()  # what plugins register appears in --help
 
     parser = _Parser(prog="hwnas", description="Hardware-aware neural architecture search for edge devices.")
     parser.add_argument("--version", action="version", version=f"hwnas {__version__}")
@@ -37,7 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except HwnasError as e:
+        print(f"hwnas: error: {e}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

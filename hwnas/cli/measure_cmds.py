@@ -10,7 +10,8 @@ import numpy as np
 from hwnas.cli.common import add_json, add_space_args, emit_json, space_from_args, table
 from hwnas.devices import get_device
 from hwnas.errors import HwnasError
-from hwnas.lut.table import LatencyTable, space_from_skeleton
+from hwnas.lut.table import LatencyTable
+from hwnas.spaces.stored import space_from_skeleton
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -140,7 +141,7 @@ def cmd_lut_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
-    from hwnas.measure.netset import measure_set
+    from hwnas.lut.netset import measure_set
 
     if args.n < 1:
         raise HwnasError("-n must be >= 1")

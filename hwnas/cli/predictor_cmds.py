@@ -11,6 +11,12 @@ from hwnas.cli.common import add_json, add_space_args, emit_json, space_from_arg
 from hwnas.errors import HwnasError
 
 
+def fittable_kinds() -> list[str]:
+    from hwnas.predictors import fittable_kinds
+
+    return fittable_kinds()
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     pred = sub.add_parser("predictor", help="fit, evaluate and transfer latency predictors")
     psub = pred.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -19,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_space_args(p, positional=False)
     p.add_argument("--data", required=True, metavar="FILE[:COL]", help="latency CSV (arch + ms columns)")
     p.add_argument("--lut", metavar="TABLE", help="latency table (needed by lutsum, used by learned)")
-    p.add_argument("--kind", choices=["flops", "lutsum", "learned"], default="learned")
+    p.add_argument("--kind", choices=fittable_kinds(), default="learned",
+                   help="predictor kind (default learned); lutsum needs --lut, learned uses it when given")
     p.add_argument("--rows", type=int, help="fit on this many rows drawn at random (seeded), not all")
     p.add_argument("--seed", type=int, default=0, help="which rows --rows draws (default 0)")
     p.add_argument("-o", "--output", required=True, help="predictor file (JSON)")
@@ -47,18 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from hwnas.lut.table import LatencyTable
-    from hwnas.predictors import FlopsPredictor, LearnedPredictor, LutSumPredictor
+    from hwnas.predictors import PREDICTORS
     from hwnas.predictors.data import one_column
 
     space = space_from_args(args)
     data, col = one_column(args.data)
     table = LatencyTable.load(args.lut, space=space) if args.lut else None
-    if args.kind == "lutsum":
-        model = LutSumPredictor(space, table)
-    elif args.kind == "learned":
-        model = LearnedPredictor(space, table)
-    else:
-        model = FlopsPredictor(space)
+    model = PREDICTORS[args.kind].create(space, table)
     device = table.header["device"] if table is not None else data.device_of(col)
     archs, y = data.archs_in(space), data.column(col)
     if args.rows is not None:
@@ -82,10 +84,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def scatter(path: str, predicted: np.ndarray, measured: np.ndarray, title: str) -> None:
-    import matplotlib
+    from hwnas.plots import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.scatter(measured, predicted, s=6, alpha=0.6)
@@ -96,9 +97,7 @@ def scatter(path: str, predicted: np.ndarray, measured: np.ndarray, title: str) 
     ax.set_ylabel("predicted (ms)")
     ax.set_title(title, fontsize=8)
     ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

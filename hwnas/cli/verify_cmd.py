@@ -23,9 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from hwnas.devices import parse_device_spec
     from hwnas.export.run import load_run
-    from hwnas.targets import resolve_target
-    from hwnas.verify import verify_target
+    from hwnas.job.targets import resolve_target
+    from hwnas.job.verify import verify_target
 
     run = Path(args.run_dir)
     space, arch, result, _ = load_run(run)
@@ -35,8 +38,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if not budgets:
             raise HwnasError(f"{run} has no budget; give --budget-ms")
         budget = budgets[0]
-    target = resolve_target(space, args.device, budget, run, lut=args.lut, predictor=args.predictor,
-                            progress=not args.quiet)
+    target = replace(resolve_target(space, parse_device_spec(args.device), run, lut=args.lut,
+                                    predictor=args.predictor, progress=not args.quiet), budget_ms=budget)
     out = verify_target(run, str(arch), target)
     if args.json:
         emit_json(out)

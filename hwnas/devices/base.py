@@ -18,6 +18,7 @@ from hwnas import __version__
 from hwnas.errors import HwnasError
 from hwnas.measure.fingerprint import host_fingerprint
 from hwnas.measure.protocol import Measurement, MeasureProtocol, Runner, calibrate, measure
+from hwnas.registry import Registry
 
 ModelLike = Any
 """An ``nn.Module``, a path to an exported file, or the file's bytes."""
@@ -52,11 +53,20 @@ class Device(ABC):
         self.spec = spec or f"{self.backend}:threads={threads}"
         self._reference: Runner | None = None
         self.reference_ms: float | None = None
-        if pin:
+
+    def open(self) -> None:
+        """Make the device ready to measure (here: pin this process to its CPUs); called by
+        :meth:`~hwnas.devices.spec.DeviceSpec.open`, not by the constructor."""
+        if self.pin:
             try:
-                os.sched_setaffinity(0, pin)
+                os.sched_setaffinity(0, self.pin)
             except (AttributeError, OSError) as e:
-                raise HwnasError(f"cannot pin to CPUs {pin}: {e}") from None
+                raise HwnasError(f"cannot pin to CPUs {self.pin}: {e}") from None
+
+    @property
+    def export_format(self) -> str | None:
+        """The exported file this device runs (``onnx``, ``tflite``), or None for modules only."""
+        return self.file_suffix.lstrip(".") or None
 
     # -- what a backend provides ----------------------------------------------------
     @abstractmethod
@@ -94,8 +104,14 @@ class Device(ABC):
                 "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
 
     def measure(self, model: ModelLike, input_shape: tuple[int, int, int],
-                protocol: MeasureProtocol | None = None) -> Measurement:
+                protocol: MeasureProtocol | None = None, reference_ms: float | None = None) -> Measurement:
+        """Time ``model`` with the protocol. With drift compensation the figure is reported
+        through the reference network's calibration: ``reference_ms`` when given (the one a
+        table or predictor was measured with, so the figures share its scale), else this
+        device's own, calibrated on first use."""
         protocol = protocol or self.protocol
+        if reference_ms is not None:
+            self.reference_ms = reference_ms
         runner = self.load(model, input_shape)
         reference = None
         if protocol.compensate:
@@ -103,12 +119,17 @@ class Device(ABC):
             if self.reference_ms is None:
                 self.calibrate_reference()
         try:
-            return measure(runner, protocol, reference=reference, reference_ms=self.reference_ms,
-                           provenance=self.provenance(input_shape, protocol))
+            m = self.time(runner, protocol, reference)
         finally:
             close = getattr(runner, "close", None)
             if close:
                 close()
+        m.provenance = self.provenance(input_shape, protocol)
+        return m
+
+    def time(self, runner: Runner, protocol: MeasureProtocol, reference: Runner | None) -> Measurement:
+        """Run the protocol on a loaded model (here, in this process; an agent's device on the agent)."""
+        return measure(runner, protocol, reference=reference, reference_ms=self.reference_ms)
 
     def close(self) -> None:
         self._reference = None
@@ -124,3 +145,7 @@ def read_model_file(model: ModelLike, suffix: str) -> str | None:
             raise HwnasError(f"{p}: this device runs {suffix} files, not {p.suffix or 'files without a suffix'}")
         return str(p)
     return None
+
+
+DEVICES: Registry[type[Device]] = Registry("device backend")
+"""Device backends by name (``cpu-ort``, ...); :mod:`hwnas.devices` registers the built-in ones."""

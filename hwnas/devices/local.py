@@ -4,106 +4,75 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from hwnas.devices.base import Device, ModelLike, read_model_file
 from hwnas.errors import HwnasError
-from hwnas.measure.runtimes import OrtRunner, TfliteRunner
+from hwnas.measure.runtimes import OrtRunner, TfliteRunner, TorchRunner
 
 
-class OrtDevice(Device):
+class FileRuntimeDevice(Device):
+    """A backend whose runtime runs exported files: a module is exported first, a file is
+    checked for the right kind, and a file the runtime refuses is named."""
+
+    runner: ClassVar[Any] = None
+    what: ClassVar[str] = ""
+
+    def runtime_version(self) -> str:
+        return str(self.runner.version())
+
+    def export(self, model: Any, input_shape: tuple[int, int, int]) -> bytes:
+        """The module as this runtime's file."""
+        raise NotImplementedError
+
+    def load(self, model: ModelLike, input_shape: tuple[int, int, int]) -> Any:
+        if isinstance(model, (bytes, bytearray)):
+            return self.runner(bytes(model), self.threads)
+        path = read_model_file(model, self.file_suffix)
+        source: Any = self.export(model, input_shape) if path is None else path
+        try:
+            return self.runner(source, self.threads)
+        except Exception as e:
+            raise HwnasError(f"{self.what} rejected {path or 'the exported module'}: {str(e).splitlines()[0]}") from None
+
+
+class OrtDevice(FileRuntimeDevice):
     backend = "cpu-ort"
     runtime = "onnxruntime"
     file_suffix = ".onnx"
+    runner = OrtRunner
+    what = "onnxruntime"
 
-    def runtime_version(self) -> str:
-        return OrtRunner.version()
+    def export(self, model: Any, input_shape: tuple[int, int, int]) -> bytes:
+        from hwnas.export.onnx import export_onnx
 
-    def load(self, model: ModelLike, input_shape: tuple[int, int, int]) -> OrtRunner:
-        if isinstance(model, (bytes, bytearray)):
-            return OrtRunner(bytes(model), self.threads)
-        path = read_model_file(model, self.file_suffix)
-        if path is None:
-            from hwnas.export.onnx import export_onnx
-
-            with tempfile.TemporaryDirectory() as d:
-                path = str(export_onnx(model, input_shape, Path(d) / "model.onnx"))
-                return self._open(path)
-        return self._open(path)
-
-    def _open(self, path: str) -> OrtRunner:
-        try:
-            return OrtRunner(path, self.threads)
-        except Exception as e:
-            raise HwnasError(f"onnxruntime rejected {path}: {str(e).splitlines()[0]}") from None
+        with tempfile.TemporaryDirectory() as d:
+            return export_onnx(model, input_shape, Path(d) / "model.onnx").read_bytes()
 
 
-class TfliteDevice(Device):
+class TfliteDevice(FileRuntimeDevice):
     backend = "cpu-tflite"
     file_suffix = ".tflite"
+    runner = TfliteRunner
+    what = "the TFLite interpreter"
 
     @property
     def runtime(self) -> str:  # type: ignore[override]
         return TfliteRunner.runtime_name()
 
-    def runtime_version(self) -> str:
-        return TfliteRunner.version()
+    def export(self, model: Any, input_shape: tuple[int, int, int]) -> bytes:
+        from hwnas.export.measure_cache import converted_bytes
+        from hwnas.export.tflite import export_tflite, is_tflite
 
-    def load(self, model: ModelLike, input_shape: tuple[int, int, int]) -> TfliteRunner:
-        if isinstance(model, (bytes, bytearray)):
-            return TfliteRunner(bytes(model), self.threads)
-        path = read_model_file(model, self.file_suffix)
-        if path is None:
-            from hwnas.export.measure_cache import converted_bytes
-            from hwnas.export.tflite import export_tflite, is_tflite
-
-            return TfliteRunner(converted_bytes(model, input_shape, "tflite", export_tflite, is_tflite), self.threads)
-        try:
-            return TfliteRunner(path, self.threads)
-        except Exception as e:
-            raise HwnasError(f"the TFLite interpreter rejected {path}: {str(e).splitlines()[0]}") from None
-
-
-class TorchRunner:
-    def __init__(self, model: Any, input_shape: tuple[int, int, int], device: str, channels_last: bool) -> None:
-        import torch
-
-        self.torch = torch
-        self.device = device
-        self.model = model.eval().to(device)
-        self.x = torch.randn(1, *input_shape, generator=torch.Generator().manual_seed(0)).to(device)
-        if channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-            self.x = self.x.contiguous(memory_format=torch.channels_last)
-        if device.startswith("cuda"):
-            self.start = torch.cuda.Event(enable_timing=True)
-            self.end = torch.cuda.Event(enable_timing=True)
-
-    def time_once(self) -> float:
-        torch = self.torch
-        with torch.inference_mode():
-            if self.device.startswith("cuda"):
-                self.start.record()
-                self.model(self.x)
-                self.end.record()
-                self.end.synchronize()
-                return float(self.start.elapsed_time(self.end))
-            import time
-
-            t0 = time.perf_counter_ns()
-            self.model(self.x)
-            return (time.perf_counter_ns() - t0) / 1e6
-
-    def close(self) -> None:
-        self.model = None
+        return converted_bytes(model, input_shape, "tflite", export_tflite, is_tflite)
 
 
 class TorchCpuDevice(Device):
     backend = "cpu-torch"
     runtime = "torch"
 
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
+    def open(self) -> None:
+        super().open()
         import torch
 
         torch.set_num_threads(self.threads)

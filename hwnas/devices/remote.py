@@ -75,17 +75,24 @@ class RemoteDevice(Device):
         super().__init__(threads=threads, protocol=protocol, spec=spec or f"remote:{url}")
         self.url = url
         self.transport, self.address, _ = parse_url(url)
+        self.wanted_runtime, self.baud, self.bench_timeout_s = runtime, baud, timeout_s
+        self.token = token if token is not None else os.environ.get("HWNAS_AGENT_TOKEN")
+        self.client_options = client_options
+        self.format = str(runtime or "onnx")
+        self.info: dict[str, Any] = {}
+
+    def open(self) -> None:
+        """Connect to the agent and learn what it runs (its hello)."""
         if self.transport == "tcp":
             host, _, port = self.address.rpartition(":")
             connect = lambda: TcpLink.connect(host, int(port))  # noqa: E731
         else:
-            connect = lambda: SerialLink.open(self.address, baud)  # noqa: E731
-        token = token if token is not None else os.environ.get("HWNAS_AGENT_TOKEN")
-        self.client = AgentClient(connect, f"{self.transport}://{self.address}", token=token, timeout_s=timeout_s,
-                                  **client_options)
-        self.bench_timeout_s = timeout_s
+            connect = lambda: SerialLink.open(self.address, self.baud)  # noqa: E731
+        self.client = AgentClient(connect, f"{self.transport}://{self.address}", token=self.token,
+                                  timeout_s=self.bench_timeout_s, **self.client_options)
         hello, _ = self.client.request("hello")
         runtimes = hello.get("runtimes") or {}
+        runtime = self.wanted_runtime
         if runtime is None:
             runtime = "onnx" if "onnx" in runtimes else next(iter(runtimes), None)
         if runtime not in runtimes:
@@ -94,6 +101,10 @@ class RemoteDevice(Device):
         self.format = str(runtime)
         self.file_suffix = SUFFIX[self.format]  # type: ignore[misc]
         self.info = hello
+
+    @property
+    def export_format(self) -> str | None:
+        return None if self.format == "torch" else self.format
 
     @property
     def runtime(self) -> str:  # type: ignore[override]
@@ -157,26 +168,16 @@ class RemoteDevice(Device):
         self.reference_ms = float(reply["calibrated_ms"])
         return self.reference_ms
 
-    def measure(self, model: ModelLike, input_shape: tuple[int, int, int],
-                protocol: MeasureProtocol | None = None) -> Measurement:
-        protocol = protocol or self.protocol
-        runner = self.load(model, input_shape)
+    def time(self, runner: Any, protocol: MeasureProtocol, reference: Any) -> Measurement:
+        """The protocol runs on the agent, next to the model."""
         fields: dict[str, Any] = {"model": runner.handle, "protocol": protocol.to_dict()}
-        if protocol.compensate:
-            ref = self.reference_runner()
-            if self.reference_ms is None:
-                self.calibrate_reference()
-            fields.update(reference=ref.handle, reference_ms=self.reference_ms)  # type: ignore[attr-defined]
-        try:
-            reply, _ = self.client.request("benchmark", timeout=self.bench_timeout_s, **fields)
-        finally:
-            runner.close()
+        if reference is not None:
+            fields.update(reference=reference.handle, reference_ms=self.reference_ms)
+        reply, _ = self.client.request("benchmark", timeout=self.bench_timeout_s, **fields)
         d = reply["measurement"]
-        m = Measurement(float(d["latency_ms"]), TimingStats.from_dict(d["stats"]), bool(d["compensated"]),
-                        d.get("ratio"), d.get("ratio_cv"), d.get("reference_ms"), d.get("reference_raw_ms"),
-                        bool(d.get("noisy")), int(d.get("attempts", 1)))
-        m.provenance = self.provenance(input_shape, protocol)
-        return m
+        return Measurement(float(d["latency_ms"]), TimingStats.from_dict(d["stats"]), bool(d["compensated"]),
+                           d.get("ratio"), d.get("ratio_cv"), d.get("reference_ms"), d.get("reference_raw_ms"),
+                           bool(d.get("noisy")), int(d.get("attempts", 1)))
 
     def run(self, handle: str, inputs: list) -> list:
         from hwnas.agent.wire import pack_arrays, unpack_arrays
@@ -187,4 +188,6 @@ class RemoteDevice(Device):
 
     def close(self) -> None:
         super().close()
-        self.client.close()
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()

@@ -19,12 +19,11 @@ from hwnas.data.datasets import Splits
 from hwnas.errors import HwnasError
 from hwnas.files import read_fields
 from hwnas.spaces.base import Arch, SearchSpace
-from hwnas.train import recalibrate_bn
+from hwnas.train import accuracy, recalibrate_bn
 
 
 def load_supernet(run_dir: str | Path, space: SearchSpace) -> nn.Module:
-    from hwnas.lut.table import skeleton_differences
-    from hwnas.supernet.build import build_supernet
+    from hwnas.spaces.stored import stored_space
 
     run = Path(run_dir)
     ckpt, recipe = run / "checkpoint.pt", run / "recipe.json"
@@ -32,10 +31,13 @@ def load_supernet(run_dir: str | Path, space: SearchSpace) -> nn.Module:
         raise HwnasError(f"{run} holds no trained supernet (checkpoint.pt and recipe.json); "
                          "train one with 'hwnas search --strategy proxyless|darts|gdas -o DIR'")
     r = read_fields(recipe, "search recipe", "search again into a new run directory", {})
-    if (r.get("space"), r.get("preset")) != (space.name, space.preset) or skeleton_differences(space, _skeleton(r)):
-        raise HwnasError(f"the supernet in {run} is for {r.get('space')}/{r.get('preset')}, "
-                         f"not {space.name}/{space.preset}")
-    net = build_supernet(space)
+    trained = stored_space(r, f"search recipe {recipe}")
+    if trained != space:
+        same = (trained.name, trained.preset) == (space.name, space.preset)
+        detail = f" (overrides {trained.recipe()['overrides']} vs {space.recipe()['overrides']})" if same else ""
+        raise HwnasError(f"the supernet in {run} is for {trained.name}/{trained.preset}, not {space.name}/"
+                         f"{space.preset}{detail}")
+    net = space.supernet()
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     try:
         net.load_state_dict(state["net"])
@@ -43,15 +45,6 @@ def load_supernet(run_dir: str | Path, space: SearchSpace) -> nn.Module:
         raise HwnasError(f"the supernet in {run} was trained by another hwnas version (its weights do not fit this "
                          f"supernet: {str(e).splitlines()[0]}); search again into a new run directory") from None
     return net
-
-
-def _skeleton(recipe: dict) -> dict:
-    """The skeleton of the space the supernet's search ran on."""
-    from hwnas.lut.table import skeleton_of
-    from hwnas.spaces import get_space
-
-    return skeleton_of(get_space(recipe["space"], recipe.get("preset"), num_classes=recipe.get("num_classes"),
-                                 resolution=recipe.get("resolution")))
 
 
 class SupernetAccuracy:
@@ -63,19 +56,11 @@ class SupernetAccuracy:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.net.to(self.device)
 
-    @torch.no_grad()
     def accuracy(self, arch: Arch) -> float:
         self.net.fix(list(arch.indices()))
         try:
             recalibrate_bn(self.net, self.data, self.calib_batches, self.batch_size, self.device)
-            self.net.eval()
-            correct = total = 0
-            for x, y in self.data.loader("val", 256, shuffle=False):
-                correct += int((self.net(x.to(self.device)).argmax(1).cpu() == y).sum())
-                total += len(y)
-                if self.max_val is not None and total >= self.max_val:
-                    break
-            return correct / max(total, 1)
+            return accuracy(self.net, self.data, "val", self.device, limit=self.max_val)
         finally:
             self.net.fix(None)
 

@@ -5,30 +5,15 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from hwnas.errors import HwnasError
+from hwnas.export.parity import Parity, check_parity
 
 DEFAULT_OPSET = 17
-PARITY_ATOL = 1e-4
-"""Absolute tolerance of the parity check, plus ``PARITY_RTOL`` times the largest output:
-float32 kernels in onnxruntime and torch differ by summation order, ~1e-6 relative."""
-PARITY_RTOL = 1e-3
-
-
-@dataclass(frozen=True)
-class Parity:
-    max_abs_diff: float
-    tolerance: float
-
-    @property
-    def ok(self) -> bool:
-        return self.max_abs_diff <= self.tolerance
 
 
 def export_onnx(model: nn.Module, input_shape: tuple[int, ...], path: str | Path, *,
@@ -72,13 +57,6 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, ...], path: str | Path
 
 def onnx_parity(path: str | Path, model: nn.Module, input_shape: tuple[int, ...], seed: int = 0) -> Parity:
     """Run the file in onnxruntime and the module in torch on the same random input."""
-    import onnxruntime as ort
+    from hwnas.measure.runtimes import OrtRunner
 
-    shape = input_shape if len(input_shape) == 4 else (1, *input_shape)
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        expected = model.eval()(x).numpy()
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
-    diff = float(np.max(np.abs(got - expected)))
-    return Parity(diff, PARITY_ATOL + PARITY_RTOL * float(np.max(np.abs(expected))))
+    return check_parity(lambda x: OrtRunner(str(path)).run([x])[0], model, input_shape, seed)

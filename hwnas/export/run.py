@@ -24,7 +24,7 @@ FORMATS = ("onnx", "tflite")
 
 def load_run(run_dir: str | Path) -> tuple[SearchSpace, Arch, dict[str, Any], dict[str, Any]]:
     """(space, arch, result, recipe) of a search run directory."""
-    from hwnas.spaces import get_space
+    from hwnas.spaces.stored import stored_space
 
     run = Path(run_dir)
     if not (run / "result.json").is_file():
@@ -33,8 +33,7 @@ def load_run(run_dir: str | Path) -> tuple[SearchSpace, Arch, dict[str, Any], di
     result = read_fields(run / "result.json", "search result", hint, {"space": str, "preset": str, "arch": str})
     recipe = read_fields(run / "recipe.json", "search recipe", hint, {}) if (run / "recipe.json").is_file() else {}
     with interpreting(run / "result.json", "search result"):
-        space = get_space(result["space"], result["preset"], num_classes=recipe.get("num_classes"),
-                          resolution=recipe.get("resolution"))
+        space = stored_space({**recipe, **result}, f"search result {run / 'result.json'}")
         return space, space.parse(result["arch"]), result, recipe
 
 

@@ -11,12 +11,11 @@ import warnings
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 import torch
 from torch import nn
 
 from hwnas.errors import HwnasError
-from hwnas.export.onnx import PARITY_ATOL, PARITY_RTOL, Parity
+from hwnas.export.parity import Parity, check_parity
 
 
 @contextlib.contextmanager
@@ -87,12 +86,7 @@ def _first_line(e: Exception) -> str:
 
 
 def tflite_parity(path: str | Path, model: nn.Module, input_shape: tuple[int, ...], seed: int = 0) -> Parity:
+    """Run the file in the LiteRT interpreter and the module in torch on the same random input."""
     from hwnas.measure.runtimes import TfliteRunner
 
-    shape = input_shape if len(input_shape) == 4 else (1, *input_shape)
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        expected = model.eval()(x).numpy()
-    got = TfliteRunner(str(path)).run([x.numpy()])[0]
-    diff = float(np.max(np.abs(got - expected)))
-    return Parity(diff, PARITY_ATOL + PARITY_RTOL * float(np.max(np.abs(expected))))
+    return check_parity(lambda x: TfliteRunner(str(path)).run([x])[0], model, input_shape, seed)

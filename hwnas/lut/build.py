@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from hwnas import __version__
 from hwnas.devices.base import REFERENCE, Device
-from hwnas.lut.table import LatencyTable, skeleton_of
+from hwnas.lut.table import LatencyTable
 from hwnas.measure.protocol import MeasureProtocol
 from hwnas.spaces.base import SearchSpace
 
@@ -38,7 +38,7 @@ class BuildReport:
 
 
 def new_header(space: SearchSpace, device: Device, protocol: MeasureProtocol) -> dict[str, Any]:
-    return {"space": space.name, "preset": space.preset, "skeleton": skeleton_of(space),
+    return {"space": space.name, "preset": space.preset, "skeleton": space.skeleton(),
             "device": device.fingerprint(), "device_spec": device.spec, "batch": 1, "dtype": "float32",
             "protocol": protocol.to_dict(),
             "reference": {"model": "/".join(REFERENCE), "calibrated_ms": device.reference_ms},

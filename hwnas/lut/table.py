@@ -14,7 +14,6 @@ Schema ``hwnas.latency_table`` version 1::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -22,7 +21,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from hwnas.errors import HwnasError
-from hwnas.files import interpreting, read_json, require, write_json
+from hwnas.files import interpreting, read_versioned, write_json
+from hwnas.spaces.stored import check_same_space
 from hwnas.measure.fingerprint import identity_differences
 
 SCHEMA = "hwnas.latency_table"
@@ -39,40 +39,6 @@ class MissingKeysError(HwnasError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
-
-
-def skeleton_of(space: Any) -> dict[str, Any]:
-    """The parts of a space that decide which layers and shapes exist."""
-    d = space.describe()
-    d.pop("decisions", None)
-    return json.loads(json.dumps(d))
-
-
-def skeleton_differences(space: Any, skeleton: dict[str, Any]) -> list[str]:
-    want = skeleton_of(space)
-    return [k for k in sorted(set(want) | set(skeleton)) if want.get(k) != skeleton.get(k)]
-
-
-def check_same_space(what: str, stored: tuple[str, str, dict[str, Any]], space: Any, made: str,
-                     hint: str = "") -> None:
-    """Refuse a file (``what``: "latency table X") whose stored (space, preset, skeleton) is not
-    ``space``'s; ``made`` says how it came about ("built", "fitted")."""
-    name, preset, skeleton = stored
-    if (name, preset) != (space.name, space.preset):
-        raise HwnasError(f"{what} is for space {name} preset {preset}, not {space.name} preset {space.preset}")
-    diff = skeleton_differences(space, skeleton)
-    if diff:
-        raise HwnasError(f"{what} was {made} for another {space.name} skeleton (differs in {', '.join(diff)}){hint}")
-
-
-def space_from_skeleton(name: str, preset: str, skeleton: dict[str, Any]) -> Any:
-    """The space a stored skeleton describes (preset plus the overridable parameters)."""
-    from hwnas.spaces import get_space
-
-    overrides = {k: skeleton[k] for k in ("resolution", "num_classes", "width_mult") if k in skeleton}
-    if name != "mbv2":
-        overrides.pop("width_mult", None)
-    return get_space(name, preset, **overrides)
 
 
 @dataclass
@@ -94,16 +60,12 @@ class LatencyTable:
     def load(cls, path: str | Path, *, space: Any = None, device: Any = None) -> "LatencyTable":
         """Read and validate a table; refuse another schema, space, preset or device."""
         p = Path(path)
-        data = read_json(p, "latency table", "build one with 'hwnas lut build'")
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-            raise HwnasError(f"{p} is not an hwnas latency table (schema {data.get('schema') if isinstance(data, dict) else None!r}, expected {SCHEMA!r})")
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise HwnasError(f"latency table {p} has schema version {data.get('schema_version')!r}; this hwnas reads "
-                             f"version {SCHEMA_VERSION}: rebuild it with 'hwnas lut build'")
         what = "latency table"
-        require(data, p, what, {"header": dict, "entries": dict, "header.space": str, "header.preset": str,
-                                "header.skeleton": dict, "header.device": dict, "header.batch": int,
-                                "header.dtype": str, "header.protocol": dict, "header.reference": dict})
+        data = read_versioned(p, what, "build one with 'hwnas lut build'", ("schema", SCHEMA),
+                              ("schema_version", SCHEMA_VERSION),
+                              {"header": dict, "entries": dict, "header.space": str, "header.preset": str,
+                               "header.skeleton": dict, "header.device": dict, "header.batch": int,
+                               "header.dtype": str, "header.protocol": dict, "header.reference": dict})
         header, entries = data["header"], data["entries"]
         for key, e in entries.items():
             bad = [k for k in REQUIRED_ENTRY if not isinstance(e, dict) or not isinstance(e.get(k), (int, float))]

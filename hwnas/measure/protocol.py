@@ -32,12 +32,18 @@ class Runner(TypingProtocol):
 
 @dataclass(frozen=True)
 class MeasureProtocol:
+    """How a latency is measured; recorded with every figure (its provenance)."""
+
+    #: warm-up: at least this many runs and this long, at most ``max_warmup_s``
     warmup_runs: int = 10
     warmup_s: float = 0.2
+    #: timed runs per round, and rounds (the reference network is timed between rounds)
     runs: int = 50
     rounds: int = 10
+    #: a result noisier than this (coefficient of variation) is measured again, up to ``retries`` times
     max_cv: float = 0.10
     retries: int = 2
+    #: report through the interleaved reference network (drift compensation)
     compensate: bool = True
     max_warmup_s: float = 10.0
 
@@ -57,8 +63,10 @@ class Measurement:
     latency_ms: float
     stats: TimingStats
     compensated: bool
+    #: median model/reference time ratio over the rounds, and its spread
     ratio: float | None = None
     ratio_cv: float | None = None
+    #: the reference's calibration the figure is reported through, and its raw median this time
     reference_ms: float | None = None
     reference_raw_ms: float | None = None
     noisy: bool = False

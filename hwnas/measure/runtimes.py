@@ -106,3 +106,37 @@ class TfliteRunner:
     @staticmethod
     def runtime_name() -> str:
         return _interpreter_class()[1]
+
+
+class TorchRunner:
+    def __init__(self, model: Any, input_shape: tuple[int, int, int], device: str, channels_last: bool) -> None:
+        import torch
+
+        self.torch = torch
+        self.device = device
+        self.model = model.eval().to(device)
+        self.x = torch.randn(1, *input_shape, generator=torch.Generator().manual_seed(0)).to(device)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
+        if device.startswith("cuda"):
+            self.start = torch.cuda.Event(enable_timing=True)
+            self.end = torch.cuda.Event(enable_timing=True)
+
+    def time_once(self) -> float:
+        torch = self.torch
+        with torch.inference_mode():
+            if self.device.startswith("cuda"):
+                self.start.record()
+                self.model(self.x)
+                self.end.record()
+                self.end.synchronize()
+                return float(self.start.elapsed_time(self.end))
+            import time
+
+            t0 = time.perf_counter_ns()
+            self.model(self.x)
+            return (time.perf_counter_ns() - t0) / 1e6
+
+    def close(self) -> None:
+        self.model = None

@@ -1,9 +1,9 @@
 """Latency predictors: ``flops``, ``lutsum``, ``learned`` and ``transfer``."""
 
-from hwnas.predictors.base import PREDICTORS, NotFittedError, Predictor, load_predictor
+from hwnas.predictors.base import PREDICTORS, NotFittedError, Predictor, fittable_kinds, load_predictor
 from hwnas.predictors.learned import LearnedPredictor
 from hwnas.predictors.simple import FlopsPredictor, LutSumPredictor
 from hwnas.predictors.transfer import TransferPredictor, fit_sources
 
-__all__ = ["PREDICTORS", "Predictor", "NotFittedError", "load_predictor", "FlopsPredictor", "LutSumPredictor",
+__all__ = ["PREDICTORS", "fittable_kinds", "Predictor", "NotFittedError", "load_predictor", "FlopsPredictor", "LutSumPredictor",
            "LearnedPredictor", "TransferPredictor", "fit_sources"]

@@ -19,10 +19,11 @@ import numpy as np
 
 from hwnas import __version__
 from hwnas.errors import HwnasError
-from hwnas.files import interpreting, read_json, require, write_json
-from hwnas.lut.table import check_same_space, skeleton_of, space_from_skeleton
+from hwnas.files import interpreting, read_versioned, write_json
+from hwnas.spaces.stored import check_same_space, space_from_skeleton
 from hwnas.measure.fingerprint import identity_differences
-from hwnas.predictors.features import ArchBatch, OptionTable, index_matrix
+from hwnas.predictors.features import ArchBatch, index_matrix
+from hwnas.spaces.option_table import OptionTable
 from hwnas.registry import Registry
 from hwnas.spaces.base import Arch, SearchSpace
 
@@ -64,12 +65,23 @@ def screen_margin(value: Any, predictor: Any) -> float:
 
 
 class Predictor(ABC):
+    """A latency model with scikit-learn's contract: the constructor stores its parameters,
+    ``fit`` sets every fitted number, ``predict`` refuses until then."""
+
     kind: ClassVar[str] = ""
+    #: whether ``hwnas predictor fit --kind KIND`` can make one (from the space and an optional table)
+    fittable: ClassVar[bool] = True
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
         self.meta: dict[str, Any] = {}
         self.fitted = False
+
+    @classmethod
+    def create(cls, space: SearchSpace, table: Any = None) -> "Predictor":
+        """An unfitted predictor of this kind for ``space`` (``table``: a latency table, when the
+        kind uses one): how the command line makes any registered kind."""
+        return cls(space)  # type: ignore[call-arg]
 
     # -- the contract ---------------------------------------------------------------
     def fit(self, archs: ArchBatch | Sequence[str], y_ms: Sequence[float], *, device: dict | None = None,
@@ -124,8 +136,6 @@ class Predictor(ABC):
         learned with a linear target and no pairwise features); a first-order expansion
         otherwise. The expected-latency loss uses it: E[lat] = fixed + sum p * option.
         """
-        from hwnas.predictors.features import OptionTable
-
         self._require_fitted()
         sizes = [len(d.choices) for d in self.space.decisions()]
         base = np.zeros((1, len(sizes)), dtype=np.int64)
@@ -163,10 +173,13 @@ class Predictor(ABC):
         probe._fit(idx[perm[:cut]], y[perm[:cut]])
         return {"holdout": 0.2, **metrics(probe._predict(idx[perm[cut:]]), y[perm[cut:]])}
 
+    def params(self) -> dict[str, Any]:
+        """The constructor's arguments other than the space (scikit-learn's ``get_params``)."""
+        return {}
+
     def clone(self) -> "Predictor":
-        """An unfitted copy with the same settings."""
-        other = type(self).from_state(self.space, {**self.state(), "unfitted": True})
-        return other
+        """An unfitted copy with the same settings, made by the constructor."""
+        return type(self)(self.space, **self.params())  # type: ignore[call-arg]
 
     @classmethod
     def from_state(cls, space: SearchSpace, state: dict[str, Any]) -> "Predictor":
@@ -179,7 +192,7 @@ class Predictor(ABC):
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.kind,
                 "hwnas_version": __version__, "space": self.space.name, "preset": self.space.preset,
-                "skeleton": skeleton_of(self.space), "features": self.feature_names(),
+                "skeleton": self.space.skeleton(), "features": self.feature_names(),
                 "meta": self.meta, "state": self.state()}
 
     def save(self, path: str | Path) -> None:
@@ -204,18 +217,17 @@ class Predictor(ABC):
 PREDICTORS: Registry[type[Predictor]] = Registry("predictor kind")
 
 
+def fittable_kinds() -> list[str]:
+    return [k for k in PREDICTORS if PREDICTORS[k].fittable]
+
+
 def load_predictor(path: str | Path, *, space: SearchSpace | None = None,
                    device: dict[str, Any] | str | None = None) -> Predictor:
     p = Path(path)
-    data = read_json(p, "predictor file", "fit one with 'hwnas predictor fit'")
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise HwnasError(f"{p} is not an hwnas predictor file")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise HwnasError(f"{p} has predictor format version {data.get('format_version')!r}; "
-                         f"this hwnas reads {FORMAT_VERSION}: refit it")
     what = "predictor file"
-    require(data, p, what, {"kind": str, "space": str, "preset": str, "skeleton": dict, "state": dict,
-                            "meta": dict})
+    data = read_versioned(p, what, "fit one with 'hwnas predictor fit'", ("format", FORMAT),
+                          ("format_version", FORMAT_VERSION),
+                          {"kind": str, "space": str, "preset": str, "skeleton": dict, "state": dict, "meta": dict})
     with interpreting(p, what):
         if space is not None:
             check_same_space(f"predictor {p}", (data["space"], data["preset"], data["skeleton"]), space, "fitted")

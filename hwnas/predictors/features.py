@@ -15,43 +15,13 @@ import numpy as np
 from hwnas.layers import LayerSpec
 from hwnas.ops import count_layer
 from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.spaces.option_table import OptionTable
 
 ArchBatch = Sequence[Arch] | np.ndarray
 
 
 def _act_bytes(spec: LayerSpec) -> int:
     return 4 * (int(np.prod(spec.input)) + int(np.prod(spec.output)))
-
-
-class OptionTable:
-    """Per-(decision, option) totals of one quantity, plus the fixed layers' total."""
-
-    def __init__(self, fixed: float, options: list[np.ndarray]) -> None:
-        self.fixed = float(fixed)
-        self.options = [np.asarray(o, dtype=np.float64) for o in options]
-
-    @classmethod
-    def of(cls, space: SearchSpace, value: Any) -> "OptionTable":
-        fixed = sum(value(s) for s in space.fixed_layers())
-        options = [np.array([sum(value(s) for s in space.option_layers(i, o)) for o in d.choices])
-                   for i, d in enumerate(space.decisions())]
-        return cls(fixed, options)
-
-    def per_decision(self, idx: np.ndarray) -> np.ndarray:
-        out = np.empty(idx.shape, dtype=np.float64)
-        for i, opts in enumerate(self.options):
-            out[:, i] = opts[idx[:, i]]
-        return out
-
-    def total(self, idx: np.ndarray) -> np.ndarray:
-        return self.fixed + self.per_decision(idx).sum(axis=1)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"fixed": self.fixed, "options": [o.tolist() for o in self.options]}
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "OptionTable":
-        return cls(d["fixed"], [np.array(o) for o in d["options"]])
 
 
 def latency_options(space: SearchSpace, table: Any) -> OptionTable:

@@ -15,10 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import Ridge, RidgeCV
 
 from hwnas.predictors.base import PREDICTORS, Predictor
-from hwnas.predictors.features import LEVELS, Features, OptionTable, latency_options
+from hwnas.predictors.features import LEVELS, Features, latency_options
+from hwnas.spaces.option_table import OptionTable
 from hwnas.spaces.base import SearchSpace
 
 ALPHAS = np.logspace(-4, 4, 17)
@@ -26,7 +26,9 @@ PAIRS_MAX_ENCODING = 64
 """Pairwise interactions only for spaces whose one-hot encoding is at most this long."""
 
 
-def _ridge(Z: np.ndarray, t: np.ndarray) -> RidgeCV:
+def _ridge(Z: np.ndarray, t: np.ndarray) -> Any:
+    from sklearn.linear_model import RidgeCV
+
     return RidgeCV(alphas=ALPHAS).fit(Z, t)
 
 
@@ -36,18 +38,23 @@ class LearnedPredictor(Predictor):
     def __init__(self, space: SearchSpace, table: Any = None, *, members: int = 5, seed: int = 0,
                  level: str | None = None, log_target: bool | None = None) -> None:
         super().__init__(space)
-        self.latency = latency_options(space, table) if table is not None else None
-        self.members, self.seed = members, seed
+        self.table, self.members, self.seed = table, members, seed
         self.fixed_level, self.fixed_log = level, log_target
+        self.latency: Any = None
         self.level, self.log_target = level or "onehot", bool(log_target)
-        self.features = Features(space, self.latency, self.level)
         self.mean = self.scale = self.coefs = self.intercepts = None
         self.alpha: float | None = None
-        if table is not None:
-            self.meta["device"] = table.header["device"]
+
+    @classmethod
+    def create(cls, space: SearchSpace, table: Any = None) -> "LearnedPredictor":
+        return cls(space, table)
+
+    def params(self) -> dict[str, Any]:
+        return {"table": self.table, "members": self.members, "seed": self.seed, "level": self.fixed_level,
+                "log_target": self.fixed_log}
 
     def feature_names(self) -> list[str]:
-        return self.features.names()
+        return self.features.names() if self.fitted else []
 
     def candidates(self) -> list[tuple[str, bool]]:
         levels = [self.fixed_level] if self.fixed_level else [
@@ -71,6 +78,11 @@ class LearnedPredictor(Predictor):
         return float(np.mean(np.concatenate(errors)))
 
     def _fit(self, idx: np.ndarray, y: np.ndarray) -> None:
+        from sklearn.linear_model import Ridge
+
+        if self.table is not None:
+            self.latency = latency_options(self.space, self.table)
+            self.meta.setdefault("device", self.table.header["device"])
         options = self.candidates()
         if len(options) > 1 and len(y) >= 25:
             scores = {c: self._cv_mape(*c, idx, y) for c in options}
@@ -122,6 +134,7 @@ class LearnedPredictor(Predictor):
         self.members, self.seed = state["members"], state["seed"]
         self.level, self.log_target = state["level"], state["log_target"]
         self.fixed_level, self.fixed_log = state.get("fixed_level"), state.get("fixed_log")
+        self.table = None
         self.features = Features(self.space, self.latency, self.level)
         self.alpha = state.get("alpha")
         arr = lambda k: None if state.get(k) is None or state.get("unfitted") else np.array(state[k])  # noqa: E731

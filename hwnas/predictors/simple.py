@@ -3,13 +3,15 @@ with an affine correction fitted on measured whole networks when there are any).
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any
 
 import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.predictors.base import PREDICTORS, Predictor
-from hwnas.predictors.features import OptionTable, latency_options
+from hwnas.predictors.features import latency_options
+from hwnas.spaces.option_table import OptionTable
 from hwnas.ops import count_layer
 from hwnas.spaces.base import SearchSpace
 
@@ -21,65 +23,79 @@ def _affine(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(a), float(b)
 
 
-class FlopsPredictor(Predictor):
-    kind = "flops"
+class AffinePredictor(Predictor):
+    """a × (a quantity additive over the space's options) + b, fitted on measured networks."""
 
-    def __init__(self, space: SearchSpace) -> None:
-        super().__init__(space)
-        self.macs = OptionTable.of(space, lambda s: count_layer(s).macs / 1e6)
-        self.a, self.b = 0.0, 0.0
+    feature = ""
+
+    @abstractmethod
+    def quantity(self) -> OptionTable:
+        """The per-option quantity (derived from the constructor's parameters)."""
 
     def _fit(self, idx: np.ndarray, y: np.ndarray) -> None:
-        self.a, self.b = _affine(self.macs.total(idx), y)
+        self.per_option = self.quantity()
+        self.a, self.b = _affine(self.per_option.total(idx), y)
 
     def _predict(self, idx: np.ndarray) -> np.ndarray:
-        return self.a * self.macs.total(idx) + self.b
+        return self.a * self.per_option.total(idx) + self.b
 
     def feature_names(self) -> list[str]:
-        return ["macs_m"]
+        return [self.feature]
 
     def state(self) -> dict[str, Any]:
         return {"a": self.a, "b": self.b}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.macs = OptionTable.of(self.space, lambda s: count_layer(s).macs / 1e6)
         self.a, self.b = state["a"], state["b"]
+        self.per_option = self.quantity()
 
 
-class LutSumPredictor(Predictor):
-    """Usable without fitting (a = 1, b = 0): then it is the plain LUT-sum."""
+class FlopsPredictor(AffinePredictor):
+    kind = "flops"
+    feature = "macs_m"
+
+    def quantity(self) -> OptionTable:
+        return OptionTable.of(self.space, lambda s: count_layer(s).macs / 1e6)
+
+
+class LutSumPredictor(AffinePredictor):
+    """The table's layer latencies added up, times a + b fitted on measured whole networks;
+    :meth:`plain` fits it on none (a = 1, b = 0): the plain LUT-sum. Saved with the table's
+    per-option latencies, so a loaded one needs no table."""
 
     kind = "lutsum"
+    feature = "lutsum_ms"
 
     def __init__(self, space: SearchSpace, table: Any) -> None:
         super().__init__(space)
         if table is None:
             raise HwnasError("the lutsum predictor needs a latency table (--lut TABLE)")
-        self.latency = latency_options(space, table)
+        self.table = table
+
+    @classmethod
+    def create(cls, space: SearchSpace, table: Any = None) -> "LutSumPredictor":
+        return cls(space, table)
+
+    def params(self) -> dict[str, Any]:
+        return {"table": self.table}
+
+    def plain(self) -> "LutSumPredictor":
+        """Fitted on no measured network: the plain sum of the table's entries."""
+        self.per_option = self.quantity()
         self.a, self.b = 1.0, 0.0
         self.fitted = True
-        self.meta["device"] = table.header["device"]
+        return self
 
-    def _fit(self, idx: np.ndarray, y: np.ndarray) -> None:
-        self.a, self.b = _affine(self.latency.total(idx), y)
-
-    def _predict(self, idx: np.ndarray) -> np.ndarray:
-        return self.a * self.latency.total(idx) + self.b
-
-    def feature_names(self) -> list[str]:
-        return ["lutsum_ms"]
-
-    def linear_latency(self) -> tuple[OptionTable, float, float]:
-        """(per-option table latencies, a, b) with prediction = a * LUT-sum + b: linear in
-        the options, so an expectation over option probabilities passes through it."""
-        return self.latency, self.a, self.b
+    def quantity(self) -> OptionTable:
+        self.meta.setdefault("device", self.table.header["device"])
+        return latency_options(self.space, self.table)
 
     def state(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "latency": self.latency.to_json()}
+        return {**super().state(), "latency": self.per_option.to_json()}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.a, self.b = state["a"], state["b"]
-        self.latency = OptionTable.from_json(state["latency"])
+        self.per_option = OptionTable.from_json(state["latency"])
 
 
 PREDICTORS.register("flops", FlopsPredictor)

@@ -39,15 +39,17 @@ def fit_sources(space: SearchSpace, archs: list[Any], columns: dict[str, np.ndar
 class TransferPredictor(Predictor):
     kind = "transfer"
 
+    fittable = False  # needs fitted source devices: 'hwnas predictor transfer'
+
     def __init__(self, space: SearchSpace, sources: dict[str, LearnedPredictor], top: int = 3,
                  power: float = 4.0) -> None:
         super().__init__(space)
         if not sources:
             raise HwnasError("transfer needs at least one source device")
         self.sources, self.top, self.power = sources, top, power
-        self.chosen: list[str] = []
-        self.weights = np.zeros(0)
-        self.a, self.b = 1.0, 0.0
+
+    def params(self) -> dict[str, Any]:
+        return {"sources": self.sources, "top": self.top, "power": self.power}
 
     def _source_logs(self, idx: np.ndarray, names: list[str]) -> np.ndarray:
         return np.stack([np.log(self.sources[n].predict(idx)) for n in names], axis=1)
@@ -66,6 +68,7 @@ class TransferPredictor(Predictor):
         w = w / w.sum() if w.sum() > 0 else np.full(len(order), 1 / len(order))
         self.chosen, self.weights = [names[j] for j in order], w
         blend = z[:, order] @ w
+        self.a, self.b = 1.0, 0.0
         if np.ptp(blend) > 0:
             self.a, self.b = (float(v) for v in np.polyfit(blend, t, 1))
         else:

@@ -12,10 +12,11 @@ decisions are and how an architecture maps to layers and a module.
 from __future__ import annotations
 
 import itertools
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Iterator, Sequence
+from typing import Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 
@@ -78,10 +79,7 @@ class Arch(ABC):
         """A standalone, trainable ``torch.nn.Module``; its ``hwnas_recipe`` (space, preset,
         overrides, arch string: plain data) rebuilds it elsewhere, e.g. on a GPU agent."""
         module = self.space.build(self)
-        d = self.space.describe()
-        overrides = {k: d[k] for k in ("resolution", "num_classes", "width_mult") if k in d}
-        module.hwnas_recipe = {"kind": "arch", "space": self.space.name, "preset": self.space.preset,
-                               "overrides": overrides, "arch": str(self)}
+        module.hwnas_recipe = {"kind": "arch", **self.space.recipe(), "arch": str(self)}
         return module
 
 
@@ -94,6 +92,8 @@ class SearchSpace(ABC):
 
     name: str = ""
     preset: str = ""
+    #: the parameters a preset's values may be overridden with (``get_space(name, preset, **overrides)``)
+    overridable: ClassVar[tuple[str, ...]] = ()
 
     # -- what a space must say -------------------------------------------------------
     @abstractmethod
@@ -152,6 +152,25 @@ class SearchSpace(ABC):
     def describe(self) -> dict[str, Any]:
         return {"space": self.name, "preset": self.preset, "size": self.size(),
                 "decisions": [{"name": d.name, "choices": list(d.choices)} for d in self.decisions()]}
+
+    def supernet(self) -> Any:
+        """The supernet differentiable search trains (a :class:`hwnas.nn.supernets.Supernet`)."""
+        raise ArchError(f"space {self.name} provides no supernet, so it has no differentiable search; define "
+                        "supernet() (see hwnas.nn.supernets), or search it with a black-box strategy")
+
+    # -- identity: what rebuilds this space elsewhere -----------------------------------
+    def recipe(self) -> dict[str, Any]:
+        """Plain data that :func:`hwnas.spaces.space_from_recipe` rebuilds this space from:
+        name, preset and every overridable parameter (resolution, class count, width)."""
+        return {"space": self.name, "preset": self.preset,
+                "overrides": {k: getattr(self, k) for k in self.overridable}}
+
+    def skeleton(self) -> dict[str, Any]:
+        """The parts that decide which layers and shapes exist (stored in tables and predictors
+        to refuse another skeleton)."""
+        d = self.describe()
+        d.pop("decisions", None)
+        return json.loads(json.dumps(d))
 
     # -- derived, the same for every space --------------------------------------------
     def resolve(self, text: str) -> Arch:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 from hwnas.errors import ArchError
 from hwnas.layers import LayerSpec, Shape
@@ -71,6 +71,7 @@ class MBV2Arch(Arch):
 
 @dataclass(frozen=True)
 class MBV2Space(SearchSpace):
+    overridable: ClassVar[tuple[str, ...]] = ("resolution", "num_classes", "width_mult")
     preset: str = "custom"
     resolution: int = 224
     stem_channels: int = 32
@@ -243,6 +244,11 @@ class MBV2Space(SearchSpace):
 
     # -- the module -----------------------------------------------------------------
     def build(self, arch: Arch) -> Any:
-        from hwnas.modules import ChainNet
+        from hwnas.nn.blocks import ChainNet
 
         return ChainNet(self.layers(arch), str(arch))
+
+    def supernet(self) -> Any:
+        from hwnas.nn.supernets import ChainSupernet
+
+        return ChainSupernet(self)

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 from hwnas.errors import ArchError
 from hwnas.layers import LayerSpec, Shape
+from hwnas.nn.cell import EDGES
 from hwnas.spaces.base import Arch, Decision, SearchSpace
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
-"""(to node, from node) of the 6 edges, in arch-string order."""
 
 _EDGE_OP = {"nor_conv_1x1": 1, "nor_conv_3x3": 3, "avg_pool_3x3": 3}
 
@@ -46,6 +45,7 @@ class NB201Arch(Arch):
 
 @dataclass(frozen=True)
 class NB201Space(SearchSpace):
+    overridable: ClassVar[tuple[str, ...]] = ("resolution", "num_classes")
     preset: str = "cifar"
     resolution: int = 32
     channels: int = 16
@@ -142,6 +142,11 @@ class NB201Space(SearchSpace):
                 "cells_per_stage": self.cells_per_stage, "num_classes": self.num_classes, "ops": list(OPS)}
 
     def build(self, arch: Arch) -> Any:
-        from hwnas.modules import CellNet
+        from hwnas.nn.blocks import CellNet
 
         return CellNet(self.plan(arch), str(arch))
+
+    def supernet(self) -> Any:
+        from hwnas.nn.supernets import CellSupernet
+
+        return CellSupernet(self)

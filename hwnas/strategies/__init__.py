@@ -1,14 +1,15 @@
-"""Black-box search strategies behind one ask/tell interface, and the loop that runs them.
+"""Search strategies, in one registry: black-box ones behind one ask/tell interface (and the
+loop that runs them), and the differentiable ones a supernet trains with.
 
-Strategies (``random``, ``evolution``, ``reinforce``, ``pareto``) see only the space and
-the trials; :class:`~hwnas.strategies.problem.Problem` holds the objectives.
+Black-box strategies (``random``, ``evolution``, ``reinforce``, ``pareto``) see only the
+space and the trials; :class:`~hwnas.strategies.problem.Problem` holds the objectives.
 """
 
-from hwnas.strategies import evolution, pareto, random_search, reinforce  # noqa: F401  (registration)
+from hwnas.strategies import differentiable, evolution, pareto, random_search, reinforce  # noqa: F401  (registration)
 from hwnas.strategies.base import STRATEGIES, Strategy, Trial, get_strategy, strategy_from_state
 from hwnas.strategies.loop import SearchLog, run
-from hwnas.strategies.problem import LatencyObjective, Problem
+from hwnas.strategies.problem import Problem
 from hwnas.strategies.rewards import REWARDS, get_reward
 
 __all__ = ["STRATEGIES", "Strategy", "Trial", "get_strategy", "strategy_from_state", "SearchLog", "run",
-           "LatencyObjective", "Problem", "REWARDS", "get_reward"]
+           "Problem", "REWARDS", "get_reward"]

@@ -63,8 +63,12 @@ class Strategy(ABC):
     """Base class: seeded RNG, the set of architectures already proposed, and JSON state."""
 
     name: ClassVar[str] = ""
+    #: which search runs it: "blackbox" (ask/tell, this class) or "differentiable" (a supernet mode)
+    search: ClassVar[str] = "blackbox"
     #: what the conformance suite compares against random search: "reward" or "hypervolume"
     goal: ClassVar[str] = "reward"
+    #: the reward it optimises when none is named and there is a budget
+    default_reward: ClassVar[str] = "hard"
 
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         self.space = space
@@ -132,16 +136,26 @@ class Strategy(ABC):
         return arch
 
 
-STRATEGIES: Registry[type[Strategy]] = Registry("search strategy")
+STRATEGIES: Registry[type] = Registry("search strategy")
+"""Every strategy by name: black-box :class:`Strategy` classes and the differentiable ones
+(:mod:`hwnas.strategies.differentiable`); each class says which search runs it (``search``)."""
 
 
-def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+def register_strategy(cls: type) -> type:
     STRATEGIES.register(cls.name, cls)
     return cls
 
 
+def strategy_names(search: str | None = None) -> list[str]:
+    """Registered strategy names, of one search kind (``blackbox``, ``differentiable``) or all."""
+    return [n for n in STRATEGIES if search is None or STRATEGIES[n].search == search]
+
+
 def get_strategy(name: str, space: SearchSpace, seed: int = 0, **params: Any) -> Strategy:
     cls = STRATEGIES[name]
+    if not issubclass(cls, Strategy):
+        raise HwnasError(f"strategy {name!r} is {cls.search}, not black-box: it trains a supernet, it does not ask "
+                         "and tell")
     try:
         return cls(space, seed=seed, **params)
     except TypeError as e:

@@ -11,12 +11,13 @@ the answer. Measuring stops there, so it costs a few device runs, not one per qu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from hwnas.errors import HwnasError
 from hwnas.spaces.base import Arch
 from hwnas.strategies.base import Trial
 from hwnas.strategies.loop import SearchLog
+from hwnas.target import Target
 
 Measure = Callable[[Arch], Mapping[str, float]]
 """Measured latency (ms) of one architecture on every device with a budget, by device name."""
@@ -40,7 +41,7 @@ def candidates(log: SearchLog) -> list[Trial]:
     return sorted(done, key=lambda t: t.score(), reverse=True)
 
 
-def measure_finalists(log: SearchLog, budgets_ms: Mapping[str, float], measure: Measure,
+def measure_finalists(log: SearchLog, targets: Sequence[Target], measure: Measure,
                       k: int) -> tuple[Trial | None, list[Finalist]]:
     """Measure up to ``k`` of the best candidates; the first meeting every budget is the answer.
 
@@ -49,15 +50,16 @@ def measure_finalists(log: SearchLog, budgets_ms: Mapping[str, float], measure: 
     """
     if k < 1:
         raise HwnasError("measure at least one finalist (finalists >= 1)")
-    if not budgets_ms:
+    budgeted = [t for t in targets if t.budget_ms is not None]
+    if not budgeted:
         raise HwnasError("measured finalists need a budget to check them against")
     taken: list[Finalist] = []
     for t in candidates(log)[:k]:
         got = {name: float(v) for name, v in measure(t.arch).items()}
-        missing = sorted(set(budgets_ms) - set(got))
+        missing = sorted({t.name for t in budgeted} - set(got))
         if missing:
             raise HwnasError(f"the measurement of {t.arch} lacks device(s) {', '.join(missing)}")
-        meets = all(got[name] <= b for name, b in budgets_ms.items())
+        meets = all(t.meets(got[t.name]) for t in budgeted)
         taken.append(Finalist(t, got, meets))
         if meets:
             return t, taken

@@ -95,6 +95,7 @@ def hypervolume_2d(points: Sequence[tuple[float, float]], ref_latency: float, re
 class NSGA2(Strategy):
     name = "pareto"
     goal = "hypervolume"
+    default_reward = "pareto"
 
     def __init__(self, space: SearchSpace, seed: int = 0, population: int = 20, crossover: float = 0.9) -> None:
         super().__init__(space, seed)

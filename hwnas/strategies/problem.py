@@ -14,8 +14,7 @@ budget may well meet it. The hard-budget screen can therefore admit candidates u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
@@ -23,6 +22,7 @@ from hwnas.errors import HwnasError
 from hwnas.spaces.base import Arch
 from hwnas.strategies.base import Trial
 from hwnas.strategies.rewards import Reward
+from hwnas.target import Target
 
 
 class AccuracyEvaluator(Protocol):
@@ -31,46 +31,30 @@ class AccuracyEvaluator(Protocol):
     def evaluate(self, archs: Sequence[Arch]) -> np.ndarray: ...
 
 
-@dataclass
-class LatencyObjective:
-    """One device: ``predict(archs) -> ms`` (a predictor's bound method), its budget, and the
-    hard-budget screen: candidates predicted up to (1 + margin) × budget are evaluated."""
-
-    name: str
-    predict: Callable[[Sequence[Arch]], np.ndarray]
-    budget_ms: float | None = None
-    margin: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.margin < 0.0:
-            raise HwnasError(f"{self.name}: the screen margin must be >= 0 (a fraction of the budget), "
-                             f"not {self.margin}")
-        if self.margin and self.budget_ms is None:
-            raise HwnasError(f"{self.name}: the screen margin is a fraction of a budget; give the budget too")
-
-
 class Problem:
-    def __init__(self, latency: Sequence[LatencyObjective], accuracy: AccuracyEvaluator, reward: Reward) -> None:
-        names = [o.name for o in latency]
+    """Targets (each device's latency model, budget and screen margin), an accuracy evaluator
+    and a reward."""
+
+    def __init__(self, targets: Sequence[Target], accuracy: AccuracyEvaluator, reward: Reward) -> None:
+        names = [t.name for t in targets]
         if len(set(names)) != len(names):
             raise HwnasError(f"device names must differ: {names}")
-        if reward.hard and not any(o.budget_ms is not None for o in latency):
+        if reward.hard and not any(t.budget_ms is not None for t in targets):
             raise HwnasError("a hard budget needs at least one device with a budget (--budget-ms)")
-        if reward.name == "mnas" and any(o.budget_ms is None for o in latency):
+        if reward.name == "mnas" and any(t.budget_ms is None for t in targets):
             raise HwnasError("the mnas reward needs a budget for every device")
-        self.latency, self.accuracy, self.reward = list(latency), accuracy, reward
-        self.budgets = {o.name: float(o.budget_ms) for o in latency if o.budget_ms is not None}
+        self.targets, self.accuracy, self.reward = list(targets), accuracy, reward
+        self.budgets = {t.name: float(t.budget_ms) for t in targets if t.budget_ms is not None}
 
     def latencies(self, archs: Sequence[Arch]) -> dict[str, np.ndarray]:
-        return {o.name: np.asarray(o.predict(archs), dtype=np.float64) for o in self.latency}
+        return {t.name: t.predict(archs) for t in self.targets}
 
     def feasible(self, lat: dict[str, np.ndarray], screen: bool = False) -> np.ndarray:
         """Which candidates meet every budget by prediction; with ``screen``, which the hard-budget
         screen lets through to the accuracy evaluator (each budget widened by its margin)."""
         ok = np.ones(len(next(iter(lat.values()))), dtype=bool)
-        for o in self.latency:
-            if o.budget_ms is not None:
-                ok &= lat[o.name] <= o.budget_ms * (1.0 + (o.margin if screen else 0.0))
+        for t in self.targets:
+            ok &= t.screens(lat[t.name]) if screen else t.meets(lat[t.name])
         return ok
 
     def evaluate(self, archs: Sequence[Arch]) -> list[Trial]:
@@ -94,9 +78,9 @@ class Problem:
         return out
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"reward": self.reward.name, "devices": [o.name for o in self.latency],
+        out: dict[str, Any] = {"reward": self.reward.name, "devices": [t.name for t in self.targets],
                                "budgets_ms": self.budgets}
-        margins = {o.name: o.margin for o in self.latency if o.margin}
+        margins = {t.name: t.screen_margin for t in self.targets if t.screen_margin}
         if margins:
             out["screen_margin"] = margins
         return out

@@ -64,3 +64,15 @@ for _cls in (MnasReward, HardReward, ParetoReward):
 
 def get_reward(name: str, **params: float) -> Reward:
     return REWARDS[name](**params)
+
+
+def reward_name(strategy: type, reward: str | None, budgeted: bool) -> str:
+    """The reward a search optimises, decided here only: the one named, else the strategy's
+    default when there is a budget, else accuracy alone (``pareto``). The front-building
+    ``pareto`` reward needs a strategy whose goal is the hypervolume."""
+    name = reward or (getattr(strategy, "default_reward", "hard") if budgeted else "pareto")
+    REWARDS[name]  # refuses an unknown name, listing the known ones
+    if reward == "pareto" and getattr(strategy, "goal", "reward") != "hypervolume":
+        raise HwnasError(f"the pareto reward needs --strategy pareto (or another strategy that builds a Pareto "
+                         f"front); use --reward hard or mnas with {getattr(strategy, 'name', strategy)}")
+    return name

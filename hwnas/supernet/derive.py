@@ -16,11 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from hwnas.predictors.features import OptionTable
+from hwnas.spaces.option_table import OptionTable
 
-
-def derive_argmax(probs: Sequence[Sequence[float]]) -> list[int]:
-    return [int(np.argmax(p)) for p in probs]
+DERIVATIONS = ("argmax", "budget")
 
 
 def derive_under_budget(probs: Sequence[Sequence[float]], latency: OptionTable, budget_ms: float, fill: float = 0.9,

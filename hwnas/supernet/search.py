@@ -1,14 +1,13 @@
 """Differentiable search: alternate weight steps (train split) and architecture steps
 (val split) on a supernet, with the expected-latency loss; checkpoint every epoch.
 
-Run directory: ``checkpoint.pt`` (weights only, loaded with ``weights_only=True``),
-``log.jsonl`` (one line per epoch), ``result.json`` (the derived architecture).
+Run directory: ``checkpoint.pt`` (weights only, loaded with ``weights_only=True``) and
+``log.jsonl`` (one line per epoch); ``run()`` returns the derived architecture.
 """
 
 from __future__ import annotations
 
 import json
-
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,32 +22,21 @@ from tqdm import tqdm
 
 from hwnas.data.datasets import Splits
 from hwnas.errors import HwnasError
-from hwnas.predictors.features import OptionTable
+from hwnas.nn.supernets import Supernet
 from hwnas.spaces.base import Arch, SearchSpace
-from hwnas.supernet.build import Supernet, build_supernet
-from hwnas.supernet.latency import ExpectedLatency, latency_loss
-from hwnas.supernet.mixed import MODES
-
-
-@dataclass
-class Target:
-    """One device the search must fit: its per-option latencies and its budget."""
-
-    name: str
-    latency: OptionTable
-    budget_ms: float
-    predictor: Any = None  # predicts the derived architecture's latency (ms)
-
-    def predict(self, arch: Arch) -> float:
-        if self.predictor is not None:
-            return float(self.predictor.predict([arch])[0])
-        idx = np.array([arch.indices()])
-        return float(self.latency.total(idx)[0])
+from hwnas.strategies.base import STRATEGIES, strategy_names
+from hwnas.supernet.derive import DERIVATIONS, derive_under_budget
+from hwnas.supernet.latency import ExpectedLatency
+from hwnas.supernet.losses import LOSSES, get_loss
+from hwnas.target import Target
 
 
 @dataclass
 class SearchConfig:
+    """One differentiable search's settings (the job fills them from the recipe)."""
+
     strategy: str = "proxyless"
+    #: the latency loss (:mod:`hwnas.supernet.losses`) and its constants
     loss: str = "mul#log"
     alpha: float = 0.2
     beta: float = 0.3
@@ -61,20 +49,25 @@ class SearchConfig:
     arch_lr: float = 6e-3
     arch_weight_decay: float = 0.0
     unrolled: bool = False
-    derive: str = "argmax"  # or "budget": the most likely architecture that fills the budget
+    #: "argmax", or "budget": the most likely architecture with latency in [fill × budget, budget]
+    derive: str = "argmax"
     fill: float = 0.9
+    #: Gumbel-softmax temperature (gdas), annealed geometrically over the epochs
     tau_start: float = 5.0
     tau_end: float = 0.5
     seed: int = 0
     device: str = field(default_factory=lambda: "cuda" if torch.cuda.is_available() else "cpu")
 
     def __post_init__(self) -> None:
-        if self.strategy not in MODES:
-            raise HwnasError(f"unknown differentiable strategy {self.strategy!r}; use one of {', '.join(MODES)}")
-        if self.derive not in ("argmax", "budget"):
-            raise HwnasError(f"derive must be argmax or budget, not {self.derive!r}")
-        if self.unrolled and self.strategy != "darts":
-            raise HwnasError("--unrolled (second-order) applies to darts only")
+        modes = strategy_names("differentiable")
+        if self.strategy not in modes:
+            raise HwnasError(f"unknown differentiable strategy {self.strategy!r}; use one of {', '.join(modes)}")
+        LOSSES[self.loss]  # refuses an unknown loss, naming the known ones
+        if self.derive not in DERIVATIONS:
+            raise HwnasError(f"derive must be one of {', '.join(DERIVATIONS)}, not {self.derive!r}")
+        if self.unrolled and not STRATEGIES[self.strategy].second_order:
+            second = [n for n in modes if STRATEGIES[n].second_order]
+            raise HwnasError(f"--unrolled (second-order) applies to {', '.join(second)} only")
         if self.epochs < 1 or not 0 <= self.warmup_epochs < self.epochs + 1:
             raise HwnasError(f"epochs must be >= 1 (got {self.epochs}) and warm-up epochs between 0 and the epochs "
                              f"(got {self.warmup_epochs})")
@@ -90,10 +83,12 @@ class DifferentiableSearch:
         self.progress = progress
         torch.manual_seed(config.seed)
         self.device = torch.device(config.device)
-        self.net: Supernet = build_supernet(space).to(self.device)
+        self.net: Supernet = space.supernet().to(self.device)
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.lat = [ExpectedLatency(t.latency).to(self.device) for t in targets]
+        self.options = [t.option_latency() for t in targets]
+        self.lat = [ExpectedLatency(o).to(self.device) for o in self.options]
+        self.loss = get_loss(config.loss, alpha=config.alpha, beta=config.beta, lam=config.lam)
         self.w_opt = torch.optim.SGD(self.net.weight_parameters(), lr=config.lr, momentum=0.9, nesterov=True,
                                      weight_decay=config.weight_decay)
         self.a_opt = torch.optim.Adam(self.net.arch_parameters(), lr=config.arch_lr, betas=(0.5, 0.999),
@@ -107,17 +102,7 @@ class DifferentiableSearch:
         return [lat(list(self.net.alphas)) for lat in self.lat]
 
     def objective(self, ce: torch.Tensor) -> torch.Tensor:
-        c = self.cfg
-        if c.loss == "mul#log":
-            factor = torch.ones((), device=ce.device)
-            for e, t in zip(self.expected_ms(), self.targets):
-                factor = factor * latency_loss(torch.ones((), device=ce.device), e, t.budget_ms, "mul#log",
-                                               c.alpha, c.beta)
-            return ce * factor
-        out = ce
-        for e, t in zip(self.expected_ms(), self.targets):
-            out = latency_loss(out, e, t.budget_ms, "add#linear", lam=c.lam)
-        return out
+        return self.loss(ce, self.expected_ms(), [float(t.budget_ms) for t in self.targets])
 
     def _forward_ce(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(self.device.type, enabled=self.device.type == "cuda", dtype=torch.float16):
@@ -202,33 +187,29 @@ class DifferentiableSearch:
         fills the first device's budget, checked against every device's predictor."""
         if self.cfg.derive == "argmax":
             return self.derive()
-        from hwnas.supernet.derive import derive_under_budget
-
         probs = self.net.probabilities()
         first = self.targets[0]
-        budget = first.budget_ms
+        budget = float(first.budget_ms)
         for _ in range(6):
-            idx = derive_under_budget(probs, first.latency, budget, fill=self.cfg.fill)
+            idx = derive_under_budget(probs, self.options[0], budget, fill=self.cfg.fill)
             if idx is None:
                 break
             arch = self.space.from_indices(idx)
-            worst = max(t.predict(arch) / t.budget_ms for t in self.targets)
-            if worst <= 1.0:
+            predicted = [t.predict_one(arch) for t in self.targets]
+            if all(t.meets(p) for t, p in zip(self.targets, predicted)):
                 return arch
-            budget /= worst * 1.002
+            budget /= max(p / float(t.budget_ms) for t, p in zip(self.targets, predicted)) * 1.002
         return self.derive()
 
-    @torch.no_grad()
     def evaluate(self, arch: Arch, split: str = "val") -> float:
-        self.net.eval()
+        """The sub-network's accuracy with the supernet's weights."""
+        from hwnas.train import accuracy
+
         self.net.fix(list(arch.indices()))
-        correct = total = 0
-        for x, y in self.data.loader(split, 256, shuffle=False):
-            x, y = self._to(x, y)
-            correct += int((self.net(x).argmax(1) == y).sum())
-            total += len(y)
-        self.net.fix(None)
-        return correct / max(total, 1)
+        try:
+            return accuracy(self.net, self.data, split, self.device, channels_last=self.device.type == "cuda")
+        finally:
+            self.net.fix(None)
 
     def _to(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.to(self.device, non_blocking=True)
@@ -275,7 +256,7 @@ class DifferentiableSearch:
                   "val_acc": self.evaluate(arch, "val"),
                   "expected_ms": {t.name: float(v.detach()) for t, v in zip(self.targets, self.expected_ms())},
                   "arch": str(arch),
-                  "arch_latency_ms": {t.name: t.predict(arch) for t in self.targets},
+                  "arch_latency_ms": {t.name: t.predict_one(arch) for t in self.targets},
                   "probabilities": self.net.probabilities(), "seconds": time.perf_counter() - t0}
         with open(self.run_dir / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -285,14 +266,13 @@ class DifferentiableSearch:
         arch = self.final_arch()
         devices = []
         for t in self.targets:
-            lat = t.predict(arch)
+            lat = t.predict_one(arch)
             devices.append({"device": t.name, "budget_ms": t.budget_ms, "predicted_ms": lat,
-                            "meets_budget": lat <= t.budget_ms})
+                            "meets_budget": t.meets(lat)})
         out = {"space": self.space.name, "preset": self.space.preset, "strategy": self.cfg.strategy,
                "arch": str(arch), "epochs": self.epoch, "devices": devices,
                "meets_all_budgets": all(d["meets_budget"] for d in devices),
                "supernet_val_acc": self.evaluate(arch, "val"), "config": asdict(self.cfg)}
-        (self.run_dir / "result.json").write_text(json.dumps(out, indent=1))
         return out
 
     # -- checkpoints ----------------------------------------------------------------
@@ -325,11 +305,3 @@ class DifferentiableSearch:
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
         self.epoch = int(state["epoch"])
         return True
-
-
-def budget_from_quantile(space: SearchSpace, latency: OptionTable, q: float, n: int = 5000, seed: int = 0) -> float:
-    """The q-quantile of table latency over uniformly sampled architectures."""
-    idx = space.index_matrix(space.sample(n, seed=seed))
-    return float(np.quantile(latency.total(idx), q))
-
-

@@ -13,57 +13,35 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hwnas.devices.spec import DeviceSpec, parse_device_spec
 from hwnas.errors import HwnasError
 from hwnas.files import read_json, write_json
+from hwnas.job.recipe import SearchRecipe
 from hwnas.paths import REPO_ROOT, cache_dir
 from hwnas.spaces.base import SearchSpace
+from hwnas.target import Target
 
 SHIPPED = REPO_ROOT / "latency_tables"
 
 
-@dataclass
-class DeviceTarget:
-    spec: str
-    name: str
-    budget_ms: float | None
-    predictor: Any
-    table_path: str | None = None
-    predictor_path: str | None = None
-    reference_ms: float | None = None  # the calibration the predictor's data was measured with
-    notes: list[str] = field(default_factory=list)
-    _device: Any = None
-
-    @property
-    def device(self) -> Any:
-        if self._device is None:
-            from hwnas.devices import get_device
-
-            self._device = get_device(self.spec)
-        return self._device
-
-    def describe(self) -> dict[str, Any]:
-        return {"device": self.name, "spec": self.spec, "budget_ms": self.budget_ms, "table": self.table_path,
-                "predictor": self.predictor_path or f"lutsum({self.table_path})", "reference_ms": self.reference_ms,
-                "predictor_quality": self.predictor_quality, "notes": self.notes}
-
-    @property
-    def predictor_quality(self) -> str:
-        """What the predictor is and how far off it is expected to be, in words for the report."""
-        v = (getattr(self.predictor, "meta", {}) or {}).get("validation")
-        kind = getattr(self.predictor, "kind", type(self.predictor).__name__)
-        if v:
-            return (f"{kind} predictor; on {v['n']} held-out measured networks its error was {v['mape_pct']:.1f} % "
-                    f"(MAPE), {v['pct_within_10pct']:.0f} % of them within ±10 %")
-        if kind == "lutsum":
-            return f"{_lutsum_expectation(self)}"
-        return f"{kind} predictor without a hold-out measurement of its error"
+def predictor_quality(target: Target) -> str:
+    """What the target's latency model is and how far off it is expected to be, in words for the report."""
+    model = target.model
+    v = (getattr(model, "meta", {}) or {}).get("validation")
+    kind = getattr(model, "kind", type(model).__name__)
+    if v:
+        return (f"{kind} predictor; on {v['n']} held-out measured networks its error was {v['mape_pct']:.1f} % "
+                f"(MAPE), {v['pct_within_10pct']:.0f} % of them within ±10 %")
+    if kind == "lutsum":
+        return _lutsum_expectation(target)
+    return f"{kind} predictor without a hold-out measurement of its error"
 
 
-def _lutsum_expectation(target: "DeviceTarget") -> str:
+def _lutsum_expectation(target: Target) -> str:
     """LUT-sum (isolated layers added up) has no measured networks of this device to tell its
     error; the shipped measured set of the same space and runtime says what it was there."""
     from hwnas.lut.table import LatencyTable
@@ -76,23 +54,19 @@ def _lutsum_expectation(target: "DeviceTarget") -> str:
     table = LatencyTable.load(target.table_path) if target.table_path else None
     if table is None:
         return head
-    space, runtime = target.predictor.space, table.header["device"].get("runtime")
+    space, runtime = target.model.space, table.header["device"].get("runtime")
     for lut in sorted(SHIPPED.glob(f"{space.name}-{space.preset}.*.lut.json")):
         shipped = LatencyTable.load(lut)
         measured = lut.with_name(lut.name.replace(".lut.json", ".measured.csv"))
         if shipped.header["device"].get("runtime") != runtime or not measured.is_file():
             continue
         data, col = one_column(str(measured))
-        m = metrics(LutSumPredictor(space, shipped).predict(data.archs_in(space)), data.column(col))
+        m = metrics(LutSumPredictor(space, shipped).plain().predict(data.archs_in(space)), data.column(col))
         return (f"{head}; on the machine of the shipped tables ({shipped.header['device'].get('cpu_model')}, "
                 f"{runtime}) it was {m['mape_pct']:.0f} % off (MAPE) over {m['n']} measured networks, with "
                 f"{m['pct_within_10pct']:.0f} % within ±10 %: expect the first measurement to miss the prediction "
                 f"by that much, and let --refine correct it")
     return head
-
-
-def device_name(spec: str) -> str:
-    return Path(spec).stem if spec.endswith(".toml") else spec.split("?")[0]
 
 
 def find_shipped_table(space: SearchSpace, fingerprint: dict[str, Any]) -> Path | None:
@@ -150,15 +124,15 @@ def _data_reference_ms(predictor: Any) -> float | None:
     return meta.get("header", {}).get("reference", {}).get("calibrated_ms")
 
 
-def resolve_target(space: SearchSpace, spec: str, budget_ms: float | None, run_dir: Path, *, lut: str | None = None,
-                   predictor: str | None = None, progress: bool = True) -> DeviceTarget:
+def resolve_target(space: SearchSpace, spec: DeviceSpec, run_dir: Path, *, lut: str | None = None,
+                   predictor: str | None = None, progress: bool = True) -> Target:
+    """The device's target (no budget yet): its table and latency model, found or built."""
     from hwnas.lut.build import build_table
     from hwnas.lut.table import LatencyTable
     from hwnas.predictors import LutSumPredictor, load_predictor
 
-    name = device_name(spec)
-    target = DeviceTarget(spec, name, budget_ms, None)
-    device = target.device
+    notes: list[str] = []
+    device = spec.open()
     fp = device.fingerprint()
     if lut is not None:
         table = LatencyTable.load(lut, space=space, device=device)  # refuses another device, naming the difference
@@ -168,30 +142,64 @@ def resolve_target(space: SearchSpace, spec: str, budget_ms: float | None, run_d
         kept = kept_tables()
         if found is not None:
             table_path = found
-            target.notes.append(f"using the shipped table {found.name} (fingerprint matches)")
+            notes.append(f"using the shipped table {found.name} (fingerprint matches)")
         elif kept is not None and (again := find_table(kept, space, fp, device.protocol.to_dict())) is not None:
             table_path = again
-            target.notes.append(f"no shipped table matches this device; using the table built for it earlier, "
-                                f"kept in {again}")
+            notes.append(f"no shipped table matches this device; using the table built for it earlier, kept in {again}")
         else:
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in spec.name)
             table_path = run_dir / f"{space.name}-{space.preset}.{safe}.lut.json"
             build_table(space, device, table_path, progress=progress)
             copy = keep_table(table_path, fp)
-            target.notes.append(f"no shipped table matches this device; built {table_path}"
-                                + (f" (kept in {copy} for the next run)" if copy else ""))
+            notes.append(f"no shipped table matches this device; built {table_path}"
+                         + (f" (kept in {copy} for the next run)" if copy else ""))
         table = LatencyTable.load(table_path, space=space, device=device)
-    target.table_path = str(table_path)
-    target.reference_ms = table.header["reference"]["calibrated_ms"]
+    reference_ms = table.header["reference"]["calibrated_ms"]
     if predictor is None and lut is None:
         sibling = table_path.with_name(table_path.name.replace(".lut.json", ".learned.json"))
         if sibling.is_file():
             predictor = str(sibling)
     if predictor is not None:
-        model = load_predictor(predictor, space=space)
+        model: Any = load_predictor(predictor, space=space)
         model.check_device(fp)
-        target.predictor, target.predictor_path = model, str(predictor)
-        target.reference_ms = _data_reference_ms(model) or target.reference_ms
+        reference_ms = _data_reference_ms(model) or reference_ms
     else:
-        target.predictor = LutSumPredictor(space, table)
-    return target
+        model = LutSumPredictor(space, table).plain()
+    return Target(spec.name, model, spec=spec, table_path=str(table_path), predictor_path=predictor,
+                  reference_ms=reference_ms, notes=notes, _device=device)
+
+
+def model_only_target(space: SearchSpace, lut: str | None, predictor: str | None) -> Target:
+    """A target without a device: a table (LUT-sum) or a fitted predictor stands for it."""
+    from hwnas.lut.table import LatencyTable
+    from hwnas.predictors import LutSumPredictor, load_predictor
+
+    path = predictor or lut
+    model = load_predictor(predictor, space=space) if predictor else LutSumPredictor(space, LatencyTable.load(lut, space=space)).plain()
+    return Target(Path(str(path)).name, model, table_path=lut, predictor_path=predictor)
+
+
+def build_targets(recipe: SearchRecipe, space: SearchSpace, run: Path, progress: bool) -> list[Target]:
+    """Every target of a recipe, each with its budget (given, or the quantile of its predicted
+    latencies) and screen margin; refuses a budget no architecture of the space can meet."""
+    if recipe.device:
+        run.mkdir(parents=True, exist_ok=True)
+        found = [resolve_target(space, parse_device_spec(d), run, lut=recipe.for_device("lut", i),
+                                predictor=recipe.for_device("predictor", i), progress=progress)
+                 for i, d in enumerate(recipe.device)]
+    else:
+        found = [model_only_target(space, recipe.for_device("lut", 0), recipe.for_device("predictor", 0))]
+    out = []
+    for i, t in enumerate(found):
+        budget = recipe.for_device("budget_ms", i)
+        table = t.option_latency()
+        if budget is None and recipe.budget_quantile is not None:
+            budget = table.quantile(space, recipe.budget_quantile)
+        margin = recipe.margin_for(t.model) if budget is not None else 0.0
+        t = replace(t, budget_ms=budget, screen_margin=margin)
+        smallest = table.smallest()
+        if not t.meets(smallest):
+            raise HwnasError(f"no architecture of {space.name}/{space.preset} can meet {budget:.4f} ms on {t.name}: "
+                             f"the smallest predicted latency in the space is {smallest:.4f} ms")
+        out.append(t)
+    return out

@@ -21,14 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODES = ("darts", "proxyless", "gdas")
-
-
 class MixedOp(nn.Module):
     def __init__(self, candidates: list[nn.Module | None], shared: nn.Module | None = None) -> None:
         super().__init__()
         if shared is not None:
-            self.shared = shared  # the weights the candidates are views of (hwnas.supernet.shared)
+            self.shared = shared  # the weights the candidates are views of (hwnas.nn.shared)
         # ``None`` is the zero op of mbv2 (block skipped: identity).
         self.candidates = nn.ModuleList(c if c is not None else nn.Identity() for c in candidates)
         self.mode = "darts"

@@ -18,17 +18,14 @@ import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.files import read_fields
-from hwnas.targets import DeviceTarget
-
-FORMAT_OF_RUNTIME = {"onnxruntime": "onnx", "ai-edge-litert": "tflite", "tflite-runtime": "tflite"}
+from hwnas.target import Target
 
 
 def exported_file(run_dir: Path, device: Any) -> str:
-    runtime = str(device.runtime)
-    fmt = FORMAT_OF_RUNTIME.get(runtime)
+    fmt = device.export_format
     if fmt is None:
-        raise HwnasError(f"{device.spec} runs {runtime}, which takes no exported file; verify on an onnxruntime "
-                         "or LiteRT device")
+        raise HwnasError(f"{device.spec} runs {device.runtime}, which takes no exported file; verify on an "
+                         "onnxruntime or LiteRT device")
     path = run_dir / f"model.{fmt}"
     if not path.is_file():
         from hwnas.export.run import export_run
@@ -47,46 +44,40 @@ def exported_input_shape(run_dir: Path) -> tuple[int, ...]:
     return tuple(shape[1:])
 
 
-def verify_target(run_dir: Path, arch_text: str, target: DeviceTarget, log_dir: Path | None = None
+def verify_target(run_dir: Path, arch_text: str, target: Target, log_dir: Path | None = None
                   ) -> dict[str, Any]:
     """Measure ``run_dir``'s exported file on the target; log it to ``log_dir``/measurements.csv."""
     device = target.device
     path = exported_file(run_dir, device)
-    if target.reference_ms is not None:
-        device.reference_ms = target.reference_ms
-    predicted = float(target.predictor.predict([arch_text])[0])
+    predicted = target.predict_one(arch_text)
     shape = exported_input_shape(run_dir)
-    m = device.measure(path, shape)  # type: ignore[arg-type]
+    m = device.measure(path, shape, reference_ms=target.reference_ms)  # type: ignore[arg-type]
     parity = device_parity(run_dir, device, path, shape)
-    out = {"device": target.name, "spec": target.spec, "file": path, "arch": arch_text, "device_parity": parity,
+    out = {"device": target.name, "spec": str(target.spec), "file": path, "arch": arch_text, "device_parity": parity,
            "predicted_ms": predicted, "measured_ms": m.latency_ms, "raw_median_ms": m.stats.median_ms,
            "cv": m.stats.cv, "noisy": m.noisy, "budget_ms": target.budget_ms,
-           "meets_budget": target.budget_ms is None or m.latency_ms <= target.budget_ms,
+           "meets_budget": target.meets(m.latency_ms),
            "error_pct": 100 * (predicted / m.latency_ms - 1), "provenance": m.provenance}
     _append((log_dir or run_dir) / "measurements.csv", out)
     return out
 
 
-def measure_arch(space: Any, arch: Any, target: DeviceTarget, log_dir: Path | None = None) -> float:
+def measure_arch(space: Any, arch: Any, target: Target, log_dir: Path | None = None) -> float:
     """Measure one architecture (built, not trained: latency does not depend on the weights) on
     the target with the protocol, on the predictor data's scale; logged like a verification."""
-    device = target.device
-    if target.reference_ms is not None:
-        device.reference_ms = target.reference_ms
-    m = device.measure(space.build(arch).eval(), space.input_shape())
+    m = target.device.measure(space.build(arch).eval(), space.input_shape(), reference_ms=target.reference_ms)
     if log_dir is not None:
         _append(log_dir / "measurements.csv", {"device": target.name, "arch": str(arch), "measured_ms": m.latency_ms,
-                                               "predicted_ms": float(target.predictor.predict([arch])[0]),
+                                               "predicted_ms": target.predict_one(arch),
                                                "budget_ms": target.budget_ms})
     return float(m.latency_ms)
 
 
 def device_parity(run_dir: Path, device: Any, path: str, shape: tuple[int, ...]) -> dict[str, Any] | None:
-    """Run the exported file on the device (through the agent for a remote one) on a random
-    input and compare with the run's torch network; None when the runtime cannot run inputs."""
-    import torch
-
-    from hwnas.export.onnx import PARITY_ATOL, PARITY_RTOL
+    """Run the exported file on the device (through the agent for a remote one) and compare with
+    the run's torch network (:func:`hwnas.export.parity.check_parity`); None when the runtime
+    cannot run inputs."""
+    from hwnas.export.parity import check_parity
     from hwnas.export.run import load_run, run_model
 
     space, arch, _, _ = load_run(run_dir)
@@ -95,20 +86,15 @@ def device_parity(run_dir: Path, device: Any, path: str, shape: tuple[int, ...])
     try:
         if not hasattr(runner, "run"):
             return None
-        x = np.random.default_rng(0).standard_normal((1, *shape)).astype(np.float32)
-        got = np.asarray(runner.run([x])[0])
+        p = check_parity(lambda x: runner.run([x])[0], model, shape)
     finally:
         close = getattr(runner, "close", None)
         if close:
             close()
-    with torch.no_grad():
-        want = model(torch.from_numpy(x)).numpy()
-    diff = float(np.max(np.abs(got - want)))
-    tol = PARITY_ATOL + PARITY_RTOL * float(np.max(np.abs(want)))
-    if diff > tol:
-        raise HwnasError(f"{path} on {device.spec}: outputs differ from torch by {diff:.3g} (tolerance {tol:.3g}); "
-                         "the device's runtime computes another network than the one exported")
-    return {"max_abs_diff": diff, "tolerance": tol, "ok": True}
+    if not p.ok:
+        raise HwnasError(f"{path} on {device.spec}: outputs differ from torch by {p.max_abs_diff:.3g} (tolerance "
+                         f"{p.tolerance:.3g}); the device's runtime computes another network than the one exported")
+    return {"max_abs_diff": p.max_abs_diff, "tolerance": p.tolerance, "ok": True}
 
 
 def _append(path: Path, row: dict[str, Any]) -> None:
@@ -149,7 +135,4 @@ class CorrectedPredictor:
         return self.base.predict(archs) * self.scale
 
     def option_latency(self) -> Any:
-        from hwnas.predictors.features import OptionTable
-
-        t = self.base.option_latency()
-        return OptionTable(t.fixed * self.scale, [o * self.scale for o in t.options])
+        return self.base.option_latency().scaled(self.scale)

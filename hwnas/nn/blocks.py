@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from hwnas.layers import LayerSpec
+from hwnas.nn.cell import wire_cell
 from hwnas.ops import build_layer, hidden_channels
 
 
@@ -155,15 +156,7 @@ class Cell(nn.Module):
         self.edges = nn.ModuleList(build_layer(spec) for spec in edges)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        k = 0
-        for to in range(1, 4):
-            total = self.edges[k](nodes[0])
-            for frm in range(1, to):
-                total = total + self.edges[k + frm](nodes[frm])
-            k += to
-            nodes.append(total)
-        return nodes[-1]
+        return wire_cell(x, lambda k, node: self.edges[k](node))
 
 
 class CellNet(nn.Sequential):

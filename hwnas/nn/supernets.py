@@ -1,23 +1,26 @@
-"""Supernets of the two built-in spaces: every decision a :class:`MixedOp`."""
+"""Supernets of the two built-in spaces: every decision a :class:`MixedOp`.
+
+A space provides its supernet (``SearchSpace.supernet()``): the chain of mbv2 blocks or
+the shared cell of NAS-Bench-201 here, any :class:`Supernet` for a user-defined space.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
 
-from hwnas.errors import HwnasError
 from hwnas.ops import build_layer
-from hwnas.spaces.base import SearchSpace
-from hwnas.spaces.mbv2 import MBV2Space
-from hwnas.spaces.nb201 import OPS, NB201Space
-from hwnas.supernet.mixed import MixedOp
-from hwnas.supernet.shared import CandidateView, SharedInvertedResidual
+from hwnas.nn.cell import EDGES, wire_cell
+from hwnas.nn.mixed import MixedOp
+from hwnas.nn.shared import CandidateView, SharedInvertedResidual
 
 
 class Supernet(nn.Module):
     """Holds the architecture parameters (one vector per decision) and the mixed ops."""
 
-    def __init__(self, space: SearchSpace) -> None:
+    def __init__(self, space: Any) -> None:
         super().__init__()
         self.space = space
         self.alphas = nn.ParameterList(nn.Parameter(1e-3 * torch.randn(len(d.choices)))
@@ -48,9 +51,9 @@ class Supernet(nn.Module):
 
 class ChainSupernet(Supernet):
     """The mbv2 chain; each block's candidates share one block's weights (see
-    :mod:`hwnas.supernet.shared`); ``zero`` is the identity."""
+    :mod:`hwnas.nn.shared`); ``zero`` is the identity."""
 
-    def __init__(self, space: MBV2Space) -> None:
+    def __init__(self, space: Any) -> None:
         super().__init__(space)
         stem, first, conv1, logits = space.fixed_layers()
         self.head = nn.Sequential(build_layer(stem), build_layer(first))
@@ -77,30 +80,22 @@ class ChainSupernet(Supernet):
 
 
 class SuperCell(nn.Module):
-    def __init__(self, space: NB201Space, shape: tuple[int, int, int]) -> None:
+    def __init__(self, space: Any, shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.edges = nn.ModuleList()
-        for i in range(6):
-            op = MixedOp([build_layer(space.edge_layer(o, shape)) for o in OPS])
+        for i in range(len(EDGES)):
+            op = MixedOp([build_layer(space.edge_layer(o, shape)) for o in space.decisions()[i].choices])
             op.decision = i
             self.edges.append(op)
 
     def forward(self, x: torch.Tensor, alphas: nn.ParameterList) -> torch.Tensor:
-        nodes = [x]
-        k = 0
-        for to in range(1, 4):
-            total = self.edges[k](nodes[0], alphas[k])
-            for frm in range(1, to):
-                total = total + self.edges[k + frm](nodes[frm], alphas[k + frm])
-            k += to
-            nodes.append(total)
-        return nodes[-1]
+        return wire_cell(x, lambda k, node: self.edges[k](node, alphas[k]))
 
 
 class CellSupernet(Supernet):
     """NAS-Bench-201 skeleton; every cell shares the 6 edge decisions (DARTS-style)."""
 
-    def __init__(self, space: NB201Space) -> None:
+    def __init__(self, space: Any) -> None:
         super().__init__(space)
         plan = space.plan(space.from_choices(["none"] * 6))
         self.body = nn.ModuleList(SuperCell(space, item[0].input) if isinstance(item, list) else build_layer(item)
@@ -110,11 +105,3 @@ class CellSupernet(Supernet):
         for m in self.body:
             x = m(x, self.alphas) if isinstance(m, SuperCell) else m(x)
         return x
-
-
-def build_supernet(space: SearchSpace) -> Supernet:
-    if isinstance(space, MBV2Space):
-        return ChainSupernet(space)
-    if isinstance(space, NB201Space):
-        return CellSupernet(space)
-    raise HwnasError(f"no supernet for space {space.name}; differentiable search supports mbv2 and nb201")

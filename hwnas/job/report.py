@@ -1,4 +1,4 @@
-"""The run report: ``report.md`` with the architecture, accuracy, predicted and measured
+"""The run report of a :class:`~hwnas.job.run.Job`: ``report.md`` with the architecture, accuracy, predicted and measured
 latency per device against its budget, the search curve, the Pareto front when there is
 one and predicted-vs-measured plots; ``report.json`` holds the same facts."""
 
@@ -10,19 +10,12 @@ from typing import Any
 
 import numpy as np
 
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from hwnas.plots import pyplot, save
 
 
 def plot_search_curve(run: Path, job: dict[str, Any]) -> str | None:
     log = run / "log.jsonl"
-    plt = _plt()
+    plt = pyplot()
     if log.is_file():
         rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
         if not rows:
@@ -52,18 +45,14 @@ def plot_search_curve(run: Path, job: dict[str, Any]) -> str | None:
         ax.set_xlabel("queries")
         ax.set_ylabel("best feasible accuracy (%)")
     ax.set_title(f"{job['strategy']} search on {job['space']}/{job['preset']}")
-    fig.tight_layout()
-    path = run / "search_curve.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path.name
+    return save(fig, run / "search_curve.png").name
 
 
 def plot_predicted_vs_measured(run: Path, job: dict[str, Any]) -> str | None:
     points = [v for r in job["rounds"] for v in r.get("verify", [])]
     if not points:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.8, 4.5))
     for i, t in enumerate(job["targets"]):
         mine = [v for v in points if v["device"] == t["device"]]
@@ -81,18 +70,16 @@ def plot_predicted_vs_measured(run: Path, job: dict[str, Any]) -> str | None:
     ax.set_ylabel("predicted (ms)")
     ax.set_title("exported networks: predicted vs measured\n(dotted: budgets)", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = run / "predicted_vs_measured.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path.name
+    return save(fig, run / "predicted_vs_measured.png").name
 
 
 def _ms(x: float | None) -> str:
     return "-" if x is None else f"{x:.4f}"
 
 
-def write_report(run: Path, job: dict[str, Any]) -> dict[str, Any]:
+def write_report(run: Path, record: Any) -> dict[str, Any]:
+    """``report.md`` and ``report.json`` (the job's record with the report's files) for a job."""
+    job = record.to_json()
     plots = {"search_curve": plot_search_curve(run, job),
              "predicted_vs_measured": plot_predicted_vs_measured(run, job),
              "pareto_front": "front.png" if (run / "front.png").is_file() else None}
@@ -142,4 +129,5 @@ def write_report(run: Path, job: dict[str, Any]) -> dict[str, Any]:
     out = {"markdown": str(run / "report.md"), "json": str(run / "report.json"),
            "plots": {k: str(run / v) for k, v in plots.items() if v}}
     (run / "report.json").write_text(json.dumps({**job, "report": out}, indent=1, default=str))
+    record.report = out
     return out

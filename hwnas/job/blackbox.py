@@ -1,0 +1,150 @@
+"""The black-box search: any ask/tell strategy (random, evolution, reinforce, pareto, or one
+a plugin registers).
+
+Puts the space, the targets (each device's latency model, budget and screen margin), an
+accuracy evaluator and the reward into :func:`hwnas.strategies.run`; writes the trials
+table and the Pareto front (CSV and PNG) to the run directory, which also holds the
+resumable search state.
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+from pathlib import Path
+from typing import Any
+
+from hwnas.errors import HwnasError
+from hwnas.job.recipe import SearchRecipe
+from hwnas.job.search import SearchContext, SearchResult, device_rows
+from hwnas.spaces.base import SearchSpace
+from hwnas.target import Target
+
+
+def accuracy_evaluator(recipe: SearchRecipe, space: SearchSpace) -> tuple[Any, str]:
+    """``table:DATASET`` (nb201), ``supernet:RUN_DIR`` or ``train[:EPOCHS]``."""
+    spec = recipe.accuracy
+    if spec is None:
+        spec = "table:cifar10" if space.name == "nb201" else "train:1"
+    kind, _, arg = spec.partition(":")
+    if kind == "table":
+        from hwnas.evaluators.tabular import nb201_accuracy
+
+        return nb201_accuracy(space, arg or "cifar10"), spec
+    from hwnas.data.datasets import load
+
+    data = load(recipe.data, recipe.data_dir, resolution=space.input_shape()[1], seed=recipe.seed)
+    if kind == "supernet":
+        from hwnas.evaluators.supernet import SupernetAccuracy
+
+        if not arg:
+            raise HwnasError("say which supernet: --accuracy supernet:RUN_DIR (a differentiable search's run)")
+        return SupernetAccuracy(arg, space, data), spec
+    if kind == "train":
+        from hwnas.evaluators.training import TrainingAccuracy
+
+        try:
+            epochs = int(arg or 1)
+        except ValueError:
+            raise HwnasError(f"--accuracy train:EPOCHS wants a whole number of epochs, not {arg!r}") from None
+        return TrainingAccuracy(data, epochs=epochs, batch_size=recipe.batch_size, seed=recipe.seed), spec
+    raise HwnasError(f"unknown accuracy evaluator {spec!r}; use table:DATASET, supernet:RUN_DIR or train:EPOCHS")
+
+
+class BlackBoxSearch:
+    """The strategy asks, the problem (targets, accuracy evaluator, reward) scores, the loop
+    saves its state after every step. With ``finalists`` (K) the answer is the best candidate
+    that meets every budget when measured on the devices, trying at most K, best first."""
+
+    def __init__(self, ctx: SearchContext) -> None:
+        self.ctx = ctx
+
+    def measure(self) -> Any:
+        """``arch -> {device: measured ms}`` over the targets with a budget, or None when one of
+        them has no device to measure on (a prediction-only target)."""
+        from hwnas.job.verify import measure_arch
+
+        budgeted = [t for t in self.ctx.targets if t.budget_ms is not None]
+        if not budgeted or any(not t.measurable for t in budgeted):
+            return None
+        return lambda arch: {t.name: measure_arch(self.ctx.space, arch, t, self.ctx.log_dir) for t in budgeted}
+
+    def run(self) -> SearchResult:
+        from hwnas.strategies import STRATEGIES, Problem, get_reward, get_strategy, run
+        from hwnas.strategies.finalists import measure_finalists
+        from hwnas.strategies.pareto import hypervolume_2d
+
+        r, space, targets, run_dir = self.ctx.recipe, self.ctx.space, self.ctx.targets, self.ctx.run_dir
+        name = r.reward_name
+        reward = get_reward(name, **({"w": r.mnas_w} if name == "mnas" else {}))
+        accuracy, acc_spec = accuracy_evaluator(r, space)
+        measure = self.measure() if r.finalists else None
+        if r.finalists and measure is None:
+            raise HwnasError("--finalists measures candidates on the device: name it with --device")
+        problem = Problem(targets, accuracy, reward)
+        takes = inspect.signature(STRATEGIES[r.strategy]).parameters
+        params = {"population": r.population} if r.population and "population" in takes else {}
+        strategy = get_strategy(r.strategy, space, seed=r.seed, **params)
+        meta = {"problem": {**problem.describe(), "accuracy": acc_spec}}
+        strategy, log = run(strategy, problem, r.queries, batch=r.batch, state_file=run_dir / "state.json",
+                            progress=self.ctx.progress, meta=meta)
+        best = log.best()
+        if best is None:
+            raise HwnasError(f"no candidate met the budget in {log.proposals} proposals; raise the budget "
+                             "(the smallest predicted latency is printed by 'hwnas search' when none can)")
+        measured: list[Any] = []
+        if r.finalists:
+            best, measured = measure_finalists(log, targets, measure, r.finalists)
+            if best is None:
+                raise HwnasError(f"none of the {len(measured)} best candidates meets the budget when measured "
+                                 f"({'; '.join(f'{f.trial.arch}: {f.measured_ms}' for f in measured[:3])} ...); "
+                                 "measure more (--finalists), lower --screen-margin or raise the budget")
+        front = log.front()
+        _write_trials(run_dir / "trials.csv", log.trials)
+        hv = None
+        first = targets[0]
+        if front:
+            ref = first.budget_ms if first.budget_ms is not None else max(
+                max(t.latency_ms.values()) for t in log.evaluated())
+            hv = hypervolume_2d([(t.latency_ms[first.name], t.accuracy or 0.0) for t in front], ref)
+            _write_trials(run_dir / "front.csv", front)
+            plot_front(run_dir / "front.png", log, front, first, space)
+        details = {"accuracy": best.accuracy, "accuracy_evaluator": acc_spec, "reward": name,
+                   "reward_value": best.reward, "queries": log.queries, "proposals": log.proposals,
+                   "exhausted": log.exhausted, "front": [t.to_json() for t in front], "hypervolume": hv,
+                   "curve": log.curve(), "screen_margin": {t.name: t.screen_margin for t in targets},
+                   "finalists": [f.to_json() for f in measured]}
+        rows = device_rows(targets, best.arch, measured[-1].measured_ms if measured else None)
+        return SearchResult(space.recipe(), r.strategy, str(best.arch), rows,
+                            {"name": r.data, "data_dir": r.data_dir}, details)
+
+
+def _write_trials(path: Path, trials: list) -> None:
+    devices = sorted({k for t in trials for k in t.latency_ms})
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch", "accuracy", "reward", "feasible", "cached"] + [f"{d}_latency_ms" for d in devices])
+        for t in trials:
+            w.writerow([str(t.arch), "" if t.accuracy is None else f"{t.accuracy:.6f}",
+                        "" if t.reward is None else f"{t.reward:.6f}", int(t.feasible), int(t.cached)]
+                       + [f"{t.latency_ms.get(d, float('nan')):.6f}" for d in devices])
+
+
+def plot_front(path: Path, log: Any, front: list, target: Target, space: SearchSpace) -> None:
+    from hwnas.plots import pyplot, save
+
+    plt = pyplot()
+    device, budget = target.name, target.budget_ms
+    done = log.evaluated()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter([t.latency_ms[device] for t in done], [100 * (t.accuracy or 0) for t in done], s=8, alpha=0.4,
+               label="evaluated")
+    ax.plot([t.latency_ms[device] for t in front], [100 * (t.accuracy or 0) for t in front], "o-", color="C3",
+            ms=4, label="Pareto front")
+    if budget is not None:
+        ax.axvline(budget, color="k", ls="--", lw=0.8, label=f"budget {budget:.3g} ms")
+    ax.set_xlabel(f"predicted latency on {device} (ms)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"{space.name}/{space.preset}: accuracy vs latency")
+    ax.legend(fontsize=8)
+    save(fig, path)

@@ -1,0 +1,253 @@
+"""The search job as one typed, frozen object: :class:`SearchRecipe`.
+
+Parsed once from a TOML recipe (``search/*.toml``: the flags' names, dashes or
+underscores, optionally under ``[search]``), the command line's flags (which override
+it) and the defaults; every value is checked against its field's type and, where the
+field names a registered thing (strategy, loss, reward), against the registry, with an
+error naming the key, the value and what is allowed. The recipe is written to the run
+directory (``recipe.json``) and a resumed run whose recipe changed is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from hwnas.errors import HwnasError
+from hwnas.files import read_toml
+
+
+def _strategies() -> list[str]:
+    from hwnas.strategies.base import strategy_names
+
+    return strategy_names()
+
+
+def _losses() -> list[str]:
+    from hwnas.supernet.losses import LOSSES
+
+    return LOSSES.names()
+
+
+def _rewards() -> list[str]:
+    from hwnas.strategies.rewards import REWARDS
+
+    return REWARDS.names()
+
+
+def _derivations() -> list[str]:
+    from hwnas.supernet.derive import DERIVATIONS
+
+    return list(DERIVATIONS)
+
+
+EXPORT_FORMATS = ("onnx", "tflite", "all")
+
+CHOICES: dict[str, Callable[[], list[str]]] = {
+    "strategy": _strategies, "loss": _losses, "reward": _rewards, "derive": _derivations,
+    "export": lambda: list(EXPORT_FORMATS),
+}
+"""Fields whose values come from a registry: the flags' ``choices`` and the recipe check share these."""
+
+RESUMABLE = frozenset({"output", "retrain_epochs", "export", "refine", "refine_rounds"})
+"""Fields a resumed run may change: they act after the search."""
+
+
+@dataclass(frozen=True)
+class SearchRecipe:
+    """Everything ``hwnas search`` does, as data. Repeatable fields (one per device) are tuples."""
+
+    strategy: str = "proxyless"
+    space: str = "mbv2"
+    preset: str | None = None
+    num_classes: int | None = None
+    resolution: int | None = None
+    width_mult: float | None = None
+    device: tuple[str, ...] = ()
+    lut: tuple[str, ...] = ()
+    predictor: tuple[str, ...] = ()
+    budget_ms: tuple[float, ...] = ()
+    budget_quantile: float | None = None
+    data: str = "digits"
+    data_dir: str | None = None
+    epochs: int = 10
+    warmup_epochs: int | None = None
+    batch_size: int = 64
+    loss: str = "mul#log"
+    seed: int = 0
+    unrolled: bool = False
+    lr: float = 0.05
+    arch_lr: float = 6e-3
+    output: str | None = None
+    retrain_epochs: int = 0
+    queries: int = 100
+    reward: str | None = None
+    accuracy: str | None = None
+    mnas_w: float = -0.07
+    population: int | None = None
+    batch: int = 1
+    export: str | None = None
+    refine: bool = False
+    refine_rounds: int = 2
+    derive: str = "argmax"
+    screen_margin: str = "0.0"
+    finalists: int = 0
+
+    # -- parsing --------------------------------------------------------------------
+    @classmethod
+    def parse(cls, recipe_file: str | Path | None = None, flags: Mapping[str, Any] | None = None) -> "SearchRecipe":
+        """Defaults, then the recipe file's values, then the flags that were given (not None)."""
+        values: dict[str, Any] = {}
+        where = f"recipe {recipe_file}" if recipe_file else "the command line"
+        if recipe_file:
+            raw = read_toml(recipe_file, "recipe", "see search/ for examples")
+            raw = raw.get("search", raw)
+            values = {str(k).replace("-", "_"): v for k, v in raw.items()}
+            unknown = set(values) - set(FIELDS)
+            if unknown:
+                raise HwnasError(f"recipe {recipe_file}: unknown key(s) {', '.join(sorted(unknown))}; "
+                                 f"known: {', '.join(sorted(FIELDS))}")
+            values = {k: _convert(f"recipe {recipe_file}", k, v) for k, v in values.items()}
+        for k, v in (flags or {}).items():
+            if k in FIELDS and v is not None:
+                values[k] = _convert("the command line", k, v)
+        recipe = cls(**values)
+        recipe.check(where if recipe_file else "")
+        return recipe
+
+    def check(self, where: str = "") -> None:
+        """The rules between fields: a run directory, a budget, a device, one value per device."""
+        in_recipe = f" in the {where}" if where else ""
+        if self.output is None:
+            raise HwnasError(f"say where the run goes: -o RUN_DIR (or field 'output'{in_recipe or ' in a recipe'})")
+        if not self.budgeted and not self.front_only:
+            raise HwnasError(f"give a budget: --budget-ms B or --budget-quantile Q (or field 'budget_ms' or "
+                             f"'budget_quantile'{in_recipe or ' in a recipe'})")
+        if self.budget_quantile is not None and not 0 < self.budget_quantile < 1:
+            raise HwnasError(f"--budget-quantile must be between 0 and 1, not {self.budget_quantile}")
+        if not (self.device or self.lut or self.predictor):
+            raise HwnasError("give the target device (--device SPEC), or its latency table (--lut TABLE) or a fitted "
+                             f"predictor (--predictor){where and ' (fields device, lut or predictor' + in_recipe + ')'}")
+        n = max(len(self.device), 1)
+        for k in ("lut", "predictor", "budget_ms"):
+            if len(getattr(self, k)) not in (0, 1, n):
+                raise HwnasError(f"give one --{k.replace('_', '-')} per --device ({n}), or one for all")
+
+    # -- derived --------------------------------------------------------------------
+    @property
+    def search_kind(self) -> str:
+        """``blackbox`` or ``differentiable``: the kind of search the strategy is."""
+        from hwnas.strategies.base import STRATEGIES
+
+        return str(STRATEGIES[self.strategy].search)
+
+    @property
+    def budgeted(self) -> bool:
+        return bool(self.budget_ms) or self.budget_quantile is not None
+
+    @property
+    def front_only(self) -> bool:
+        """A Pareto front without a budget: what a front-building strategy searches when given none."""
+        from hwnas.strategies.base import STRATEGIES
+
+        return STRATEGIES[self.strategy].search == "blackbox" and getattr(
+            STRATEGIES[self.strategy], "default_reward", "") == "pareto" and self.reward in (None, "pareto")
+
+    @property
+    def reward_name(self) -> str:
+        from hwnas.strategies.base import STRATEGIES
+        from hwnas.strategies.rewards import reward_name
+
+        return reward_name(STRATEGIES[self.strategy], self.reward, self.budgeted)
+
+    @property
+    def warmup(self) -> int:
+        """Warm-up epochs: as given, else 2 but never more than half the epochs (a short search
+        still searches)."""
+        return self.warmup_epochs if self.warmup_epochs is not None else min(2, self.epochs // 2)
+
+    def for_device(self, field: str, i: int) -> Any:
+        """The ``i``-th device's value of a repeatable field (one value serves every device)."""
+        values = getattr(self, field)
+        return values[i] if len(values) > 1 else (values[0] if values else None)
+
+    def margin_for(self, predictor: Any) -> float:
+        """The screen margin as a fraction: the one given, or ``auto``: the predictor's hold-out error."""
+        from hwnas.predictors.base import screen_margin
+
+        return screen_margin(self.screen_margin, predictor)
+
+    def space_overrides(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("num_classes", "resolution", "width_mult")
+                if getattr(self, k) is not None}
+
+    # -- files ----------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+                for f in dataclasses.fields(self)}
+
+    def differences(self, stored: Mapping[str, Any]) -> list[str]:
+        """How this recipe differs from a stored one (``recipe.json``) in what the search depends on."""
+        mine = self.to_json()
+        out = []
+        for k in sorted(set(mine) - RESUMABLE):
+            theirs = stored.get(k, dataclasses.asdict(SearchRecipe())[k])
+            if isinstance(theirs, tuple):
+                theirs = list(theirs)
+            if k in stored and _convert("", k, theirs) != _convert("", k, mine[k]):
+                out.append(f"{k}: {theirs!r} then, {mine[k]!r} now")
+        return out
+
+
+FIELDS: dict[str, Any] = typing.get_type_hints(SearchRecipe)
+
+
+def _want(key: str) -> str:
+    if key in CHOICES:
+        return "one of " + ", ".join(CHOICES[key]())
+    if key == "screen_margin":
+        return "a fraction >= 0 or 'auto'"
+    kind = FIELDS[key]
+    args = [a for a in typing.get_args(kind) if a is not type(None) and a is not Ellipsis] or [kind]
+    return {int: "an integer", float: "a number", bool: "true or false"}.get(args[0], "a string")
+
+
+def _convert(where: str, key: str, value: Any) -> Any:
+    """``value`` as field ``key`` holds it, or an error naming the key, the value and what is allowed."""
+    kind = FIELDS[key]
+    if typing.get_origin(kind) is tuple:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        return tuple(_scalar(where, key, typing.get_args(kind)[0], v) for v in items)
+    args = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
+    if value is None and type(None) in typing.get_args(kind):
+        return None
+    return _scalar(where, key, args[0], value)
+
+
+def _scalar(where: str, key: str, kind: Any, value: Any) -> Any:
+    ok = True
+    out: Any = value
+    if key == "screen_margin":
+        text = str(value).strip().lower() if not isinstance(value, bool) else "x"
+        try:
+            ok = text == "auto" or float(text) >= 0
+            out = text if text == "auto" else repr(float(text))
+        except ValueError:
+            ok = False
+    elif kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        out = float(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if ok and key in CHOICES:
+        ok = out in CHOICES[key]()
+    if not ok:
+        raise HwnasError(f"{where}: field {key!r} should be {_want(key)}, not {value!r}")
+    return out
