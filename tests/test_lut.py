@@ -51,11 +51,11 @@ class FailingDevice(OrtDevice):
 
     budget = 3
 
-    def measure(self, model, input_shape, protocol=None):
+    def measure(self, model, input_shape, protocol=None, reference_ms=None):
         if self.budget == 0:
             raise RuntimeError("injected failure")
         self.budget -= 1
-        return super().measure(model, input_shape, protocol)
+        return super().measure(model, input_shape, protocol, reference_ms)
 
 
 def test_failure_mid_build_loses_nothing_and_remeasures_nothing(tmp_path: Path) -> None:

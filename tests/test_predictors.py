@@ -13,8 +13,7 @@ import pytest
 from hwnas.errors import ArchError, HwnasError
 from hwnas.lut.table import LatencyTable
 from hwnas.paths import shared_data_dir
-from hwnas.predictors import (PREDICTORS, FlopsPredictor, LearnedPredictor, LutSumPredictor, NotFittedError,
-                              TransferPredictor, fit_sources, load_predictor)
+from hwnas.predictors import (PREDICTORS, FlopsPredictor, LearnedPredictor, LutSumPredictor, TransferPredictor, fit_sources, load_predictor)
 from hwnas.predictors import fittable_kinds
 from hwnas.predictors.data import one_column, read_latency_csv
 from hwnas.testing.predictors import PredictorConformance

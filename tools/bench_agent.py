@@ -20,7 +20,7 @@ import numpy as np
 
 
 from hwnas.agent.testing import PtyBridge, free_port, start_agent, wait_log, wait_port
-from hwnas.cli.common import table
+from hwnas.cli.common import format_table
 from hwnas.devices import get_device
 from hwnas.lut.build import build_table
 from hwnas.spaces import get_space
@@ -67,7 +67,7 @@ def main() -> None:
             out["devices"][name] = {"latency_ms": lat[name], "median_abs_diff_pct": float(np.median(diff)),
                                     "max_abs_diff_pct": float(diff.max()), "seconds_per_net": secs[name] / args.n}
         print(f"(a) {args.n} {space.name}/{space.preset} networks, cpu-ort threads=1, reference {ref:.4f} ms")
-        print(table(rows, ["path", "median of medians ms", "median |diff| vs in-process", "max |diff|",
+        print(format_table(rows, ["path", "median of medians ms", "median |diff| vs in-process", "max |diff|",
                            "mean ratio", "time per network"]))
         if not args.skip_tables:
             rows = []
@@ -76,7 +76,7 @@ def main() -> None:
                 rows.append([name, report.total, f"{report.seconds:.1f} s"])
                 out["devices"][name]["table_build_s"] = report.seconds
             print(f"(b) building the {space.name}/{space.preset} table through each path")
-            print(table(rows, ["path", "layers", "build time"]))
+            print(format_table(rows, ["path", "layers", "build time"]))
         if args.json:
             Path(args.json).write_text(json.dumps(out, indent=1))
         for dev in devices.values():

@@ -26,7 +26,7 @@ import numpy as np
 
 
 from hwnas.bench.nb201 import BenchConfig, latency_lookup, plot_curves, run_bench
-from hwnas.cli.common import table
+from hwnas.cli.common import format_table
 from hwnas.predictors import LearnedPredictor
 from hwnas.predictors.base import screen_margin
 from hwnas.spaces import get_space
@@ -64,7 +64,7 @@ def main() -> None:
         plot_curves(res, str(out / "nb201-cifar10-100q.png"))
         results["a"] = [r.to_json() for r in res]
         print("(a) CIFAR-10, 100 queries, no budget")
-        print(table([row(r) for r in results["a"]], ["strategy"] + HEAD))
+        print(format_table([row(r) for r in results["a"]], ["strategy"] + HEAD))
         print(f"    curves: {out / 'nb201-cifar10-100q.png'}")
 
     if "b" not in skip:
@@ -89,7 +89,7 @@ def main() -> None:
         print("(b) CIFAR-10, 200 queries, budget at the 25 % quantile; latency seen: a learned predictor fitted on "
               "200 cells (+finalists: screen margin = the predictor's hold-out error, then the best candidates "
               "measured until one meets the budget), or the true latency")
-        print(table(rows, ["strategy", "device", "budget ms", "latency seen"] + HEAD + ["device measurements"]))
+        print(format_table(rows, ["strategy", "device", "budget ms", "latency seen"] + HEAD + ["device measurements"]))
         for j in results["b"][::6]:
             print(f"    {j['device']}: predictor MAPE over all 15,625 cells {j['predictor_mape']:.2f} %, "
                   f"hold-out error (the screen margin) {100 * margins[j['device']]:.2f} %")
@@ -113,7 +113,7 @@ def main() -> None:
             rows.append([s, n, f"{len(log.trials) / dt:,.0f}", f"{len(blog.trials) / bdt:,.0f}"])
         results["c"] = rows
         print("(c) candidate evaluations per second (learned predictor latency + tabular accuracy; goal >= 5,000)")
-        print(table(rows, ["strategy", "queries", "evals/s, batch 1", "evals/s, batch 100"]))
+        print(format_table(rows, ["strategy", "queries", "evals/s, batch 1", "evals/s, batch 100"]))
     if "d" not in skip:
         lat = latency_lookup(space, "pixel2")
         idx = lat.all_indices()
@@ -131,7 +131,7 @@ def main() -> None:
                          f"{100 * j['unanswered']:.0f} %", f"{j['measurements_mean']:.1f} (max {j['measurements_max']})"])
         gaps = [j["optimum"] - j["mean"] for j in results["d"]]
         print("(d) pixel2 <= 12 ms, evolution, margin auto + 10 finalists, predictors fitted on other samples of 200 cells")
-        print(table(rows, ["sample", "margin", "best test acc (%)", "gap", "over budget", "unanswered",
+        print(format_table(rows, ["sample", "margin", "best test acc (%)", "gap", "over budget", "unanswered",
                            "device measurements"]))
         print(f"    gap: mean {np.mean(gaps):.2f}, worst {max(gaps):.2f} (goal <= 0.3)")
     (out / "bench_blackbox.json").write_text(json.dumps(results, indent=1))

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 
-from hwnas.cli.common import table
+from hwnas.cli.common import format_table
 from hwnas.job.recipe import SearchRecipe
 from hwnas.job.run import run_job
 from hwnas.job.targets import build_targets
@@ -60,7 +60,7 @@ def main() -> None:
         print(f"run {i}: budget {v['budget_ms']:.4f} ms, measured {v['measured_ms']:.4f} ms", flush=True)
     print(f"{args.strategy} ({args.derive} derivation, {args.epochs} epochs) on {space.name}/{space.preset}, "
           f"device {args.device}; the exported ONNX measured with the protocol")
-    print(table(rows, ["run", "quantile", "budget ms", "predicted ms", "measured ms", "met", "below budget",
+    print(format_table(rows, ["run", "quantile", "budget ms", "predicted ms", "measured ms", "met", "below budget",
                        "within 15 %", "time"]))
     met = np.mean([r["meets_budget"] for r in records])
     close = np.mean([0 <= r["below_pct"] <= 15 for r in records])

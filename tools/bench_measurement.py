@@ -26,7 +26,7 @@ from scipy.stats import kendalltau
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from hwnas.cli.common import table
+from hwnas.cli.common import format_table
 from hwnas.devices import get_device
 from hwnas.lut.table import LatencyTable
 from hwnas.spaces import get_space
@@ -133,7 +133,7 @@ def main() -> None:
 
     print("(a) stability across processes (mbv2/small, threads=1): CV of each architecture's 5 results")
     stab = [stability(r, args.archs, args.processes) for r in runtimes]
-    print(table([[s["runtime"], s["archs"], s["processes"], f"{100 * s['raw_cv_median']:.2f} %",
+    print(format_table([[s["runtime"], s["archs"], s["processes"], f"{100 * s['raw_cv_median']:.2f} %",
                   f"{100 * s['raw_cv_max']:.2f} %", f"{100 * s['comp_cv_median']:.2f} %",
                   f"{100 * s['comp_cv_max']:.2f} %", "yes" if s["comp_cv_median"] <= 0.02 else "NO"]
                  for s in stab],
@@ -142,12 +142,12 @@ def main() -> None:
     print()
     print("(b) LUT-sum vs whole-network measurement (first 50 of each shipped measured set)")
     lut = [r for r in (lutsum(rt, p, 50, out) for rt in runtimes for p in ("small", "proxyless")) if r]
-    print(table([[r["runtime"], r["preset"], r["n"], f"{r['mape_pct']:.1f} %", f"{r['kendall']:.3f}",
+    print(format_table([[r["runtime"], r["preset"], r["n"], f"{r['mape_pct']:.1f} %", f"{r['kendall']:.3f}",
                   f"{r['bias']:.3f}"] for r in lut],
                 ["runtime", "preset", "n", "MAPE", "Kendall tau", "median LUT/measured"]))
     print()
     print("(c) time to build each shipped table")
-    print(table(build_times(), ["table", "layers", "seconds", "s/layer"]))
+    print(format_table(build_times(), ["table", "layers", "seconds", "s/layer"]))
     (out / "results.json").write_text(json.dumps({"stability": stab, "lutsum": lut}, indent=1))
     print(f"\nplots and results.json in {out}")
 

@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from hwnas.cli.common import table
+from hwnas.cli.common import format_table
 from hwnas.lut.table import LatencyTable
 from hwnas.paths import shared_data_dir
 from hwnas.predictors import (FlopsPredictor, LearnedPredictor, LutSumPredictor, TransferPredictor,
@@ -156,7 +156,7 @@ def main() -> None:
     if "mbv2" not in skip:
         print("1. mbv2 on this CPU (shipped measured sets, 25 % held out)")
         rows = results["mbv2"] = part_mbv2()
-        print(table([[r["runtime"], r["preset"], r["kind"], r["train"], r["n"], f"{r['mape_pct']:.2f} %",
+        print(format_table([[r["runtime"], r["preset"], r["kind"], r["train"], r["n"], f"{r['mape_pct']:.2f} %",
                       f"{r['pct_within_10pct']:.1f} %", f"{r['kendall']:.3f}", f"{r['spearman']:.3f}"]
                      for r in rows],
                     ["runtime", "preset", "predictor", "train", "test", "MAPE", "within 10 %", "Kendall", "Spearman"]))
@@ -166,7 +166,7 @@ def main() -> None:
         rows, ctx = part_nb201()
         results["nb201"] = rows
         print("2. nb201, 900 training cells, tested on the other 14,725")
-        print(table([[r["device"], r["kind"], r["level"], f"{r['spearman']:.4f}", f"{r['pct_within_10pct']:.1f} %",
+        print(format_table([[r["device"], r["kind"], r["level"], f"{r['spearman']:.4f}", f"{r['pct_within_10pct']:.1f} %",
                       f"{r['perop_spearman']:.4f}", f"{r['perop_pct_within_10pct']:.1f} %"] for r in rows],
                     ["device", "kind", "features", "Spearman", "within 10 %", "per-op Spearman",
                      "per-op within 10 %"]))
@@ -182,14 +182,14 @@ def main() -> None:
         print(f"3. transfer, leave one device out, mean over {args.seeds} seeds (Spearman on all 15,625 cells)")
         tr = results["transfer"] = part_transfer(ctx, args.seeds, (10, 20))
         devices = list(tr[10])
-        print(table([[d, f"{tr[10][d]:.4f}", f"{tr[20][d]:.4f}"] for d in devices], ["held-out device", "K=10", "K=20"]))
+        print(format_table([[d, f"{tr[10][d]:.4f}", f"{tr[20][d]:.4f}"] for d in devices], ["held-out device", "K=10", "K=20"]))
         print(f"mean: K=10 {np.mean(list(tr[10].values())):.4f}, K=20 {np.mean(list(tr[20].values())):.4f} "
               "(HELP: 0.932 at K=10)")
         print()
     if "throughput" not in skip:
         tp = results["throughput"] = part_throughput()
         print("4. throughput on one core (100,000 fresh architectures, batches of 10,000)")
-        print(table([[k, f"{v:,.0f}", "100,000" if k == "lutsum" else "20,000"] for k, v in tp.items()],
+        print(format_table([[k, f"{v:,.0f}", "100,000" if k == "lutsum" else "20,000"] for k, v in tp.items()],
                     ["predictor", "archs/s", "goal"]))
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     print(f"\nresults.json and plots in {out}")

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from hwnas.cli.common import table
+from hwnas.cli.common import format_table
 from hwnas.data.datasets import load
 from hwnas.paths import shared_data_dir
 from hwnas.predictors import LearnedPredictor, load_predictor
@@ -87,7 +87,6 @@ def shipped_predictor(space):
 def part_b(seeds: int, epochs: int, retrain_epochs: int, derive: str = "budget") -> dict:
     space = get_space("mbv2", "small")
     pred = shipped_predictor(space)
-    latency = pred.option_latency()
     pool = space.sample(20000, seed=123)
     pool_lat = pred.predict(pool)
     budget = float(np.quantile(pool_lat, 0.3))
@@ -161,7 +160,7 @@ def main() -> None:
         rows = results["memory"] = part_a(args.batch)
         single = rows[0]
         print(f"(a) memory and step time, mbv2/small, batch {args.batch}, on {single['device']}")
-        print(table([[r["kind"], f"{r['peak_mb']:.1f}", f"{r['peak_mb'] / max(single['peak_mb'], 1e-9):.2f}x",
+        print(format_table([[r["kind"], f"{r['peak_mb']:.1f}", f"{r['peak_mb'] / max(single['peak_mb'], 1e-9):.2f}x",
                       f"{r['step_ms']:.1f}", f"{r['step_ms'] / single['step_ms']:.2f}x"] for r in rows],
                     ["network", "peak MB", "vs single", "step ms", "vs single"]))
         print()
@@ -170,7 +169,7 @@ def main() -> None:
         met = sum(f["meets"] for f in b["found"])
         accs = [f["test_acc"] for f in b["found"]]
         print(f"(b) proxyless on mbv2/small, budget {b['budget_ms']:.4f} ms (30th percentile, shipped cpu-ort predictor)")
-        print(table([[f["seed"], f["arch"], f"{f['predicted_ms']:.4f}", "yes" if f["meets"] else "NO",
+        print(format_table([[f["seed"], f["arch"], f"{f['predicted_ms']:.4f}", "yes" if f["meets"] else "NO",
                       f"{100 * f['test_acc']:.1f} %"] for f in b["found"]],
                     ["seed", "derived", "predicted ms", "meets", "test acc"]))
         print(f"met in {met}/{len(b['found'])} seeds; retrained accuracy: derived {100 * np.mean(accs):.1f} ± "
@@ -180,7 +179,7 @@ def main() -> None:
     if "c" in parts:
         rows = results["nb201"] = part_c(args.epochs)
         print("(c) nb201 derived cells (digits proxy task), CIFAR-10 accuracy from the NAS-Bench-201 table")
-        print(table([[r["mode"], "yes" if r["latency_term"] else "no", r["arch"], f"{r['cifar10']:.2f}",
+        print(format_table([[r["mode"], "yes" if r["latency_term"] else "no", r["arch"], f"{r['cifar10']:.2f}",
                       f"{r['pixel2_ms']:.2f}", "yes" if r["all_skip"] else "no"] for r in rows],
                     ["mode", "latency term", "cell", "CIFAR-10 %", "pixel2 ms (pred.)", "skip/none only"]))
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))

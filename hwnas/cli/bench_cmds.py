@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
 import numpy as np
 
-from hwnas.cli.common import add_json, emit_json, table
+from hwnas.cli.common import add_json, emit_json, format_table
 from hwnas.errors import HwnasError
+from hwnas.job.recipe import CHOICES
+
+
+def _blackbox() -> list[str]:
+    from hwnas.strategies.base import strategy_names
+
+    return strategy_names("blackbox")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bsub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
     b = bsub.add_parser("nb201", help="simulated searches on NAS-Bench-201: mean ± sd of the best accuracy found")
     b.add_argument("--strategy", default="evolution",
-                   help="random, evolution, reinforce, pareto, or several separated by commas")
+                   help="a black-box strategy (" + ", ".join(_blackbox()) + "), or several separated by commas")
     b.add_argument("--queries", type=int, default=100, help="accuracy queries per run (default 100)")
     b.add_argument("--runs", type=int, default=50, help="seeded runs per strategy (default 50)")
     b.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100", "imagenet16_120"])
@@ -25,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--budget-ms", type=float, help="latency budget (judged by the true latency)")
     b.add_argument("--budget-quantile", type=float, help="instead of --budget-ms: this quantile of the true latencies")
     b.add_argument("--predictor", metavar="MODEL", help="the search sees this predictor's latency, not the true one")
-    b.add_argument("--reward", choices=["hard", "mnas", "pareto"])
+    b.add_argument("--reward", choices=CHOICES["reward"]())
     b.add_argument("--margin", default="0",
                    help="hard budget: also evaluate candidates predicted up to this fraction over it; 'auto': the "
                         "predictor's hold-out error (default 0)")
@@ -45,6 +50,7 @@ def cmd_nb201(args: argparse.Namespace) -> int:
     from hwnas.predictors import load_predictor
     from hwnas.spaces import get_space
     from hwnas.strategies import STRATEGIES
+    from hwnas.strategies.base import accepted
 
     strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
     for s in strategies:
@@ -60,9 +66,7 @@ def cmd_nb201(args: argparse.Namespace) -> int:
         budget = float(np.quantile(latency_lookup(space, args.latency).values, args.budget_quantile))
     results = []
     for s in strategies:
-        params: dict[str, Any] = {}
-        if args.population and s in ("evolution", "pareto"):
-            params["population"] = args.population
+        params = accepted(STRATEGIES[s], population=args.population)
         cfg = BenchConfig(strategy=s, queries=args.queries, runs=args.runs, dataset=args.dataset, latency=args.latency,
                           budget_ms=budget, predictor=predictor, reward=args.reward, seed=args.seed, params=params,
                           margin=args.margin, finalists=args.finalists)
@@ -82,7 +86,7 @@ def cmd_nb201(args: argparse.Namespace) -> int:
                     + ([f"{j['measurements_mean']:.1f} (max {j['measurements_max']})"] if args.finalists else []))
     where = f"{args.dataset}" + (f", budget {budget:.4g} ms on {args.latency}" if budget is not None else "")
     print(f"NAS-Bench-201 {where}" + (" (search sees the predictor's latency)" if predictor else ""))
-    print(table(rows, ["strategy", "runs", "queries", "best test acc (%)", "optimum (%)", "runs over budget",
+    print(format_table(rows, ["strategy", "runs", "queries", "best test acc (%)", "optimum (%)", "runs over budget",
                        "worst overshoot", "evals/s"] + (["device measurements"] if args.finalists else [])))
     if args.plot:
         print(f"curves: {args.plot}")

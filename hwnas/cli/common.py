@@ -39,7 +39,7 @@ def emit_json(obj: Any) -> None:
     sys.stdout.write("\n")
 
 
-def table(rows: list[list[Any]], header: list[str]) -> str:
+def format_table(rows: list[list[Any]], header: list[str]) -> str:
     cells = [header] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]

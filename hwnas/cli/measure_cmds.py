@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from hwnas.cli.common import add_json, add_space_args, emit_json, space_from_args, table
+from hwnas.cli.common import add_json, add_space_args, emit_json, space_from_args, format_table
 from hwnas.devices import get_device
 from hwnas.errors import HwnasError
 from hwnas.lut.table import LatencyTable
@@ -135,7 +135,7 @@ def cmd_lut_diff(args: argparse.Namespace) -> int:
         return 0
     print(f"{len(common)} common keys ({info['only_a']} only in A, {info['only_b']} only in B); "
           f"B/A median {info['median_ratio']:.3f}, range {info['min_ratio']:.3f}..{info['max_ratio']:.3f}")
-    print(table([[k, f"{a.latency_ms(k):.4f}", f"{b.latency_ms(k):.4f}", f"{r:.3f}"] for k, r in rows[:15]],
+    print(format_table([[k, f"{a.latency_ms(k):.4f}", f"{b.latency_ms(k):.4f}", f"{r:.3f}"] for k, r in rows[:15]],
                 ["key (largest differences first)", "A ms", "B ms", "B/A"]))
     return 0
 

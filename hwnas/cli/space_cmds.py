@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hwnas.cli.common import add_json, add_space_args, arch_from_args, emit_json, space_from_args, table
+from hwnas.cli.common import add_json, add_space_args, arch_from_args, emit_json, space_from_args, format_table
 from hwnas.errors import HwnasError
 from hwnas.ops import count_layer
 from hwnas.spaces import SPACES, get_space, space_presets
@@ -49,7 +49,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(rows)
     else:
-        print(table([[r["space"], ", ".join(r["presets"]), ", ".join(f"{s:.3g}" for s in r["sizes"])]
+        print(format_table([[r["space"], ", ".join(r["presets"]), ", ".join(f"{s:.3g}" for s in r["sizes"])]
                      for r in rows], ["space", "presets", "architectures per preset"]))
     return 0
 
@@ -115,5 +115,5 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.verify:
         print("verified: the built module has the same counts")
     print()
-    print(table([[l["key"], f"{l['params']:,}", f"{l['macs']:,}"] for l in layers], ["layer key", "params", "macs"]))
+    print(format_table([[l["key"], f"{l['params']:,}", f"{l['macs']:,}"] for l in layers], ["layer key", "params", "macs"]))
     return 0

@@ -10,7 +10,6 @@ resumable search state.
 from __future__ import annotations
 
 import csv
-import inspect
 from pathlib import Path
 from typing import Any
 
@@ -70,20 +69,20 @@ class BlackBoxSearch:
         return lambda arch: {t.name: measure_arch(self.ctx.space, arch, t, self.ctx.log_dir) for t in budgeted}
 
     def run(self) -> SearchResult:
-        from hwnas.strategies import STRATEGIES, Problem, get_reward, get_strategy, run
+        from hwnas.strategies import REWARDS, STRATEGIES, Problem, get_reward, get_strategy, run
+        from hwnas.strategies.base import accepted
         from hwnas.strategies.finalists import measure_finalists
         from hwnas.strategies.pareto import hypervolume_2d
 
         r, space, targets, run_dir = self.ctx.recipe, self.ctx.space, self.ctx.targets, self.ctx.run_dir
         name = r.reward_name
-        reward = get_reward(name, **({"w": r.mnas_w} if name == "mnas" else {}))
+        reward = get_reward(name, **accepted(REWARDS[name], w=r.mnas_w))
         accuracy, acc_spec = accuracy_evaluator(r, space)
         measure = self.measure() if r.finalists else None
         if r.finalists and measure is None:
             raise HwnasError("--finalists measures candidates on the device: name it with --device")
         problem = Problem(targets, accuracy, reward)
-        takes = inspect.signature(STRATEGIES[r.strategy]).parameters
-        params = {"population": r.population} if r.population and "population" in takes else {}
+        params = accepted(STRATEGIES[r.strategy], population=r.population)
         strategy = get_strategy(r.strategy, space, seed=r.seed, **params)
         meta = {"problem": {**problem.describe(), "accuracy": acc_spec}}
         strategy, log = run(strategy, problem, r.queries, batch=r.batch, state_file=run_dir / "state.json",

@@ -89,7 +89,7 @@ def check_resume(recipe: SearchRecipe, run: Path) -> None:
     stored = run / "recipe.json"
     if not stored.is_file() or not any((run / f).is_file() for f in ("checkpoint.pt", "state.json")):
         return
-    diff = recipe.differences(read_fields(stored, "search recipe", f"search into a new run directory", {}))
+    diff = recipe.differences(read_fields(stored, "search recipe", "search into a new run directory", {}))
     if diff:
         raise HwnasError(f"{run} holds a search made by another recipe ({'; '.join(diff)}); resume it with the same "
                          "settings, or search into a new run directory")

@@ -38,24 +38,20 @@ class BuildReport:
 
 
 def new_header(space: SearchSpace, device: Device, protocol: MeasureProtocol) -> dict[str, Any]:
+    reference_ms = device.calibrate_reference() if protocol.compensate else None
     return {"space": space.name, "preset": space.preset, "skeleton": space.skeleton(),
             "device": device.fingerprint(), "device_spec": device.spec, "batch": 1, "dtype": "float32",
             "protocol": protocol.to_dict(),
-            "reference": {"model": "/".join(REFERENCE), "calibrated_ms": device.reference_ms},
+            "reference": {"model": "/".join(REFERENCE), "calibrated_ms": reference_ms},
             "created": now(), "updated": now(), "hwnas_version": __version__}
 
 
 def open_or_create(path: Path, space: SearchSpace, device: Device, protocol: MeasureProtocol,
                    kind: str = "table") -> LatencyTable:
-    """Resume: reuse the file's reference latency and protocol; else calibrate and start one."""
+    """Resume: the file, whose reference calibration and protocol the rest is measured with;
+    else a new one (the reference network calibrated first)."""
     if path.exists():
-        table = LatencyTable.load(path, space=space, device=device)
-        device.reference_ms = table.header["reference"]["calibrated_ms"]
-        device.protocol = MeasureProtocol(**table.header["protocol"])
-        return table
-    device.protocol = protocol
-    if protocol.compensate:
-        device.calibrate_reference()
+        return LatencyTable.load(path, space=space, device=device)
     table = LatencyTable(new_header(space, device, protocol), {}, str(path))
     table.save()
     return table
@@ -79,7 +75,8 @@ def build_table(space: SearchSpace, device: Device, path: str | Path, *,
     for spec in bar:
         torch.manual_seed(0)
         h, w, c = spec.input
-        m = device.measure(build_layer(spec), (c, h, w))
+        m = device.measure(build_layer(spec), (c, h, w), MeasureProtocol(**table.header["protocol"]),
+                           reference_ms=table.header["reference"]["calibrated_ms"])
         table.entries[spec.key] = {**m.to_entry(), "measured_at": now()}
         table.header["updated"] = now()
         table.save()

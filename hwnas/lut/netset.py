@@ -13,6 +13,7 @@ import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -62,8 +63,9 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(reader)
 
 
-def _row(arch: Arch, device: Device, space: SearchSpace) -> tuple[dict[str, str], float]:
-    m = device.measure(arch.build(), space.input_shape())
+def _row(arch: Arch, device: Device, space: SearchSpace, header: dict[str, Any]) -> tuple[dict[str, str], float]:
+    m = device.measure(arch.build(), space.input_shape(), MeasureProtocol(**header["protocol"]),
+                       reference_ms=header["reference"]["calibrated_ms"])
     e = m.to_entry()
     return ({"arch": str(arch), "latency_ms": f"{e['median_ms']:.6g}", "p90_ms": f"{e['p90_ms']:.6g}",
              "cv": f"{e['cv']:.4g}", "raw_median_ms": f"{e['raw_median_ms']:.6g}", "noisy": str(int(e["noisy"]))},
@@ -94,7 +96,7 @@ def measure_set(space: SearchSpace, device: Device, path: str | Path, n: int, se
     jobs = [(i, space.parse(rows[i]["arch"])) for i in redo] + [(None, a) for a in todo]
     bar = tqdm(jobs, desc=f"measure {space.name}/{space.preset} on {device.spec}", unit="net", disable=not progress)
     for i, arch in bar:
-        row, latency = _row(arch, device, space)
+        row, latency = _row(arch, device, space, header_table.header)
         if i is None:
             rows.append(row)
         else:

@@ -111,7 +111,7 @@ def warm_up(runner: Runner, protocol: MeasureProtocol) -> None:
         count += 1
 
 
-def _robust_cv(x: np.ndarray) -> float:
+def _cv(x: np.ndarray) -> float:
     return float(x.std(ddof=1) / x.mean()) if x.size > 1 and x.mean() > 0 else 0.0
 
 
@@ -134,7 +134,7 @@ def _one_attempt(model: Runner, protocol: MeasureProtocol, reference: Runner | N
         return Measurement(stats.median_ms, stats, compensated=False)
     r = np.asarray(ratios)
     ratio = float(np.median(r))
-    return Measurement(ratio * reference_ms, stats, compensated=True, ratio=ratio, ratio_cv=_robust_cv(r),
+    return Measurement(ratio * reference_ms, stats, compensated=True, ratio=ratio, ratio_cv=_cv(r),
                        reference_ms=reference_ms, reference_raw_ms=float(np.median(ref_samples)))
 
 

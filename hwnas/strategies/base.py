@@ -8,6 +8,7 @@ seeded, so a saved search resumes to exactly the result of an uninterrupted one.
 
 from __future__ import annotations
 
+import inspect
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -149,6 +150,13 @@ def register_strategy(cls: type) -> type:
 def strategy_names(search: str | None = None) -> list[str]:
     """Registered strategy names, of one search kind (``blackbox``, ``differentiable``) or all."""
     return [n for n in STRATEGIES if search is None or STRATEGIES[n].search == search]
+
+
+def accepted(cls: Any, **candidates: Any) -> dict[str, Any]:
+    """The given settings (not None) that ``cls``'s constructor takes: a recipe's population
+    goes to the strategies that have one, the MnasNet exponent to the reward that has one."""
+    takes = inspect.signature(cls).parameters
+    return {k: v for k, v in candidates.items() if v is not None and k in takes}
 
 
 def get_strategy(name: str, space: SearchSpace, seed: int = 0, **params: Any) -> Strategy:

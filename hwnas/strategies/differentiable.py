@@ -18,12 +18,15 @@ class DifferentiableStrategy:
     help: ClassVar[str] = ""
     #: whether ``--unrolled`` (DARTS's second-order architecture gradient) applies
     second_order: ClassVar[bool] = False
+    #: binary gates: the architecture gradient comes from the sampled gates (BinaryConnect)
+    binary_gates: ClassVar[bool] = False
 
 
 @register_strategy
 class Proxyless(DifferentiableStrategy):
     name = "proxyless"
     help = "ProxylessNAS: binary gates, one or two sampled paths per step"
+    binary_gates = True
 
 
 @register_strategy

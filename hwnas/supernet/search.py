@@ -133,7 +133,7 @@ class DifferentiableSearch:
             ce, _ = self._forward_ce(x, y)
             loss = self.objective(ce)
             loss.backward()
-            if self.cfg.strategy == "proxyless":
+            if STRATEGIES[self.cfg.strategy].binary_gates:
                 for m in self.net.mixed_ops():
                     a = self.net.alphas[m.decision]
                     a.grad = (a.grad if a.grad is not None else torch.zeros_like(a)) + m.binary_alpha_grad(a)
