@@ -34,7 +34,9 @@ TINY = [
     (r"(?<=\s)-n 400\b", "-n 3"),
     (r"--epochs \d+", "--epochs 1"),
     (r"--retrain-epochs \d+", "--retrain-epochs 1"),
-    (r"--queries \d+", "--queries 3"),
+    # a search that answers with a measured finalist needs a few candidates within the budget
+    (r"--queries \d+(?=.*--finalists)", "--queries 10"),
+    (r"--queries \d+(?!.*--finalists)", "--queries 3"),
     (r"--runs 50\b", "--runs 2"),
     (r"(predictor fit --space nb201 --data \S+) -o", r"\1 --rows 1000 -o"),
     (r"--source (\S+/latency_ms\.csv) ", r"--source \1:gold_6226,samsung_a50,fpga "),

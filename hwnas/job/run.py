@@ -22,7 +22,10 @@ from hwnas.job.search import SearchContext, SearchResult, make_search
 from hwnas.spaces.base import SearchSpace
 from hwnas.target import Target
 
-FINAL_FILES = ("model.onnx", "model.tflite", "model.safetensors", "arch.json", "export.json")
+FINAL_FILES = ("result.json", "train.json", "model.onnx", "model.tflite", "model.safetensors", "arch.json",
+               "export.json")
+"""What the run directory holds of the final round, so that it describes the answer (``hwnas
+export``/``verify RUN_DIR`` read them); every round's result stays in ``report.json``."""
 
 
 @dataclass
