@@ -101,7 +101,6 @@ class SearchRecipe:
     def parse(cls, recipe_file: str | Path | None = None, flags: Mapping[str, Any] | None = None) -> "SearchRecipe":
         """Defaults, then the recipe file's values, then the flags that were given (not None)."""
         values: dict[str, Any] = {}
-        where = f"recipe {recipe_file}" if recipe_file else "the command line"
         if recipe_file:
             raw = read_toml(recipe_file, "recipe", "see search/ for examples")
             raw = raw.get("search", raw)
@@ -115,7 +114,7 @@ class SearchRecipe:
             if k in FIELDS and v is not None:
                 values[k] = _convert("the command line", k, v)
         recipe = cls(**values)
-        recipe.check(where if recipe_file else "")
+        recipe.check(f"recipe {recipe_file}" if recipe_file else "")
         return recipe
 
     def check(self, where: str = "") -> None:
@@ -193,12 +192,13 @@ class SearchRecipe:
         """How this recipe differs from a stored one (``recipe.json``) in what the search depends on."""
         mine = self.to_json()
         out = []
-        for k in sorted(set(mine) - RESUMABLE):
-            theirs = stored.get(k, dataclasses.asdict(SearchRecipe())[k])
-            if isinstance(theirs, tuple):
-                theirs = list(theirs)
-            if k in stored and _convert("", k, theirs) != _convert("", k, mine[k]):
-                out.append(f"{k}: {theirs!r} then, {mine[k]!r} now")
+        for k in sorted((set(mine) & set(stored)) - RESUMABLE):
+            try:
+                same = _convert("", k, stored[k]) == _convert("", k, mine[k])
+            except HwnasError:  # a value this version would not accept is a difference too
+                same = False
+            if not same:
+                out.append(f"{k}: {stored[k]!r} then, {mine[k]!r} now")
         return out
 
 
@@ -210,9 +210,14 @@ def _want(key: str) -> str:
         return "one of " + ", ".join(CHOICES[key]())
     if key == "screen_margin":
         return "a fraction >= 0 or 'auto'"
+    return {int: "an integer", float: "a number", bool: "true or false"}.get(_item_type(key), "a string")
+
+
+def _item_type(key: str) -> Any:
+    """The type of one value of field ``key`` (the element type of a tuple, without None)."""
     kind = FIELDS[key]
-    args = [a for a in typing.get_args(kind) if a is not type(None) and a is not Ellipsis] or [kind]
-    return {int: "an integer", float: "a number", bool: "true or false"}.get(args[0], "a string")
+    args = [a for a in typing.get_args(kind) if a is not type(None) and a is not Ellipsis]
+    return args[0] if args else kind
 
 
 def _convert(where: str, key: str, value: Any) -> Any:
@@ -220,11 +225,10 @@ def _convert(where: str, key: str, value: Any) -> Any:
     kind = FIELDS[key]
     if typing.get_origin(kind) is tuple:
         items = value if isinstance(value, (list, tuple)) else [value]
-        return tuple(_scalar(where, key, typing.get_args(kind)[0], v) for v in items)
-    args = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
+        return tuple(_scalar(where, key, _item_type(key), v) for v in items)
     if value is None and type(None) in typing.get_args(kind):
         return None
-    return _scalar(where, key, args[0], value)
+    return _scalar(where, key, _item_type(key), value)
 
 
 def _scalar(where: str, key: str, kind: Any, value: Any) -> Any:

@@ -38,12 +38,11 @@ class Round:
     train: dict[str, Any] | None = None
     export: dict[str, Any] | None = None
     verify: list[dict[str, Any]] = field(default_factory=list)
-    measured: bool = False
 
     @property
     def meets_all_measured(self) -> bool | None:
         """Every measured budget met (None: nothing was measured)."""
-        return all(v["meets_budget"] for v in self.verify) if self.measured else None
+        return all(v["meets_budget"] for v in self.verify) if self.verify else None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"round": self.round, "run_dir": str(self.run_dir), "search": self.search.to_json()}
@@ -140,7 +139,6 @@ def run_job(recipe: SearchRecipe, space: SearchSpace, targets: list[Target], run
         verifiable = [t for t in current if t.measurable]
         r.export = export_run(rdir, export_formats(verifiable, recipe.export))
         r.verify = [verify_target(rdir, result.arch, t, log_dir=run) for t in verifiable]
-        r.measured = bool(verifiable)
         rounds.append(r)
         if r.meets_all_measured in (True, None):
             break
