@@ -47,6 +47,8 @@ def test_remeasure_noisy_rows(tmp_path: Path) -> None:
     path = tmp_path / "set.csv"
     measure_set(space, get_device(FAST), path, 3, seed=5, progress=False)
     rows = list(csv.DictReader(open(path)))
+    for row in rows:  # a busy machine may flag rows itself; this test decides which row is noisy
+        row["noisy"] = "0"
     rows[1]["noisy"], rows[1]["latency_ms"] = "1", "999"
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
