@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +40,27 @@ def recalibrate_bn(model: nn.Module, data: Splits, batches: int, batch_size: int
         if i >= batches:
             break
         model(x.to(device) if device is not None else x)
+
+
+@contextmanager
+def recalibrated(model: nn.Module, data: Splits, batches: int, batch_size: int = 64,
+                 device: torch.device | None = None) -> Iterator[None]:
+    """Inside: batch-norm statistics re-estimated (:func:`recalibrate_bn`); after: the model's
+    statistics and momenta as they were (a supernet scoring one sub-network mid-training)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, None if m.running_mean is None else m.running_mean.clone(),
+              None if m.running_var is None else m.running_var.clone(),
+              None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in norms]
+    try:
+        recalibrate_bn(model, data, batches, batch_size, device)
+        yield
+    finally:
+        with torch.no_grad():
+            for m, (momentum, mean, var, count) in zip(norms, saved):
+                m.momentum = momentum
+                for buf, old in ((m.running_mean, mean), (m.running_var, var), (m.num_batches_tracked, count)):
+                    if buf is not None and old is not None:
+                        buf.copy_(old)
 
 
 @torch.no_grad()

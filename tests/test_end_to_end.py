@@ -15,7 +15,7 @@ import pytest
 
 from hwnas.measure.runtimes import TfliteRunner
 from hwnas.spaces.option_table import OptionTable
-from hwnas.supernet.derive import derive_under_budget
+from hwnas.supernet.derive import derive_by_enumeration, derive_under_budget
 
 HWNAS = str(Path(sys.executable).parent / "hwnas")
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +37,11 @@ def test_budget_derivation_on_known_values() -> None:
     assert derive_under_budget(probs, table, 2.6, fill=0.9) == [1, 1]
     assert derive_under_budget(probs, table, 1.2, fill=0.9) == [0, 0]  # the band is empty: best under 1.2
     assert derive_under_budget(probs, table, 0.4) is None
+    for budget, fill in ((2.6, 0.9), (1.2, 0.9), (3.6, 0.5), (0.4, 0.9)):
+        assert derive_by_enumeration(probs, table, budget, fill) == derive_under_budget(probs, table, budget, fill)
+    # refusing (1,1) leaves (2,0) in the band; refusing both band members falls back to the best under the budget
+    assert derive_by_enumeration(probs, table, 2.6, 0.9, accept=lambda i: i != [1, 1]) == [2, 0]
+    assert derive_by_enumeration(probs, table, 2.6, 0.9, accept=lambda i: i not in ([1, 1], [2, 0])) == [0, 0]
 
 
 @pytest.fixture(scope="module")

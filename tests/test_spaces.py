@@ -182,3 +182,15 @@ def test_index_matrix_matches_indices() -> None:
     idx = space.index_matrix(archs)
     assert idx.shape == (4, 10) and [tuple(r) for r in idx] == [a.indices() for a in archs]
     np.testing.assert_array_equal(space.encode_indices(idx), space.encode(archs))
+
+
+@pytest.mark.parametrize("cell, connected", [
+    ("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|", True),  # straight to the output
+    ("|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|none~0|none~1|nor_conv_1x1~2|", True),  # 0 -> 1 -> 2 -> 3
+    ("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_1x1~2|", False),  # node 2 is never reached
+    ("|none~0|+|none~0|none~1|+|none~0|skip_connect~1|skip_connect~2|", False),  # nothing leaves the input
+])
+def test_nb201_connectivity(cell: str, connected: bool) -> None:
+    space = get_space("nb201")
+    assert space.connected(space.parse(cell)) is connected
+    assert get_space("mbv2", "small").connected(get_space("mbv2", "small").sample(1, seed=0)[0])

@@ -17,7 +17,7 @@ from hwnas.predictors import FlopsPredictor
 from hwnas.spaces.option_table import OptionTable
 from hwnas.spaces import get_space
 from hwnas.supernet.latency import ExpectedLatency
-from hwnas.supernet.losses import get_loss
+from hwnas.supernet.losses import BudgetTracker, get_loss
 from hwnas.supernet.search import DifferentiableSearch, SearchConfig
 from hwnas.target import Target
 
@@ -65,6 +65,27 @@ def test_losses_on_known_values() -> None:
         get_loss("mul#exp")
     with pytest.raises(HwnasError, match="must be positive"):
         mul(ce, [torch.tensor(1.0)], [0.0])
+    # a weight scales each term: 0 leaves alpha * CE (mul) or CE (add); 2 doubles the exponent or lambda
+    assert float(mul(ce, [torch.tensor(2.0)], [1.0], [0.0])) == pytest.approx(0.4)
+    assert float(mul(ce, [torch.tensor(2.0)], [1.0], [2.0])) == pytest.approx(
+        2.0 * 0.2 * (np.log(2000) / np.log(1000)) ** 0.6)
+    assert float(get_loss("add#linear", lam=0.5)(ce, [torch.tensor(1.5)], [1.0], [2.0])) == pytest.approx(2.5)
+
+
+def test_budget_tracker_on_known_values() -> None:
+    t = BudgetTracker(2, rate=0.5, ceiling=1.0)
+    assert t.weights == [0.0, 0.0]
+    t.update([12.0, 4.0], [10.0, 5.0])  # 20 % over the first budget, 20 % under the second
+    assert t.weights == pytest.approx([0.1, 0.0])
+    t.update([9.0, 4.0], [10.0, 5.0])  # back under: the weight falls, never below 0
+    assert t.weights == pytest.approx([0.05, 0.0])
+    for _ in range(20):
+        t.update([40.0, 4.0], [10.0, 5.0])
+    assert t.weights == pytest.approx([1.0, 0.0])  # the ceiling
+    with pytest.raises(HwnasError, match="tracks 1 budgets, this search 2"):
+        t.load([0.3])
+    with pytest.raises(HwnasError, match="rate must be positive"):
+        BudgetTracker(1, rate=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -102,13 +123,15 @@ def test_second_order_darts_runs(tiny, tmp_path: Path) -> None:
     assert any(not torch.equal(a, b) for a, b in zip(before, s.net.alphas))
 
 
-@pytest.mark.parametrize("mode", ["proxyless", "darts"])
-def test_resume_reproduces_the_uninterrupted_run(mode: str, tiny, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode, tracking", [("proxyless", False), ("darts", False), ("gdas", True)])
+def test_resume_reproduces_the_uninterrupted_run(mode: str, tracking: bool, tiny, tmp_path: Path) -> None:
     space, data, pred = tiny
+    budget = pred.option_latency().quantile(space, 0.2)
 
     def make(d: Path) -> DifferentiableSearch:
-        cfg = SearchConfig(strategy=mode, epochs=2, warmup_epochs=1, batch_size=256, device="cpu", seed=3)
-        return DifferentiableSearch(space, [Target("f", pred, 10.0)], data, cfg, d, progress=False)
+        cfg = SearchConfig(strategy=mode, epochs=2, warmup_epochs=0, batch_size=256, device="cpu", seed=3,
+                           budget_tracking=tracking)
+        return DifferentiableSearch(space, [Target("f", pred, budget)], data, cfg, d, progress=False)
 
     whole = make(tmp_path / "a")
     whole.run()
@@ -118,6 +141,8 @@ def test_resume_reproduces_the_uninterrupted_run(mode: str, tiny, tmp_path: Path
     resumed.run()
     for (k, v), (k2, v2) in zip(whole.net.state_dict().items(), resumed.net.state_dict().items()):
         assert k == k2 and torch.equal(v, v2), k
+    if tracking:  # the budget-tracking weights resume too (and moved: the search started over the budget)
+        assert resumed.tracker.weights == whole.tracker.weights and whole.tracker.weights[0] > 0
 
 
 def test_nb201_supernet_searches(tmp_path: Path) -> None:
@@ -129,14 +154,41 @@ def test_nb201_supernet_searches(tmp_path: Path) -> None:
     s = DifferentiableSearch(space, [Target("flops", pred, 5.0)], data, cfg, tmp_path,
                              progress=False)
     result = s.run()
-    assert space.parse(result["arch"]) == s.derive()
+    found = space.parse(result["arch"])
+    assert space.connected(found) and result["meets_all_budgets"]
+    argmax = s.derive()
+    if space.connected(argmax) and pred.predict([argmax])[0] <= 5.0:
+        assert found == argmax
+
+
+def test_nb201_derivation_is_connected_and_fills_the_budget(tmp_path: Path) -> None:
+    """Probabilities that favour ``none`` everywhere (a collapsed supernet) still derive a connected
+    cell, in the band [0.9, 1] x budget, under both derivations."""
+    space = get_space("nb201", resolution=8)
+    data = load("digits", resolution=8)
+    archs = space.sample(60, seed=0)
+    pred = FlopsPredictor(space).fit(archs, [a.counts().macs / 1e6 for a in archs])
+    budget = pred.option_latency().quantile(space, 0.3)
+    for derive in ("argmax", "budget"):
+        cfg = SearchConfig(strategy="darts", epochs=1, warmup_epochs=0, derive=derive, device="cpu")
+        s = DifferentiableSearch(space, [Target("flops", pred, budget)], data, cfg, tmp_path / derive,
+                                 progress=False)
+        with torch.no_grad():
+            for a in s.net.alphas:
+                a.copy_(torch.tensor([3.0, 1.0, 0.0, 0.0, 0.0]))  # none, then skip_connect
+        assert not space.connected(s.derive())
+        found = s.final_arch()
+        assert space.connected(found) and pred.predict([found])[0] <= budget
+        if derive == "budget":
+            assert pred.predict([found])[0] >= 0.9 * budget
 
 
 def test_cli_search_with_recipe_and_override(tmp_path: Path) -> None:
     recipe = tmp_path / "r.toml"
     recipe.write_text(f'[search]\nstrategy = "proxyless"\nspace = "mbv2"\npreset = "small"\n'
                       f'lut = "{ROOT / "latency_tables" / "mbv2-small.cpu-ort.lut.json"}"\nbudget-quantile = 0.5\n'
-                      f'epochs = 3\nwarmup-epochs = 0\nbatch-size = 256\noutput = "{tmp_path / "ignored"}"\n')
+                      f'epochs = 3\nwarmup-epochs = 0\nbatch-size = 256\nbudget-tracking = true\n'
+                      f'derive-margin = 0.05\noutput = "{tmp_path / "ignored"}"\n')
     run = tmp_path / "run"
     r = subprocess.run([HWNAS, "search", "--recipe", str(recipe), "--epochs", "1", "--strategy", "gdas",
                         "-o", str(run), "--retrain-epochs", "1", "--quiet", "--json"],
@@ -148,6 +200,8 @@ def test_cli_search_with_recipe_and_override(tmp_path: Path) -> None:
     assert (run / "model.onnx").exists() and (run / "model.safetensors").exists()
     assert result["export"]["onnx_parity"]["ok"] is True and result["retrain"]["epochs"] == 1
     assert not (tmp_path / "ignored").exists()
+    assert json.loads((run / "recipe.json").read_text())["budget_tracking"] is True
+    assert result["config"]["budget_tracking"] is True and result["config"]["derive_margin"] == 0.05
 
 
 @pytest.mark.parametrize("args,fragment", [

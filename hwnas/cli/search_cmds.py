@@ -58,7 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget-ms", type=float, action="append", help="latency budget on the (each) device (ms)")
     p.add_argument("--budget-quantile", type=float,
                    help="instead of --budget-ms: this quantile of the space's predicted latencies (0..1)")
-    p.add_argument("--data", help="digits (offline default), cifar10 or imagefolder")
+    p.add_argument("--data", help="digits (offline default), clutter (offline, digits over photo clutter: a proxy "
+                                  "task that separates architectures), cifar10 or imagefolder")
     p.add_argument("--data-dir", help="cifar10: the folder holding cifar-10-batches-bin/ (the binary version); "
                                       "imagefolder: one sub-folder of images per class")
     p.add_argument("--epochs", type=int, help="differentiable: supernet training epochs (default 10)")
@@ -68,9 +69,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, help="weight learning rate (SGD, cosine schedule; default 0.05)")
     p.add_argument("--arch-lr", type=float, help="differentiable: architecture learning rate (Adam; default 6e-3)")
     p.add_argument("--unrolled", action="store_true", default=None, help="darts: second-order gradient")
+    p.add_argument("--budget-tracking", action="store_true", default=None,
+                   help="differentiable: the latency term's weight tracks the budget (dual ascent: it presses only "
+                        "while the expected latency is over the budget) instead of a fixed one")
     p.add_argument("--derive", choices=CHOICES["derive"](),
-                   help="differentiable: the final architecture is the argmax (default) or the most likely one "
-                        "that fills the budget (predicted latency in [0.9 B, B])")
+                   help="differentiable: the final architecture is the argmax (default; repaired to the most likely "
+                        "connected one under the budget when it is not) or the most likely connected one that fills "
+                        "the budget (predicted latency in [0.9 B, B])")
+    p.add_argument("--derive-margin", metavar="FRACTION|auto",
+                   help="differentiable: derive under (1 - margin) x budget, room for the predictor's error (auto: "
+                        "its hold-out error; default 0)")
     p.add_argument("--seed", type=int, help="seed of everything random in the search (default 0)")
     p.add_argument("--retrain-epochs", type=int, help="then train the derived network this many epochs")
     p.add_argument("--export", choices=CHOICES["export"](),

@@ -1,5 +1,7 @@
-"""Datasets: an offline default (scikit-learn's 8x8 digits, resized), CIFAR-10 from a
-local folder, and any ImageFolder.
+"""Datasets: two offline ones (scikit-learn's 8x8 digits, resized: the quick default; and
+``clutter``, the same digits composited over photo clutter, a proxy task that separates
+architectures, see :mod:`hwnas.data.clutter`), CIFAR-10 from a local folder, and any
+ImageFolder.
 
 Every dataset comes as three splits: ``train`` (weight steps), ``val`` (architecture
 steps; searches train on ``train`` and ``val`` alternately) and ``test`` (final
@@ -18,7 +20,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset, TensorD
 
 from hwnas.errors import HwnasError
 
-DATASETS = ("digits", "cifar10", "imagefolder")
+DATASETS = ("digits", "clutter", "cifar10", "imagefolder")
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -60,6 +62,15 @@ def digits(resolution: int = 32, seed: int = 0) -> Splits:
     full = TensorDataset(x, y)
     return Splits("digits", Subset(full, tr.tolist()), Subset(full, va.tolist()), Subset(full, te.tolist()), 10,
                   resolution)
+
+
+def clutter(resolution: int = 32, seed: int = 0) -> Splits:
+    """Digits over photo clutter (:mod:`hwnas.data.clutter`): 8 composites of each digit,
+    5,744 train, 5,752 val and 2,880 test images."""
+    from hwnas.data.clutter import clutter_splits
+
+    train, val, test = clutter_splits(resolution, seed)
+    return Splits("clutter", train, val, test, 10, resolution)
 
 
 def _normalise(x: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -176,6 +187,8 @@ def image_folder(data_dir: str | None, resolution: int, seed: int = 0) -> Splits
 def load(name: str, data_dir: str | None = None, resolution: int = 32, seed: int = 0) -> Splits:
     if name == "digits":
         return digits(resolution, seed)
+    if name == "clutter":
+        return clutter(resolution, seed)
     if name == "cifar10":
         return cifar10(data_dir, resolution, seed)
     if name == "imagefolder":

@@ -79,6 +79,7 @@ class SearchRecipe:
     loss: str = "mul#log"
     seed: int = 0
     unrolled: bool = False
+    budget_tracking: bool = False
     lr: float = 0.05
     arch_lr: float = 6e-3
     output: str | None = None
@@ -94,6 +95,7 @@ class SearchRecipe:
     refine_rounds: int = 2
     derive: str = "argmax"
     screen_margin: str = "0.0"
+    derive_margin: str = "0.0"
     finalists: int = 0
 
     # -- parsing --------------------------------------------------------------------
@@ -173,11 +175,11 @@ class SearchRecipe:
         values = getattr(self, field)
         return values[i] if len(values) > 1 else (values[0] if values else None)
 
-    def margin_for(self, predictor: Any) -> float:
-        """The screen margin as a fraction: the one given, or ``auto``: the predictor's hold-out error."""
+    def margin_for(self, predictor: Any, field: str = "screen_margin") -> float:
+        """A margin field as a fraction: the one given, or ``auto``: the predictor's hold-out error."""
         from hwnas.predictors.base import screen_margin
 
-        return screen_margin(self.screen_margin, predictor)
+        return screen_margin(getattr(self, field), predictor)
 
     def space_overrides(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("num_classes", "resolution", "width_mult")
@@ -203,12 +205,14 @@ class SearchRecipe:
 
 
 FIELDS: dict[str, Any] = typing.get_type_hints(SearchRecipe)
+MARGINS = ("screen_margin", "derive_margin")
+"""Fields holding a fraction of the budget or ``auto`` (the predictor's hold-out error)."""
 
 
 def _want(key: str) -> str:
     if key in CHOICES:
         return "one of " + ", ".join(CHOICES[key]())
-    if key == "screen_margin":
+    if key in MARGINS:
         return "a fraction >= 0 or 'auto'"
     return {int: "an integer", float: "a number", bool: "true or false"}.get(_item_type(key), "a string")
 
@@ -234,7 +238,7 @@ def _convert(where: str, key: str, value: Any) -> Any:
 def _scalar(where: str, key: str, kind: Any, value: Any) -> Any:
     ok = True
     out: Any = value
-    if key == "screen_margin":
+    if key in MARGINS:
         text = str(value).strip().lower() if not isinstance(value, bool) else "x"
         try:
             ok = text == "auto" or float(text) >= 0

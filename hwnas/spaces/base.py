@@ -186,6 +186,11 @@ class SearchSpace(ABC):
         arch.__dict__["_indices"] = tuple(int(i) for i in indices)  # prefill the cached property
         return arch
 
+    def connected(self, arch: Arch) -> bool:
+        """False when the network's output cannot depend on its input (a cell whose output node
+        has no path of operations from its input). Chains of blocks are always connected."""
+        return True
+
     def size(self) -> int:
         return int(np.prod([len(d.choices) for d in self.decisions()], dtype=object))
 

@@ -45,7 +45,7 @@ class NB201Arch(Arch):
 
 @dataclass(frozen=True)
 class NB201Space(SearchSpace):
-    overridable: ClassVar[tuple[str, ...]] = ("resolution", "num_classes")
+    overridable: ClassVar[tuple[str, ...]] = ("resolution", "num_classes", "channels", "cells_per_stage")
     preset: str = "cifar"
     resolution: int = 32
     channels: int = 16
@@ -101,6 +101,13 @@ class NB201Space(SearchSpace):
             for spec in self.layers(self.from_choices([op] * len(EDGES))):
                 seen.setdefault(spec, None)
         return list(seen)
+
+    def connected(self, arch: Arch) -> bool:
+        reach = {0}
+        for (to, frm), op in zip(EDGES, arch.choices):  # edges come in topological order
+            if op != "none" and frm in reach:
+                reach.add(to)
+        return max(to for to, _ in EDGES) in reach
 
     def from_choices(self, choices: Sequence[str]) -> NB201Arch:
         return NB201Arch(self, tuple(choices))

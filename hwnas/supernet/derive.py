@@ -8,15 +8,23 @@ probabilities that the data term barely separates (a short search on a small dat
 filling the budget keeps the supernet's preferences and spends the latency the user
 allowed. Solved exactly for the additive per-option latencies by dynamic programming
 over decisions with the latency discretised into ``bins`` steps of budget / bins.
+
+Spaces small enough to list (a NAS-Bench-201 cell: 15,625) are solved by enumeration
+instead, which also honours constraints that do not add up over decisions: a derived cell
+must be connected (``SearchSpace.connected``), however likely a cell of ``none`` edges is.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import itertools
+from typing import Callable, Sequence
 
 import numpy as np
 
 from hwnas.spaces.option_table import OptionTable
+
+ENUMERABLE = 200_000
+"""Spaces with at most this many architectures are derived by enumeration."""
 
 DERIVATIONS = ("argmax", "budget")
 
@@ -64,3 +72,30 @@ def derive_under_budget(probs: Sequence[Sequence[float]], latency: OptionTable, 
         out.append(j)
         b -= int(max(np.round(options[d][j] / step), 0))
     return out[::-1]
+
+
+def derive_by_enumeration(probs: Sequence[Sequence[float]], latency: OptionTable, budget_ms: float,
+                          fill: float = 0.9, accept: Callable[[list[int]], bool] | None = None) -> list[int] | None:
+    """Like :func:`derive_under_budget`, exactly, over every architecture; only those
+    ``accept`` takes (e.g. connected cells) count. None when none is accepted under the budget."""
+    idx = np.array(list(itertools.product(*(range(len(p)) for p in probs))), dtype=np.int64)
+    logp = np.zeros(len(idx))
+    for d, p in enumerate(probs):
+        logp += np.log(np.clip(np.asarray(p, dtype=np.float64), 1e-12, None))[idx[:, d]]
+    total = latency.total(idx)
+    under = total <= budget_ms
+    for pool in (under & (total >= fill * budget_ms), under):
+        for i in np.flatnonzero(pool)[np.argsort(-logp[pool], kind="stable")]:
+            if accept is None or accept(idx[i].tolist()):
+                return idx[i].tolist()
+    return None
+
+
+def derive(probs: Sequence[Sequence[float]], latency: OptionTable, budget_ms: float, fill: float = 0.9,
+           accept: Callable[[list[int]], bool] | None = None) -> list[int] | None:
+    """The most likely architecture that fills the budget: by enumeration for small spaces,
+    else by dynamic programming (whose answer must still pass ``accept``)."""
+    if int(np.prod([len(p) for p in probs], dtype=object)) <= ENUMERABLE:
+        return derive_by_enumeration(probs, latency, budget_ms, fill, accept)
+    out = derive_under_budget(probs, latency, budget_ms, fill)
+    return out if out is None or accept is None or accept(out) else None

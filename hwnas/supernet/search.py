@@ -25,9 +25,9 @@ from hwnas.errors import HwnasError
 from hwnas.nn.supernets import Supernet
 from hwnas.spaces.base import Arch, SearchSpace
 from hwnas.strategies.base import STRATEGIES, strategy_names
-from hwnas.supernet.derive import DERIVATIONS, derive_under_budget
+from hwnas.supernet.derive import DERIVATIONS, derive
 from hwnas.supernet.latency import ExpectedLatency
-from hwnas.supernet.losses import LOSSES, get_loss
+from hwnas.supernet.losses import LOSSES, BudgetTracker, get_loss
 from hwnas.target import Target
 
 
@@ -49,9 +49,14 @@ class SearchConfig:
     arch_lr: float = 6e-3
     arch_weight_decay: float = 0.0
     unrolled: bool = False
+    #: scale the latency term by a weight that tracks the budget (dual ascent) instead of a fixed one
+    budget_tracking: bool = False
+    tracking_rate: float = 0.5
     #: "argmax", or "budget": the most likely architecture with latency in [fill × budget, budget]
     derive: str = "argmax"
     fill: float = 0.9
+    #: derive under (1 - margin) x budget: room for the predictor's error (e.g. its hold-out error)
+    derive_margin: float = 0.0
     #: Gumbel-softmax temperature (gdas), annealed geometrically over the epochs
     tau_start: float = 5.0
     tau_end: float = 0.5
@@ -68,6 +73,8 @@ class SearchConfig:
         if self.unrolled and not STRATEGIES[self.strategy].second_order:
             second = [n for n in modes if STRATEGIES[n].second_order]
             raise HwnasError(f"--unrolled (second-order) applies to {', '.join(second)} only")
+        if not 0.0 <= self.derive_margin < 1.0:
+            raise HwnasError(f"the derivation margin is a fraction of the budget in [0, 1), not {self.derive_margin}")
         if self.epochs < 1 or not 0 <= self.warmup_epochs < self.epochs + 1:
             raise HwnasError(f"epochs must be >= 1 (got {self.epochs}) and warm-up epochs between 0 and the epochs "
                              f"(got {self.warmup_epochs})")
@@ -75,20 +82,27 @@ class SearchConfig:
 
 class DifferentiableSearch:
     def __init__(self, space: SearchSpace, targets: list[Target], data: Splits, config: SearchConfig,
-                 run_dir: str | Path, progress: bool = True) -> None:
+                 run_dir: str | Path, progress: bool = True, proxy: SearchSpace | None = None) -> None:
+        """``proxy``: train the supernet of this skeleton instead (the same decisions, e.g. fewer
+        channels and cells: the DARTS practice of searching on a smaller network); architectures,
+        latencies and results stay those of ``space``."""
         if not targets:
             raise HwnasError("a latency-aware search needs at least one device with a budget")
+        if proxy is not None and [d.choices for d in proxy.decisions()] != [d.choices for d in space.decisions()]:
+            raise HwnasError(f"the proxy skeleton {proxy.name}/{proxy.preset} does not have the decisions of "
+                             f"{space.name}/{space.preset}; a proxy may change widths and depths, not choices")
         self.space, self.targets, self.data, self.cfg = space, targets, data, config
         self.run_dir = Path(run_dir)
         self.progress = progress
         torch.manual_seed(config.seed)
         self.device = torch.device(config.device)
-        self.net: Supernet = space.supernet().to(self.device)
+        self.net: Supernet = (proxy or space).supernet().to(self.device)
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)
         self.options = [t.option_latency() for t in targets]
         self.lat = [ExpectedLatency(o).to(self.device) for o in self.options]
         self.loss = get_loss(config.loss, alpha=config.alpha, beta=config.beta, lam=config.lam)
+        self.tracker = BudgetTracker(len(targets), config.tracking_rate) if config.budget_tracking else None
         self.w_opt = torch.optim.SGD(self.net.weight_parameters(), lr=config.lr, momentum=0.9, nesterov=True,
                                      weight_decay=config.weight_decay)
         self.a_opt = torch.optim.Adam(self.net.arch_parameters(), lr=config.arch_lr, betas=(0.5, 0.999),
@@ -101,8 +115,12 @@ class DifferentiableSearch:
     def expected_ms(self) -> list[torch.Tensor]:
         return [lat(list(self.net.alphas)) for lat in self.lat]
 
+    def budgets(self) -> list[float]:
+        return [float(t.budget_ms) for t in self.targets]
+
     def objective(self, ce: torch.Tensor) -> torch.Tensor:
-        return self.loss(ce, self.expected_ms(), [float(t.budget_ms) for t in self.targets])
+        weights = self.tracker.weights if self.tracker is not None else None
+        return self.loss(ce, self.expected_ms(), self.budgets(), weights)
 
     def _forward_ce(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(self.device.type, enabled=self.device.type == "cuda", dtype=torch.float16):
@@ -138,6 +156,8 @@ class DifferentiableSearch:
                     a = self.net.alphas[m.decision]
                     a.grad = (a.grad if a.grad is not None else torch.zeros_like(a)) + m.binary_alpha_grad(a)
         self.a_opt.step()
+        if self.tracker is not None:
+            self.tracker.update([float(e.detach()) for e in self.expected_ms()], self.budgets())
         for p in self.net.weight_parameters():
             p.grad = None
         return float(loss.detach())
@@ -183,31 +203,46 @@ class DifferentiableSearch:
         return self.space.from_indices([int(torch.argmax(a)) for a in self.net.alphas])
 
     def final_arch(self) -> Arch:
-        """The run's answer: argmax, or (derive="budget") the most likely architecture that
-        fills the first device's budget, checked against every device's predictor."""
+        """The run's answer, always connected and (if any connected architecture can) within every
+        budget less the derivation margin: argmax when that is so, else (or with derive="budget")
+        the most likely architecture that fills the first device's budget, checked against every
+        predictor."""
+        keep = 1.0 - self.cfg.derive_margin
+        fill = self.cfg.fill
+
+        def within(arch: Arch) -> list[float] | None:
+            predicted = [t.predict_one(arch) for t in self.targets]
+            return None if all(t.meets(p / keep) for t, p in zip(self.targets, predicted)) else predicted
+
         if self.cfg.derive == "argmax":
-            return self.derive()
+            arch = self.derive()
+            if self.space.connected(arch) and within(arch) is None:
+                return arch
+            fill = 0.0
         probs = self.net.probabilities()
-        first = self.targets[0]
-        budget = float(first.budget_ms)
+        budget = float(self.targets[0].budget_ms) * keep
+        fallback = self.derive()
         for _ in range(6):
-            idx = derive_under_budget(probs, self.options[0], budget, fill=self.cfg.fill)
+            idx = derive(probs, self.options[0], budget, fill=fill,
+                         accept=lambda i: self.space.connected(self.space.from_indices(i)))
             if idx is None:
                 break
-            arch = self.space.from_indices(idx)
-            predicted = [t.predict_one(arch) for t in self.targets]
-            if all(t.meets(p) for t, p in zip(self.targets, predicted)):
+            arch = fallback = self.space.from_indices(idx)
+            over = within(arch)
+            if over is None:
                 return arch
-            budget /= max(p / float(t.budget_ms) for t, p in zip(self.targets, predicted)) * 1.002
-        return self.derive()
+            budget /= max(p / (float(t.budget_ms) * keep) for t, p in zip(self.targets, over)) * 1.002
+        return fallback
 
-    def evaluate(self, arch: Arch, split: str = "val") -> float:
-        """The sub-network's accuracy with the supernet's weights."""
-        from hwnas.train import accuracy
+    def evaluate(self, arch: Arch, split: str = "val", calibration_batches: int = 10) -> float:
+        """The sub-network's accuracy with the supernet's weights, its batch-norm statistics
+        re-estimated first (the running averages belong to the mixture of paths, not to it)."""
+        from hwnas.train import accuracy, recalibrated
 
         self.net.fix(list(arch.indices()))
         try:
-            return accuracy(self.net, self.data, split, self.device, channels_last=self.device.type == "cuda")
+            with recalibrated(self.net, self.data, calibration_batches, self.cfg.batch_size, self.device):
+                return accuracy(self.net, self.data, split, self.device, channels_last=self.device.type == "cuda")
         finally:
             self.net.fix(None)
 
@@ -257,6 +292,7 @@ class DifferentiableSearch:
                   "expected_ms": {t.name: float(v.detach()) for t, v in zip(self.targets, self.expected_ms())},
                   "arch": str(arch),
                   "arch_latency_ms": {t.name: t.predict_one(arch) for t in self.targets},
+                  "latency_weights": self.tracker.state() if self.tracker is not None else None,
                   "probabilities": self.net.probabilities(), "seconds": time.perf_counter() - t0}
         with open(self.run_dir / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -279,7 +315,9 @@ class DifferentiableSearch:
     def save_checkpoint(self) -> None:
         state = {"epoch": self.epoch, "net": self.net.state_dict(), "w_opt": self.w_opt.state_dict(),
                  "a_opt": self.a_opt.state_dict(), "sched": self.sched.state_dict(),
-                 "scaler": self.scaler.state_dict(), "rng": torch.get_rng_state()}
+                 "scaler": self.scaler.state_dict(), "rng": torch.get_rng_state(),
+                 "latency_weights": torch.tensor(self.tracker.state() if self.tracker is not None else [],
+                                                dtype=torch.float64)}
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         tmp = self.run_dir / "checkpoint.pt.tmp"
@@ -300,6 +338,8 @@ class DifferentiableSearch:
         self.a_opt.load_state_dict(state["a_opt"])
         self.sched.load_state_dict(state["sched"])
         self.scaler.load_state_dict(state["scaler"])
+        if self.tracker is not None and len(state.get("latency_weights", [])):
+            self.tracker.load(state["latency_weights"].tolist())
         torch.set_rng_state(state["rng"].cpu())
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
