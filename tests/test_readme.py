@@ -36,6 +36,8 @@ TINY = [
     (r"--retrain-epochs \d+", "--retrain-epochs 1"),
     # a search that answers with a measured finalist needs a few candidates within the budget
     (r"--queries \d+(?=.*--finalists)", "--queries 10"),
+    # ... and a budget that a machine timing 10-20 % off the shipped table still leaves room under
+    (r"--budget-quantile 0\.3(?=.*--finalists)", "--budget-quantile 0.6"),
     (r"--queries \d+(?!.*--finalists)", "--queries 3"),
     (r"--runs 50\b", "--runs 2"),
     (r"(predictor fit --space nb201 --data \S+) -o", r"\1 --rows 1000 -o"),

@@ -129,8 +129,8 @@ def test_resume_reproduces_the_uninterrupted_run(mode: str, tracking: bool, tiny
     budget = pred.option_latency().quantile(space, 0.2)
 
     def make(d: Path) -> DifferentiableSearch:
-        cfg = SearchConfig(strategy=mode, epochs=2, warmup_epochs=0, batch_size=256, device="cpu", seed=3,
-                           budget_tracking=tracking)
+        cfg = SearchConfig(strategy=mode, epochs=2, warmup_epochs=0 if tracking else 1, batch_size=256, device="cpu",
+                           seed=3, budget_tracking=tracking)
         return DifferentiableSearch(space, [Target("f", pred, budget)], data, cfg, d, progress=False)
 
     whole = make(tmp_path / "a")
