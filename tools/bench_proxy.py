@@ -17,28 +17,21 @@ Each trained network is appended to ``OUT/trained.jsonl``; a rerun skips what is
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from scipy.stats import kendalltau, spearmanr
 from tqdm import tqdm
 
 from hwnas.cli.common import format_table
 from hwnas.data.datasets import DATASETS, load
-from hwnas.paths import shared_data_dir
+from hwnas.evaluators.tabular import nb201_accuracy
 from hwnas.spaces import get_space
 from hwnas.train import train_arch
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def nb201_accuracy() -> dict[str, float]:
-    with open(shared_data_dir() / "nb201" / "accuracy.csv", newline="") as f:
-        return {r["arch"]: float(r["cifar10"]) for r in csv.DictReader(f)}
 
 
 def trained(path: Path) -> dict[tuple[str, str], float]:
@@ -76,16 +69,16 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out) / f"{args.data}-r{args.resolution}-e{args.epochs}-c{args.channels}n{args.cells_per_stage}"
     out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
     data = load(args.data, resolution=args.resolution, seed=args.seed)
-    truth = nb201_accuracy()
+    table = get_space("nb201")
+    truth = nb201_accuracy(table)
     results: dict = {"args": vars(args)}
 
     space = get_space("nb201", resolution=args.resolution, channels=args.channels,
                       cells_per_stage=args.cells_per_stage)
     cells = space.sample(args.cells, seed=args.seed)
     proxy = train_all("nb201", cells, data, args.epochs, out / "trained.jsonl", args.seed)
-    real = [truth[str(c)] for c in cells]
+    real = (100 * truth([table.parse(str(c)) for c in cells])).tolist()
     tau, rho = float(kendalltau(proxy, real).statistic), float(spearmanr(proxy, real).statistic)
     results["nb201"] = {"cells": [str(c) for c in cells], "proxy_acc": proxy, "cifar10": real,
                         "kendall_tau": tau, "spearman_rho": rho}

@@ -16,19 +16,24 @@ composites per original.
 
 from __future__ import annotations
 
-import math
+from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+from hwnas.data.datasets import MEAN, STD
+
 PHOTO_SIDE = 160
 """The photos are shrunk to this height first; crops are taken from the shrunk copy."""
+SEED_OFFSET = 2718
+"""Split ``k`` of seed ``s`` is generated with seed ``10 s + k + SEED_OFFSET``."""
 
 
+@lru_cache(maxsize=1)
 def _photos() -> torch.Tensor:
+    """The two photos, decoded and shrunk once per process (every split crops from them)."""
     from sklearn.datasets import load_sample_images
 
     imgs = torch.tensor(np.stack(load_sample_images().images), dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
@@ -113,5 +118,5 @@ def clutter_splits(resolution: int = 32, seed: int = 0, per_digit: int = 8) -> t
     perm = np.random.default_rng(seed).permutation(len(d.target))
     a, b = int(0.4 * len(perm)), int(0.8 * len(perm))
     parts = (perm[:a], perm[a:b], perm[b:])
-    return tuple(composite(d.images[p], d.target[p], per_digit, resolution, seed * 10 + k + int(math.e * 1000))
+    return tuple(composite(d.images[p], d.target[p], per_digit, resolution, seed * 10 + k + SEED_OFFSET)
                  for k, p in enumerate(parts))

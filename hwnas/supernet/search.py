@@ -210,13 +210,15 @@ class DifferentiableSearch:
         keep = 1.0 - self.cfg.derive_margin
         fill = self.cfg.fill
 
-        def within(arch: Arch) -> list[float] | None:
-            predicted = [t.predict_one(arch) for t in self.targets]
-            return None if all(t.meets(p / keep) for t, p in zip(self.targets, predicted)) else predicted
+        def predicted(arch: Arch) -> list[float]:
+            return [t.predict_one(arch) for t in self.targets]
+
+        def fits(latencies: list[float]) -> bool:
+            return all(t.meets(p / keep) for t, p in zip(self.targets, latencies))
 
         if self.cfg.derive == "argmax":
             arch = self.derive()
-            if self.space.connected(arch) and within(arch) is None:
+            if self.space.connected(arch) and fits(predicted(arch)):
                 return arch
             fill = 0.0
         probs = self.net.probabilities()
@@ -228,10 +230,10 @@ class DifferentiableSearch:
             if idx is None:
                 break
             arch = fallback = self.space.from_indices(idx)
-            over = within(arch)
-            if over is None:
+            latencies = predicted(arch)
+            if fits(latencies):
                 return arch
-            budget /= max(p / (float(t.budget_ms) * keep) for t, p in zip(self.targets, over)) * 1.002
+            budget /= max(p / (float(t.budget_ms) * keep) for t, p in zip(self.targets, latencies)) * 1.002
         return fallback
 
     def evaluate(self, arch: Arch, split: str = "val", calibration_batches: int = 10) -> float:
