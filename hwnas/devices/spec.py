@@ -105,7 +105,8 @@ def _remote(url: str, extra: dict[str, Any], spec: str) -> DeviceSpec:
     protocol = _protocol(opts, spec)
     unknown = set(opts) - set(REMOTE_OPTIONS)
     if unknown:
-        raise HwnasError(f"device spec {spec!r}: unknown option(s) {', '.join(sorted(unknown))}")
+        raise HwnasError(f"device spec {spec!r}: unknown option(s) {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(REMOTE_OPTIONS + tuple(PROTOCOL_OPTIONS))}, compensate")
     try:
         kw: dict[str, Any] = {"runtime": opts.get("runtime"), "token": opts.get("token"),
                               "threads": int(opts.get("threads", 1)), "baud": int(opts.get("baud", 921600)),

@@ -84,10 +84,14 @@ class LutSumPredictor(AffinePredictor):
         self.per_option = self.quantity()
         self.a, self.b = 1.0, 0.0
         self.fitted = True
+        self.meta.setdefault("device", self.table.header["device"])
         return self
 
+    def _fit(self, idx: np.ndarray, y: np.ndarray) -> None:
+        super()._fit(idx, y)
+        self.meta.setdefault("device", self.table.header["device"])  # fit(device=...) overrides it
+
     def quantity(self) -> OptionTable:
-        self.meta.setdefault("device", self.table.header["device"])
         return latency_options(self.space, self.table)
 
     def state(self) -> dict[str, Any]:
