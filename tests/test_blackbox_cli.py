@@ -49,7 +49,7 @@ def test_supernet_and_training_accuracy(tmp_path: Path) -> None:
     data = load("digits", resolution=16)
     archs = space.sample(30, seed=0)
     pred = FlopsPredictor(space).fit(archs, [a.counts().macs / 1e6 for a in archs])
-    cfg = SearchConfig(strategy="proxyless", epochs=1, warmup_epochs=1, batch_size=128, device="cpu")
+    cfg = SearchConfig(strategy="proxyless", epochs=1, warmup_epochs=1, batch_size=128, torch_device="cpu")
     DifferentiableSearch(space, [Target("f", pred, 10.0)], data, cfg, tmp_path,
                          progress=False).run()
     (tmp_path / "recipe.json").write_text(json.dumps({"space": "mbv2", "preset": "small", "resolution": 16}))

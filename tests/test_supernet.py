@@ -102,7 +102,7 @@ def test_each_mode_moves_expected_latency_toward_the_budget(mode: str, tiny, tmp
     space, data, pred = tiny
     budget = pred.option_latency().smallest() * 1.05
     cfg = SearchConfig(strategy=mode, epochs=1, warmup_epochs=0, batch_size=128, arch_lr=0.05, loss="add#linear",
-                       lam=5.0, device="cpu")
+                       lam=5.0, torch_device="cpu")
     s = DifferentiableSearch(space, [Target("flops", pred, budget)], data, cfg, tmp_path, progress=False)
     before = float(s.expected_ms()[0])
     s.run()
@@ -116,7 +116,7 @@ def test_each_mode_moves_expected_latency_toward_the_budget(mode: str, tiny, tmp
 
 def test_second_order_darts_runs(tiny, tmp_path: Path) -> None:
     space, data, pred = tiny
-    cfg = SearchConfig(strategy="darts", unrolled=True, epochs=1, warmup_epochs=0, batch_size=256, device="cpu")
+    cfg = SearchConfig(strategy="darts", unrolled=True, epochs=1, warmup_epochs=0, batch_size=256, torch_device="cpu")
     s = DifferentiableSearch(space, [Target("flops", pred, 1.0)], data, cfg, tmp_path, progress=False)
     before = [a.detach().clone() for a in s.net.alphas]
     s.run()
@@ -129,7 +129,7 @@ def test_resume_reproduces_the_uninterrupted_run(mode: str, tracking: bool, tiny
     budget = pred.option_latency().quantile(space, 0.2)
 
     def make(d: Path) -> DifferentiableSearch:
-        cfg = SearchConfig(strategy=mode, epochs=2, warmup_epochs=0 if tracking else 1, batch_size=256, device="cpu",
+        cfg = SearchConfig(strategy=mode, epochs=2, warmup_epochs=0 if tracking else 1, batch_size=256, torch_device="cpu",
                            seed=3, budget_tracking=tracking)
         return DifferentiableSearch(space, [Target("f", pred, budget)], data, cfg, d, progress=False)
 
@@ -150,7 +150,7 @@ def test_nb201_supernet_searches(tmp_path: Path) -> None:
     data = load("digits", resolution=8)
     archs = space.sample(60, seed=0)
     pred = FlopsPredictor(space).fit(archs, [a.counts().macs / 1e6 for a in archs])
-    cfg = SearchConfig(strategy="gdas", epochs=1, warmup_epochs=0, batch_size=256, device="cpu")
+    cfg = SearchConfig(strategy="gdas", epochs=1, warmup_epochs=0, batch_size=256, torch_device="cpu")
     s = DifferentiableSearch(space, [Target("flops", pred, 5.0)], data, cfg, tmp_path,
                              progress=False)
     result = s.run()
@@ -170,7 +170,7 @@ def test_nb201_derivation_is_connected_and_fills_the_budget(tmp_path: Path) -> N
     pred = FlopsPredictor(space).fit(archs, [a.counts().macs / 1e6 for a in archs])
     budget = pred.option_latency().quantile(space, 0.3)
     for derive in ("argmax", "budget"):
-        cfg = SearchConfig(strategy="darts", epochs=1, warmup_epochs=0, derive=derive, device="cpu")
+        cfg = SearchConfig(strategy="darts", epochs=1, warmup_epochs=0, derive=derive, torch_device="cpu")
         s = DifferentiableSearch(space, [Target("flops", pred, budget)], data, cfg, tmp_path / derive,
                                  progress=False)
         with torch.no_grad():

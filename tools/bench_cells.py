@@ -23,6 +23,7 @@ picks up where it stopped, and a finished search is only derived again.
 
     .venv/bin/python -m tools.bench_cells [--devices pixel2,gold_6226] [--quantiles 0.25,0.5]
         [--modes proxyless,gdas,darts] [--variants fixed,tracking,none] [--seeds 5] [--epochs 8]
+        [--partial-channels K]
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ def one_search(key: str, mode: str, variant: str, seed: int, space, proxy, targe
                out: Path) -> dict:
     margin = holdout_error(target.model) if args.derive_margin == "auto" else float(args.derive_margin)
     cfg = SearchConfig(strategy=mode, epochs=args.epochs, warmup_epochs=args.warmup, seed=seed, derive="budget",
-                       derive_margin=margin,
-                       batch_size=args.batch_size, device="cpu", **{"loss": args.loss, **VARIANTS[variant]})
+                       derive_margin=margin, batch_size=args.batch_size, partial_channels=args.partial_channels,
+                       torch_device="cpu", **{"loss": args.loss, **VARIANTS[variant]})
     s = DifferentiableSearch(space, [target], data, cfg, out / "runs" / key, progress=False, proxy=proxy)
     s.run()
     log = [json.loads(line) for line in (out / "runs" / key / "log.jsonl").read_text().splitlines()]
@@ -95,6 +96,8 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=16)
     ap.add_argument("--channels", type=int, default=8)
     ap.add_argument("--cells-per-stage", type=int, default=1)
+    ap.add_argument("--partial-channels", type=int, default=1, help="PC-DARTS: searched edges see 1/K of the "
+                    "channels (a memory saving; compare with 1, the full mixture)")
     ap.add_argument("--evolution-runs", type=int, default=20)
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_cells"))
     args = ap.parse_args()
@@ -130,6 +133,7 @@ def main() -> None:
                 for variant in args.variants.split(","):
                     for seed in range(args.seeds):
                         key = f"{device}-q{q}-{mode}-{variant}-{args.loss}-s{seed}-e{args.epochs}-{args.data}"
+                        key += f"-pc{args.partial_channels}" if args.partial_channels > 1 else ""
                         print(f"  search {key}", file=sys.stderr)
                         done[key] = one_search(key, mode, variant, seed, space, proxy, target, data, args, out)
                         for how in ("argmax", "budget"):

@@ -1,7 +1,8 @@
 """Benchmark of the differentiable search; prints tables, writes results.json.
 
-(a) peak memory and step time of the ProxylessNAS supernet, the DARTS supernet and the
-    derived single-path network at one batch size (GPU when there is one, else CPU;
+(a) peak memory and step time of the ProxylessNAS supernet, the DARTS supernet (full, and
+    with PC-DARTS partial channels K = 2 and 4: ``darts-pcK``) and the derived single-path
+    network at one batch size (GPU when there is one, else CPU;
     on the CPU, memory is the growth of the process's peak RSS, each in a fresh process);
 (b) mbv2 `small` with the shipped cpu-ort predictor, budget at the 30th percentile of the
     space's predicted latency: does each seed's derived architecture meet it, and its
@@ -28,8 +29,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parent.parent
-
 from hwnas.cli.common import format_table
 from hwnas.data.datasets import load
 from hwnas.paths import shared_data_dir
@@ -39,6 +38,8 @@ from hwnas.supernet.search import DifferentiableSearch, SearchConfig
 from hwnas.target import Target
 from hwnas.train import train_arch
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def memory_child(kind: str, batch: int, steps: int) -> None:
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -46,8 +47,9 @@ def memory_child(kind: str, batch: int, steps: int) -> None:
     if kind == "single":
         net = space.resolve("largest").build().to(dev)
     else:
-        net = space.supernet().to(dev)
-        net.set_mode("darts" if kind == "darts" else "proxyless", "weights")
+        mode, _, pc = kind.partition("-pc")
+        net = space.supernet(partial_channels=int(pc or 1)).to(dev)
+        net.set_mode(mode, "weights")
     x = torch.randn(batch, *space.input_shape(), device=dev)
     y = torch.randint(0, 10, (batch,), device=dev)
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
@@ -73,7 +75,7 @@ def memory_child(kind: str, batch: int, steps: int) -> None:
 
 def part_a(batch: int) -> list[dict]:
     rows = []
-    for kind in ("single", "proxyless", "darts"):
+    for kind in ("single", "proxyless", "darts", "darts-pc2", "darts-pc4"):
         r = subprocess.run([sys.executable, __file__, "--memory-child", kind, "--batch", str(batch)],
                            capture_output=True, text=True, check=True)
         rows.append(json.loads(r.stdout.strip().splitlines()[-1]))

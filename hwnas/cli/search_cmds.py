@@ -69,6 +69,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, help="weight learning rate (SGD, cosine schedule; default 0.05)")
     p.add_argument("--arch-lr", type=float, help="differentiable: architecture learning rate (Adam; default 6e-3)")
     p.add_argument("--unrolled", action="store_true", default=None, help="darts: second-order gradient")
+    p.add_argument("--partial-channels", type=int, metavar="K",
+                   help="differentiable: PC-DARTS memory saving: searched layers that keep their shape see 1/K of "
+                        "the channels (the rest bypass them), the others are recomputed in the backward pass "
+                        "(default 1: the full mixture)")
     p.add_argument("--budget-tracking", action="store_true", default=None,
                    help="differentiable: the latency term's weight tracks the budget (dual ascent: it presses only "
                         "while the expected latency is over the budget) instead of a fixed one")

@@ -79,6 +79,7 @@ class SearchRecipe:
     loss: str = "mul#log"
     seed: int = 0
     unrolled: bool = False
+    partial_channels: int = 1
     budget_tracking: bool = False
     lr: float = 0.05
     arch_lr: float = 6e-3

@@ -11,6 +11,12 @@ Modes:
 - ``gdas``: hard Gumbel-softmax with a straight-through gradient (GDAS); only the sampled
   path runs.
 
+Memory (``partial``, PC-DARTS): a candidate built for 1/K of the channels sees the first 1/K
+of the input; the rest bypasses it, and the two are concatenated and shuffled (groups K) so
+the next op sees other channels. The mixture's activations shrink K-fold. An op whose output
+shape differs from its input's cannot bypass, so instead it may be ``checkpointed``: in
+``darts`` mode its mixture is recomputed in the backward pass rather than kept.
+
 The architecture parameters live outside (one vector per decision, possibly shared by
 several mixed ops, e.g. every NAS-Bench-201 cell), so the op takes them at forward time.
 """
@@ -20,10 +26,21 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    n, c, h, w = x.shape
+    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
 
 class MixedOp(nn.Module):
-    def __init__(self, candidates: list[nn.Module | None], shared: nn.Module | None = None) -> None:
+    def __init__(self, candidates: list[nn.Module | None], shared: nn.Module | None = None, partial: int = 1,
+                 checkpointed: bool = False) -> None:
+        """``partial``: the candidates are built for 1/partial of the channels (PC-DARTS);
+        ``checkpointed``: recompute the darts mixture in the backward pass."""
         super().__init__()
+        self.partial, self.checkpointed = partial, checkpointed
         if shared is not None:
             self.shared = shared  # the weights the candidates are views of (hwnas.nn.shared)
         # ``None`` is the zero op of mbv2 (block skipped: identity).
@@ -37,6 +54,14 @@ class MixedOp(nn.Module):
         self.decision = -1  # index of the architecture vector this op reads (set by the supernet)
 
     def forward(self, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        if self.partial > 1:
+            c = x.shape[1] // self.partial
+            return channel_shuffle(torch.cat([self._select(x[:, :c], alpha), x[:, c:]], 1), self.partial)
+        if self.checkpointed and self.mode == "darts" and self.fixed is None and torch.is_grad_enabled():
+            return checkpoint(self._select, x, alpha, use_reentrant=False)
+        return self._select(x, alpha)
+
+    def _select(self, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         if self.fixed is not None:
             return self.candidates[self.fixed](x)
         if self.mode == "darts":

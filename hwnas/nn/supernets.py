@@ -1,7 +1,10 @@
 """Supernets of the two built-in spaces: every decision a :class:`MixedOp`.
 
-A space provides its supernet (``SearchSpace.supernet()``): the chain of mbv2 blocks or
-the shared cell of NAS-Bench-201 here, any :class:`Supernet` for a user-defined space.
+A space provides its supernet (``SearchSpace.supernet(partial_channels=K)``): the chain of
+mbv2 blocks or the shared cell of NAS-Bench-201 here, any :class:`Supernet` for a
+user-defined space. ``partial_channels`` > 1 is PC-DARTS's memory saving (see
+:mod:`hwnas.nn.mixed`): decisions whose candidates keep the shape see 1/K of the channels,
+the others are recomputed in the backward pass.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from hwnas.errors import HwnasError
+from hwnas.layers import LayerSpec
 from hwnas.ops import build_layer
 from hwnas.nn.cell import EDGES, wire_cell
 from hwnas.nn.mixed import MixedOp
@@ -43,6 +48,14 @@ class Supernet(nn.Module):
     def probabilities(self) -> list[list[float]]:
         return [torch.softmax(a.detach(), -1).tolist() for a in self.alphas]
 
+    def partial_shape(self, shape: tuple[int, int, int], k: int) -> tuple[int, int, int]:
+        """``shape`` (H, W, C) with C / k channels, or an error when k does not divide C."""
+        h, w, c = shape
+        if k < 1 or c % k:
+            raise HwnasError(f"--partial-channels {k} must divide every searched layer's channels ({c} does not "
+                             f"divide); use a divisor, e.g. 2 or 4, or 1 for the full mixture")
+        return h, w, c // k
+
     def fix(self, indices: list[int] | None) -> None:
         """Run one candidate per decision (a sub-network with inherited weights), or None."""
         for m in self.mixed_ops():
@@ -53,15 +66,22 @@ class ChainSupernet(Supernet):
     """The mbv2 chain; each block's candidates share one block's weights (see
     :mod:`hwnas.nn.shared`); ``zero`` is the identity."""
 
-    def __init__(self, space: Any) -> None:
+    def __init__(self, space: Any, partial_channels: int = 1) -> None:
         super().__init__(space)
         stem, first, conv1, logits = space.fixed_layers()
         self.head = nn.Sequential(build_layer(stem), build_layer(first))
         self.blocks = nn.ModuleList()
         for i, d in enumerate(space.decisions()):
-            specs = [space.option_layers(i, o) for o in d.choices]
-            block = SharedInvertedResidual([s[0] for s in specs if s])
-            op = MixedOp([CandidateView(block, s[0]) if s else None for s in specs], shared=block)
+            specs = [s[0] for s in (space.option_layers(i, o) for o in d.choices) if s]
+            k = partial_channels if specs[0].input == specs[0].output else 1
+            if k > 1:
+                shape = self.partial_shape(specs[0].input, k)
+                specs = [LayerSpec(s.op, shape, shape, s.kernel, s.expand, s.stride, s.idskip) for s in specs]
+            views = iter(specs)
+            block = SharedInvertedResidual(specs)
+            op = MixedOp([CandidateView(block, next(views)) if space.option_layers(i, o) else None
+                          for o in d.choices], shared=block, partial=k,
+                         checkpointed=partial_channels > 1 and k == 1)
             op.decision = i
             self.blocks.append(op)
         self.tail = nn.Sequential(build_layer(conv1), build_layer(logits))
@@ -80,11 +100,12 @@ class ChainSupernet(Supernet):
 
 
 class SuperCell(nn.Module):
-    def __init__(self, space: Any, shape: tuple[int, int, int]) -> None:
+    def __init__(self, space: Any, shape: tuple[int, int, int], partial: int = 1) -> None:
         super().__init__()
         self.edges = nn.ModuleList()
         for i in range(len(EDGES)):
-            op = MixedOp([build_layer(space.edge_layer(o, shape)) for o in space.decisions()[i].choices])
+            op = MixedOp([build_layer(space.edge_layer(o, shape)) for o in space.decisions()[i].choices],
+                         partial=partial)
             op.decision = i
             self.edges.append(op)
 
@@ -95,11 +116,12 @@ class SuperCell(nn.Module):
 class CellSupernet(Supernet):
     """NAS-Bench-201 skeleton; every cell shares the 6 edge decisions (DARTS-style)."""
 
-    def __init__(self, space: Any) -> None:
+    def __init__(self, space: Any, partial_channels: int = 1) -> None:
         super().__init__(space)
         plan = space.plan(space.from_choices(["none"] * 6))
-        self.body = nn.ModuleList(SuperCell(space, item[0].input) if isinstance(item, list) else build_layer(item)
-                                  for item in plan)
+        self.body = nn.ModuleList(
+            SuperCell(space, self.partial_shape(item[0].input, partial_channels), partial_channels)
+            if isinstance(item, list) else build_layer(item) for item in plan)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for m in self.body:

@@ -153,8 +153,9 @@ class SearchSpace(ABC):
         return {"space": self.name, "preset": self.preset, "size": self.size(),
                 "decisions": [{"name": d.name, "choices": list(d.choices)} for d in self.decisions()]}
 
-    def supernet(self) -> Any:
-        """The supernet differentiable search trains (a :class:`hwnas.nn.supernets.Supernet`)."""
+    def supernet(self, partial_channels: int = 1) -> Any:
+        """The supernet differentiable search trains (a :class:`hwnas.nn.supernets.Supernet`);
+        ``partial_channels`` > 1: PC-DARTS's partial channels, where the space supports them."""
         raise ArchError(f"space {self.name} provides no supernet, so it has no differentiable search; define "
                         "supernet() (see hwnas.nn.supernets), or search it with a black-box strategy")
 

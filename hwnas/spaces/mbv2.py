@@ -248,7 +248,7 @@ class MBV2Space(SearchSpace):
 
         return ChainNet(self.layers(arch), str(arch))
 
-    def supernet(self) -> Any:
+    def supernet(self, partial_channels: int = 1) -> Any:
         from hwnas.nn.supernets import ChainSupernet
 
-        return ChainSupernet(self)
+        return ChainSupernet(self, partial_channels)

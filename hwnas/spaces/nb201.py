@@ -153,7 +153,7 @@ class NB201Space(SearchSpace):
 
         return CellNet(self.plan(arch), str(arch))
 
-    def supernet(self) -> Any:
+    def supernet(self, partial_channels: int = 1) -> Any:
         from hwnas.nn.supernets import CellSupernet
 
-        return CellSupernet(self)
+        return CellSupernet(self, partial_channels)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from itertools import cycle
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,8 @@ class SearchConfig:
     arch_lr: float = 6e-3
     arch_weight_decay: float = 0.0
     unrolled: bool = False
+    #: PC-DARTS: searched layers see 1/K of the channels (memory); 1 is the full mixture
+    partial_channels: int = 1
     #: scale the latency term by a weight that tracks the budget (dual ascent) instead of a fixed one
     budget_tracking: bool = False
     tracking_rate: float = 0.5
@@ -61,7 +63,16 @@ class SearchConfig:
     tau_start: float = 5.0
     tau_end: float = 0.5
     seed: int = 0
-    device: str = field(default_factory=lambda: "cuda" if torch.cuda.is_available() else "cpu")
+    torch_device: str = field(default_factory=lambda: "cuda" if torch.cuda.is_available() else "cpu")
+
+    @classmethod
+    def of(cls, settings: Any, **overrides: Any) -> "SearchConfig":
+        """The config whose fields take the values of ``settings``'s attributes of the same name
+        (a search recipe, parsed arguments), then ``overrides``: a new setting is declared where
+        the user sets it and here, and wired by its name."""
+        names = {f.name for f in fields(cls)}
+        values = {n: getattr(settings, n) for n in names if hasattr(settings, n)}
+        return cls(**{**values, **overrides})
 
     def __post_init__(self) -> None:
         modes = strategy_names("differentiable")
@@ -73,6 +84,9 @@ class SearchConfig:
         if self.unrolled and not STRATEGIES[self.strategy].second_order:
             second = [n for n in modes if STRATEGIES[n].second_order]
             raise HwnasError(f"--unrolled (second-order) applies to {', '.join(second)} only")
+        if self.partial_channels < 1:
+            raise HwnasError(f"--partial-channels is a channel divisor >= 1 (1: the full mixture), not "
+                             f"{self.partial_channels}")
         if not 0.0 <= self.derive_margin < 1.0:
             raise HwnasError(f"the derivation margin is a fraction of the budget in [0, 1), not {self.derive_margin}")
         if self.epochs < 1 or not 0 <= self.warmup_epochs < self.epochs + 1:
@@ -95,8 +109,10 @@ class DifferentiableSearch:
         self.run_dir = Path(run_dir)
         self.progress = progress
         torch.manual_seed(config.seed)
-        self.device = torch.device(config.device)
-        self.net: Supernet = (proxy or space).supernet().to(self.device)
+        self.device = torch.device(config.torch_device)
+        trained = proxy or space
+        k = config.partial_channels
+        self.net: Supernet = (trained.supernet(partial_channels=k) if k > 1 else trained.supernet()).to(self.device)
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)
         self.options = [t.option_latency() for t in targets]
