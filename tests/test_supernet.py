@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -10,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import Subset
 
-from hwnas.data.datasets import load
+from hwnas.data.datasets import Splits, load
 from hwnas.errors import HwnasError, RegistryError
 from hwnas.predictors import FlopsPredictor
 from hwnas.spaces.option_table import OptionTable
@@ -114,8 +116,15 @@ def test_each_mode_moves_expected_latency_toward_the_budget(mode: str, tiny, tmp
     assert space.parse(str(derived)) == derived == s.derive()
 
 
+def few(data: Splits, n: int = 128) -> Splits:
+    """The first ``n`` images of each split: what a test of the mechanics (not of learning) needs."""
+    return dataclasses.replace(data, train=Subset(data.train, range(n)), val=Subset(data.val, range(n)),
+                               test=Subset(data.test, range(min(n, len(data.test)))))
+
+
 def test_second_order_darts_runs(tiny, tmp_path: Path) -> None:
     space, data, pred = tiny
+    data = few(data)
     cfg = SearchConfig(strategy="darts", unrolled=True, epochs=1, warmup_epochs=0, batch_size=256, torch_device="cpu")
     s = DifferentiableSearch(space, [Target("flops", pred, 1.0)], data, cfg, tmp_path, progress=False)
     before = [a.detach().clone() for a in s.net.alphas]
@@ -126,6 +135,7 @@ def test_second_order_darts_runs(tiny, tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode, tracking", [("proxyless", False), ("darts", False), ("gdas", True)])
 def test_resume_reproduces_the_uninterrupted_run(mode: str, tracking: bool, tiny, tmp_path: Path) -> None:
     space, data, pred = tiny
+    data = few(data)
     budget = pred.option_latency().quantile(space, 0.2)
 
     def make(d: Path) -> DifferentiableSearch:
