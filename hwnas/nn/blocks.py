@@ -156,7 +156,11 @@ class Cell(nn.Module):
         self.edges = nn.ModuleList(build_layer(spec) for spec in edges)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return wire_cell(x, lambda k, node: self.edges[k](node))
+        """``none`` edges are not computed at all (not multiplied by zero), so an exported
+        cell holds only its live operations, and a cell that computes nothing from its input
+        outputs a constant the runtime can fold."""
+        return wire_cell(x, lambda k, node: None if isinstance(self.edges[k], Zero) else self.edges[k](node),
+                         torch.zeros_like)
 
 
 class CellNet(nn.Sequential):

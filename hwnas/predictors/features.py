@@ -40,24 +40,36 @@ def index_matrix(space: SearchSpace, archs: ArchBatch) -> np.ndarray:
     return space.index_matrix(list(archs))
 
 
-LEVELS = ("counts", "onehot", "pairs")
+LEVELS = ("ops", "counts", "onehot", "pairs")
+GRAPHS = ("written", "live")
+"""``written``: every operation the architecture names; ``live``: only those a runtime that
+removes dead code executes (:meth:`SearchSpace.live`), plus whether the network computes
+nothing from its input at all. Which one a device's latency follows is a property of its
+runtime, so the learned predictor chooses by cross-validation."""
 
 
 class Features:
-    """Feature matrix at one of three capacities (``level``):
+    """Feature matrix at one of four capacities (``level``):
 
+    - ``ops``: which option each decision takes (one-hot), nothing else: the plain
+      per-operation linear model, a baseline any richer level must beat.
     - ``counts``: how often each option is chosen; total MACs, parameters, activation and
       weight bytes; LUT-sum with a table. Few numbers: right for noisy devices.
     - ``onehot``: + which option each decision takes, and each decision's table latency.
     - ``pairs``: + pairwise decision interactions (which option sits beside which), for
       spaces with small encodings (NAS-Bench-201).
+
+    and of the ``written`` or ``live`` graph (see :data:`GRAPHS`).
     """
 
-    def __init__(self, space: SearchSpace, latency: OptionTable | None = None, level: str = "onehot") -> None:
+    def __init__(self, space: SearchSpace, latency: OptionTable | None = None, level: str = "onehot",
+                 graph: str = "written") -> None:
         if level not in LEVELS:
             raise ValueError(f"feature level must be one of {LEVELS}")
+        if graph not in GRAPHS:
+            raise ValueError(f"feature graph must be one of {GRAPHS}")
         self.space = space
-        self.level = level
+        self.level, self.graph = level, graph
         decisions = space.decisions()
         self.sizes = [len(d.choices) for d in decisions]
         self.options = sorted({c for d in decisions for c in d.choices})
@@ -71,19 +83,29 @@ class Features:
 
     def names(self) -> list[str]:
         decisions = self.space.decisions()
+        onehot = [f"{d.name}={c}" for d in decisions for c in d.choices]
+        live = ["computes_nothing"] if self.graph == "live" else []
+        if self.level == "ops":
+            return onehot + live
         names = [f"count[{c}]" for c in self.options] + ["macs_m", "params_m", "act_mb", "weight_mb"]
         if self.latency is not None:
             names.append("lutsum_ms")
         if self.level in ("onehot", "pairs"):
-            names += [f"{d.name}={c}" for d in decisions for c in d.choices]
+            names += onehot
             if self.latency is not None:
                 names += [f"lut_ms[{d.name}]" for d in decisions]
         if self.level == "pairs":
             names += [f"{decisions[i].name}={a}&{decisions[j].name}={b}" for i, j in self.pairs
                       for a in decisions[i].choices for b in decisions[j].choices]
-        return names
+        return names + live
 
     def transform(self, idx: np.ndarray) -> np.ndarray:
+        live: list[np.ndarray] = []
+        if self.graph == "live":
+            idx = self.space.live_indices(idx)
+            live = [(~self.space.connected_indices(idx)).astype(np.float64)[:, None]]
+        if self.level == "ops":
+            return np.hstack([self.space.encode_indices(idx).astype(np.float64)] + live)
         n = len(idx)
         counts = np.zeros((n, len(self.options)))
         for i, mapping in enumerate(self.option_of):
@@ -106,4 +128,4 @@ class Features:
                 inter[rows, offset + idx[:, i] * self.sizes[j] + idx[:, j]] = 1.0
                 offset += self.sizes[i] * self.sizes[j]
             parts.append(inter)
-        return np.hstack(parts)
+        return np.hstack(parts + live)

@@ -3,9 +3,13 @@ derived from the architecture object, trained on measured whole networks.
 
 How much to learn depends on the device: a phone's noisy whole-millisecond timings are
 best fitted by how often each operation occurs, a GPU's by which operation sits where
-and beside what. So ``fit`` picks the feature level (``counts``, ``onehot``, ``pairs``;
-see :class:`~hwnas.predictors.features.Features`) and the target (latency, or log
-latency) by 5-fold cross-validated MAPE, then fits the ensemble; the members' spread is
+and beside what, and a runtime that removes dead code runs only the live operations. So
+``fit`` picks the feature level (``ops``: the plain per-operation linear model, ``counts``,
+``onehot``, ``pairs``; see :class:`~hwnas.predictors.features.Features`), the target
+(latency, or log latency) and the graph (as written, or live) by 5-fold cross-validation
+on the mean of out-of-fold Spearman and share within ±10 % (not a mean error, which a
+few tiny latencies would decide), recording the chosen and the runner-up in ``meta``,
+then fits the ensemble; the members' spread is
 the uncertainty. Ridge keeps prediction one matrix product and the model plain numbers
 in JSON.
 """
@@ -17,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from hwnas.predictors.base import PREDICTORS, Predictor
-from hwnas.predictors.features import LEVELS, Features, latency_options
+from hwnas.predictors.features import GRAPHS, LEVELS, Features, latency_options
+from hwnas.predictors.metrics import metrics
 from hwnas.spaces.option_table import OptionTable
 from hwnas.spaces.base import SearchSpace
 
@@ -32,6 +37,20 @@ def _ridge(Z: np.ndarray, t: np.ndarray) -> Any:
     return RidgeCV(alphas=ALPHAS).fit(Z, t)
 
 
+def _standardisation(X: np.ndarray, level: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and scale; none for ``ops``, so that level is exactly the ridge
+    regression on one-hot operations it stands for."""
+    if level == "ops":
+        return np.zeros(X.shape[1]), np.ones(X.shape[1])
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale == 0] = 1.0
+    return mean, scale
+
+
+def _score(m: dict[str, Any]) -> float:
+    return (m["spearman"] + m["pct_within_10pct"] / 100) / 2
+
+
 class LearnedPredictor(Predictor):
     kind = "learned"
 
@@ -41,7 +60,7 @@ class LearnedPredictor(Predictor):
         self.table, self.members, self.seed = table, members, seed
         self.fixed_level, self.fixed_log = level, log_target
         self.latency: Any = None
-        self.level, self.log_target = level or "onehot", bool(log_target)
+        self.level, self.log_target, self.graph = level or "onehot", bool(log_target), "written"
         self.mean = self.scale = self.coefs = self.intercepts = None
         self.alpha: float | None = None
 
@@ -56,26 +75,46 @@ class LearnedPredictor(Predictor):
     def feature_names(self) -> list[str]:
         return self.features.names() if self.fitted else []
 
-    def candidates(self) -> list[tuple[str, bool]]:
+    def candidates(self) -> list[tuple[str, bool, str]]:
+        """(feature level, log target, graph) triples, simplest first: ties go to the simpler."""
         levels = [self.fixed_level] if self.fixed_level else [
             lv for lv in LEVELS if lv != "pairs" or self.space.encoding_size() <= PAIRS_MAX_ENCODING]
         logs = [self.fixed_log] if self.fixed_log is not None else [False, True]
-        return [(lv, lg) for lv in levels for lg in logs]
+        graphs = list(GRAPHS) if self.space.has_dead_ops else ["written"]
+        return [(lv, lg, gr) for gr in graphs for lv in levels for lg in logs]
 
-    def _cv_mape(self, level: str, log: bool, idx: np.ndarray, y: np.ndarray, folds: int = 5) -> float:
-        X = Features(self.space, self.latency, level).transform(idx)
+    def _cv_score(self, level: str, log: bool, graph: str, idx: np.ndarray, y: np.ndarray,
+                  folds: int = 5) -> dict[str, float]:
+        """Out-of-fold predictions of one candidate, scored by what a search needs: rank
+        correlation and the share within ±10 % (a mean error would let a few tiny latencies
+        decide). ``score`` is their mean, both as fractions; ``se`` its standard error over
+        the folds."""
+        X = Features(self.space, self.latency, level, graph).transform(idx)
         perm = np.random.default_rng(self.seed).permutation(len(y))
-        errors = []
+        predicted = np.empty(len(y))
+        per_fold = []
         for f in range(folds):
             test = perm[f::folds]
             train = np.setdiff1d(perm, test)
-            mean, scale = X[train].mean(axis=0), X[train].std(axis=0)
-            scale[scale == 0] = 1.0
+            mean, scale = _standardisation(X[train], level)
             r = _ridge((X[train] - mean) / scale, np.log(y[train]) if log else y[train])
             p = r.predict((X[test] - mean) / scale)
-            p = np.exp(p) if log else p
-            errors.append(np.abs(p - y[test]) / y[test])
-        return float(np.mean(np.concatenate(errors)))
+            predicted[test] = np.maximum(np.exp(p) if log else p, 1e-6)
+            per_fold.append(_score(metrics(predicted[test], y[test])))
+        m = metrics(predicted, y)
+        return {"spearman": round(m["spearman"], 4), "pct_within_10pct": round(m["pct_within_10pct"], 2),
+                "score": round(_score(m), 4), "se": round(float(np.std(per_fold) / np.sqrt(folds)), 4)}
+
+    @staticmethod
+    def _select(options: list[tuple[str, bool, str]], scores: dict) -> list[tuple[str, bool, str]]:
+        """Candidates best first, except that the first (simplest) candidate within one
+        standard error of the best goes first: a richer model must win by more than the
+        folds disagree (the one-standard-error rule)."""
+        best = max(options, key=lambda c: scores[c]["score"])
+        bar = scores[best]["score"] - scores[best]["se"]
+        chosen = next(c for c in options if scores[c]["score"] >= bar)
+        rest = sorted((c for c in options if c != chosen), key=lambda c: -scores[c]["score"])
+        return [chosen] + rest
 
     def _fit(self, idx: np.ndarray, y: np.ndarray) -> None:
         from sklearn.linear_model import Ridge
@@ -85,18 +124,20 @@ class LearnedPredictor(Predictor):
             self.meta.setdefault("device", self.table.header["device"])
         options = self.candidates()
         if len(options) > 1 and len(y) >= 25:
-            scores = {c: self._cv_mape(*c, idx, y) for c in options}
-            self.level, self.log_target = min(scores, key=scores.get)
-            self.meta["selection"] = {f"{lv}/{'log' if lg else 'linear'}": round(100 * s, 3)
-                                      for (lv, lg), s in scores.items()}
+            scores = {c: self._cv_score(*c, idx, y) for c in options}
+            ranked = self._select(options, scores)
+            self.level, self.log_target, self.graph = ranked[0]
+            name = lambda c: f"{c[0]}/{'log' if c[1] else 'linear'}/{c[2]}"  # noqa: E731
+            self.meta["selection"] = {"criterion": "mean of out-of-fold Spearman and share within 10 %; the "
+                                                   "simplest candidate within one standard error of the best",
+                                      "chosen": name(ranked[0]), "runner_up": name(ranked[1]),
+                                      "candidates": {name(c): scores[c] for c in options}}
         else:
-            self.level, self.log_target = options[0]
-        self.features = Features(self.space, self.latency, self.level)
+            self.level, self.log_target, self.graph = options[0]
+        self.features = Features(self.space, self.latency, self.level, self.graph)
         X = self.features.transform(idx)
         t = np.log(y) if self.log_target else y
-        self.mean = X.mean(axis=0)
-        self.scale = X.std(axis=0)
-        self.scale[self.scale == 0] = 1.0
+        self.mean, self.scale = _standardisation(X, self.level)
         Z = (X - self.mean) / self.scale
         self.alpha = float(_ridge(Z, t).alpha_)
         rng = np.random.default_rng(self.seed)
@@ -114,7 +155,8 @@ class LearnedPredictor(Predictor):
         return np.exp(out) if self.log_target else out
 
     def _predict(self, idx: np.ndarray) -> np.ndarray:
-        return np.maximum(self._members(idx).mean(axis=1), 1e-6)
+        """The member fitted on every row; the bootstrap members only measure the spread."""
+        return np.maximum(self._members(idx)[:, 0], 1e-6)
 
     def predict_std(self, archs: Any) -> np.ndarray:
         self._require_fitted()
@@ -124,6 +166,7 @@ class LearnedPredictor(Predictor):
         fitted = self.coefs is not None
         as_list = lambda a: a.tolist() if fitted else None  # noqa: E731
         return {"members": self.members, "seed": self.seed, "level": self.level, "log_target": self.log_target,
+                "graph": self.graph,
                 "fixed_level": self.fixed_level, "fixed_log": self.fixed_log,
                 "latency": self.latency.to_json() if self.latency is not None else None, "alpha": self.alpha,
                 "mean": as_list(self.mean), "scale": as_list(self.scale), "coefs": as_list(self.coefs),
@@ -133,9 +176,10 @@ class LearnedPredictor(Predictor):
         self.latency = OptionTable.from_json(state["latency"]) if state.get("latency") else None
         self.members, self.seed = state["members"], state["seed"]
         self.level, self.log_target = state["level"], state["log_target"]
+        self.graph = state.get("graph", "written")  # predictors saved before the live graph existed
         self.fixed_level, self.fixed_log = state.get("fixed_level"), state.get("fixed_log")
         self.table = None
-        self.features = Features(self.space, self.latency, self.level)
+        self.features = Features(self.space, self.latency, self.level, self.graph)
         self.alpha = state.get("alpha")
         arr = lambda k: None if state.get(k) is None or state.get("unfitted") else np.array(state[k])  # noqa: E731
         self.mean, self.scale, self.coefs, self.intercepts = arr("mean"), arr("scale"), arr("coefs"), arr("intercepts")

@@ -32,12 +32,19 @@ class AffinePredictor(Predictor):
     def quantity(self) -> OptionTable:
         """The per-option quantity (derived from the constructor's parameters)."""
 
+    def total(self, idx: np.ndarray) -> np.ndarray:
+        """The quantity over the operations a network runs: only the live ones (a dead
+        operation is not built, see :meth:`SearchSpace.live`), and nothing for a network
+        whose output does not depend on its input (it is exported as a constant)."""
+        live = self.space.live_indices(idx)
+        return np.where(self.space.connected_indices(live), self.per_option.total(live), 0.0)
+
     def _fit(self, idx: np.ndarray, y: np.ndarray) -> None:
         self.per_option = self.quantity()
-        self.a, self.b = _affine(self.per_option.total(idx), y)
+        self.a, self.b = _affine(self.total(idx), y)
 
     def _predict(self, idx: np.ndarray) -> np.ndarray:
-        return self.a * self.per_option.total(idx) + self.b
+        return self.a * self.total(idx) + self.b
 
     def feature_names(self) -> list[str]:
         return [self.feature]

@@ -192,6 +192,28 @@ class SearchSpace(ABC):
         has no path of operations from its input). Chains of blocks are always connected."""
         return True
 
+    #: whether some architectures have operations whose result never reaches the output
+    #: (a runtime that removes dead code does not run them; see :meth:`live`)
+    has_dead_ops: ClassVar[bool] = False
+
+    def live(self, arch: Arch) -> Arch:
+        """``arch`` as a runtime that removes dead code executes it: every operation on no path
+        from the input to the output replaced by the space's no-op (a network whose output does
+        not depend on its input keeps none). Chains of blocks have no dead operations."""
+        return arch
+
+    def live_indices(self, idx: np.ndarray) -> np.ndarray:
+        """:meth:`live` of every row of an (n, decisions) index matrix."""
+        if not self.has_dead_ops or not len(idx):
+            return idx
+        return self.index_matrix([self.live(self.from_indices(row)) for row in idx])
+
+    def connected_indices(self, idx: np.ndarray) -> np.ndarray:
+        """:meth:`connected` of every row of an (n, decisions) index matrix (booleans)."""
+        if not self.has_dead_ops:
+            return np.ones(len(idx), dtype=bool)
+        return np.array([self.connected(self.from_indices(row)) for row in idx], dtype=bool)
+
     def size(self) -> int:
         return int(np.prod([len(d.choices) for d in self.decisions()], dtype=object))
 

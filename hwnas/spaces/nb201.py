@@ -12,13 +12,17 @@ is the operation on the edge from node i into the node of that group.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
+import numpy as np
+
 from hwnas.errors import ArchError
 from hwnas.layers import LayerSpec, Shape
-from hwnas.nn.cell import EDGES
+from hwnas.nn.cell import EDGES, NODES
 from hwnas.spaces.base import Arch, Decision, SearchSpace
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -102,12 +106,32 @@ class NB201Space(SearchSpace):
                 seen.setdefault(spec, None)
         return list(seen)
 
+    has_dead_ops = True
+
     def connected(self, arch: Arch) -> bool:
-        reach = {0}
-        for (to, frm), op in zip(EDGES, arch.choices):  # edges come in topological order
-            if op != "none" and frm in reach:
-                reach.add(to)
-        return max(to for to, _ in EDGES) in reach
+        return NODES - 1 in _reached(arch.choices)
+
+    def live(self, arch: Arch) -> NB201Arch:
+        """Edges whose operation reads a node the input reaches and feeds a node that reaches
+        the output; the others become ``none`` (all six, when the cell is disconnected)."""
+        forward = _reached(arch.choices)
+        backward = {NODES - 1}
+        for (to, frm), op in reversed(list(zip(EDGES, arch.choices))):
+            if op != "none" and to in backward:
+                backward.add(frm)
+        return self.from_choices([op if frm in forward and to in backward else "none"
+                                  for (to, frm), op in zip(EDGES, arch.choices)])
+
+    def live_indices(self, idx: np.ndarray) -> np.ndarray:
+        """Through a table of all 15,625 cells' live forms (built once per process)."""
+        if not len(idx):
+            return idx
+        return _live_table(len(OPS))[_codes(idx)]
+
+    def connected_indices(self, idx: np.ndarray) -> np.ndarray:
+        if not len(idx):
+            return np.zeros(0, dtype=bool)
+        return (_live_table(len(OPS))[_codes(idx)] != OPS.index("none")).any(axis=1)
 
     def from_choices(self, choices: Sequence[str]) -> NB201Arch:
         return NB201Arch(self, tuple(choices))
@@ -151,9 +175,30 @@ class NB201Space(SearchSpace):
     def build(self, arch: Arch) -> Any:
         from hwnas.nn.blocks import CellNet
 
-        return CellNet(self.plan(arch), str(arch))
+        return CellNet(self.plan(self.live(arch)), str(arch))  # dead operations are not built
 
     def supernet(self, partial_channels: int = 1) -> Any:
         from hwnas.nn.supernets import CellSupernet
 
         return CellSupernet(self, partial_channels)
+
+
+def _reached(choices: Sequence[str]) -> set[int]:
+    """The nodes a path of operations from node 0 reaches."""
+    reach = {0}
+    for (to, frm), op in zip(EDGES, choices):  # edges come in topological order
+        if op != "none" and frm in reach:
+            reach.add(to)
+    return reach
+
+
+def _codes(idx: np.ndarray) -> np.ndarray:
+    """Each row's position in :func:`itertools.product` order."""
+    return np.asarray(idx) @ (len(OPS) ** np.arange(len(EDGES) - 1, -1, -1))
+
+
+@functools.lru_cache(maxsize=1)
+def _live_table(n_ops: int) -> np.ndarray:
+    space = NB201Space()
+    every = np.array(list(itertools.product(range(n_ops), repeat=len(EDGES))))
+    return SearchSpace.live_indices(space, every)
