@@ -13,7 +13,7 @@ import pytest
 from hwnas.errors import ArchError, HwnasError
 from hwnas.lut.table import LatencyTable
 from hwnas.paths import shared_data_dir
-from hwnas.predictors import (PREDICTORS, FlopsPredictor, LearnedPredictor, LutSumPredictor, TransferPredictor, fit_sources, load_predictor)
+from hwnas.predictors import (PREDICTORS, BayesTransferPredictor, DevicePrior, FlopsPredictor, LearnedPredictor, LutSumPredictor, TransferPredictor, fit_sources, load_predictor)
 from hwnas.predictors import fittable_kinds
 from hwnas.predictors.data import one_column, read_latency_csv
 from hwnas.testing.predictors import PredictorConformance
@@ -50,12 +50,17 @@ def make(kind: str, mbv2_data, nb201_data):
     if kind == "learned":
         return LearnedPredictor(space, table), archs[:90], y[:90], archs[90:], space
     nb, data = nb201_data
+    if kind == "bayes":
+        idx = nb.index_matrix([nb.parse(a) for a in data.archs[:400]])
+        prior = DevicePrior.fit(nb, idx, {c: data.column(c)[:400] for c in ("gold_6226", "titanx_1", "fpga")})
+        return (BayesTransferPredictor(nb, prior), data.archs[1000:1010], data.column("pixel2")[1000:1010],
+                data.archs[2000:2050], nb)
     sources = fit_sources(nb, data.archs[:400], {c: data.column(c)[:400] for c in ("gold_6226", "titanx_1", "fpga")})
     target = data.column("pixel2")
     return TransferPredictor(nb, sources), data.archs[1000:1010], target[1000:1010], data.archs[2000:2050], nb
 
 
-KINDS = ["flops", "lutsum", "learned", "transfer"]
+KINDS = ["flops", "lutsum", "learned", "transfer", "bayes"]
 
 
 def test_every_registered_kind_is_covered() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,10 +45,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_space_args(p, positional=False)
     p.add_argument("--source", required=True, metavar="FILE[:COLS]",
                    help="other devices' latencies (all columns but the target's when the same file)")
-    p.add_argument("--target", required=True, metavar="FILE[:COL]")
-    p.add_argument("--shots", type=int, required=True, help="K target rows used to fit (5..50)")
-    p.add_argument("--seed", type=int, default=0, help="which K rows (default 0)")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--target", metavar="FILE[:COL]", help="the new device's measurements (not with --suggest)")
+    p.add_argument("--shots", type=int, help="K target rows used to fit (5..50)")
+    p.add_argument("--seed", type=int, default=0, help="which K rows (default 0: random ones, seeded)")
+    p.add_argument("--method", choices=("bayes", "blend"), default="bayes",
+                   help="bayes (default): a per-operation model, prior from the sources, posterior from the shots; "
+                        "blend: the best-correlated sources' learned predictors, blended and mapped affinely")
+    p.add_argument("--suggest", type=int, metavar="K",
+                   help="instead of fitting: print the K architectures to measure on the new device first (the "
+                        "ones the sources' prior is least sure of)")
+    p.add_argument("-o", "--output", help="the fitted predictor (JSON)")
     add_json(p)
     p.set_defaults(func=cmd_transfer)
 
@@ -127,12 +134,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
-    from hwnas.predictors import TransferPredictor, fit_sources
+    from hwnas.predictors import BayesTransferPredictor, TransferPredictor, fit_sources, prior_for
     from hwnas.predictors.data import one_column, read_latency_csv, split_spec
 
     space = space_from_args(args)
-    target, tcol = one_column(args.target)
     source, scols = read_latency_csv(args.source)
+    if args.suggest is not None:
+        return _suggest(args, space, prior_for(space, split_spec(args.source)[0])[0].only(scols))
+    if args.target is None or args.shots is None or args.output is None:
+        raise HwnasError("give --target FILE[:COL], --shots K and -o OUT (or --suggest K for what to measure)")
+    target, tcol = one_column(args.target)
     if Path(split_spec(args.source)[0]).resolve() == Path(target.path).resolve():
         scols = [c for c in scols if c != tcol]
     if not scols:
@@ -141,15 +152,37 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     if not 2 <= k <= len(target.archs):
         raise HwnasError(f"--shots must be between 2 and {len(target.archs)} (the target's rows)")
     shots = np.random.default_rng(args.seed).choice(len(target.archs), k, replace=False)
-    sources = fit_sources(space, source.archs, {c: source.column(c) for c in scols})
-    model = TransferPredictor(space, sources)
+    origin = "fitted"
+    if args.method == "bayes":
+        prior, origin = prior_for(space, split_spec(args.source)[0])
+        model: Any = BayesTransferPredictor(space, prior.only(scols))
+    else:
+        model = TransferPredictor(space, fit_sources(space, source.archs, {c: source.column(c) for c in scols}))
     model.fit([target.archs[i] for i in shots], target.column(tcol)[shots], device=target.device_of(tcol))
-    model.meta.update({"shots": k, "seed": args.seed, "target": f"{target.path}:{tcol}"})
+    model.meta.update({"shots": k, "seed": args.seed, "target": f"{target.path}:{tcol}", "method": args.method})
     model.save(args.output)
-    info = {"path": args.output, "shots": k, "sources": model.meta["sources"]}
+    sources = model.meta["sources"]
+    info = {"path": args.output, "shots": k, "method": args.method, "prior": origin, "sources": sources}
     if args.json:
         emit_json(info)
+    elif args.method == "bayes":
+        print(f"wrote {args.output}: {tcol} from {k} shots; prior of {len(sources)} source devices ({origin}), "
+              f"jitter {model.meta['jitter']}, noise {model.meta['noise']}")
     else:
         print(f"wrote {args.output}: {tcol} from {k} shots; sources "
-              + ", ".join(f"{n} ({w:.2f})" for n, w in model.meta["sources"].items()))
+              + ", ".join(f"{n} ({w:.2f})" for n, w in sources.items()))
+    return 0
+
+
+def _suggest(args: argparse.Namespace, space: Any, prior: Any) -> int:
+    from hwnas.predictors import BayesTransferPredictor
+
+    pool = space.sample(5000, seed=args.seed)
+    picks = BayesTransferPredictor(space, prior).suggest(args.suggest, space.index_matrix(pool))
+    archs = [str(pool[i]) for i in picks]
+    if args.json:
+        emit_json({"suggest": archs})
+    else:
+        print(f"measure these {len(archs)} architectures first (most informative first):")
+        print("\n".join(archs))
     return 0
