@@ -76,14 +76,21 @@ def _protocol(opts: dict[str, Any], spec: str) -> MeasureProtocol:
         raise HwnasError(f"device spec {spec!r}: {e}") from None
 
 
-def _local(backend: str, options: dict[str, Any], spec: str) -> DeviceSpec:
-    DEVICES[backend]  # an unknown backend is refused here, naming the known ones
+def _split(options: dict[str, Any], known: tuple[str, ...], spec: str) -> tuple[dict[str, Any], MeasureProtocol]:
+    """The backend's options and the measurement protocol; an unknown option is refused,
+    naming the known ones."""
     opts = dict(options)
     protocol = _protocol(opts, spec)
-    unknown = set(opts) - set(LOCAL_OPTIONS)
+    unknown = set(opts) - set(known)
     if unknown:
         raise HwnasError(f"device spec {spec!r}: unknown option(s) {', '.join(sorted(unknown))}; "
-                         f"known: {', '.join(LOCAL_OPTIONS + tuple(PROTOCOL_OPTIONS))}, compensate")
+                         f"known: {', '.join(known + tuple(PROTOCOL_OPTIONS))}, compensate")
+    return opts, protocol
+
+
+def _local(backend: str, options: dict[str, Any], spec: str) -> DeviceSpec:
+    DEVICES[backend]  # an unknown backend is refused here, naming the known ones
+    opts, protocol = _split(options, LOCAL_OPTIONS, spec)
     try:
         for k in ("threads", "index"):
             if k in opts:
@@ -101,12 +108,7 @@ def _remote(url: str, extra: dict[str, Any], spec: str) -> DeviceSpec:
     from hwnas.devices.remote import parse_url
 
     _, _, query = parse_url(url)
-    opts: dict[str, Any] = {**query, **{k: str(v) for k, v in extra.items()}}
-    protocol = _protocol(opts, spec)
-    unknown = set(opts) - set(REMOTE_OPTIONS)
-    if unknown:
-        raise HwnasError(f"device spec {spec!r}: unknown option(s) {', '.join(sorted(unknown))}; "
-                         f"known: {', '.join(REMOTE_OPTIONS + tuple(PROTOCOL_OPTIONS))}, compensate")
+    opts, protocol = _split({**query, **{k: str(v) for k, v in extra.items()}}, REMOTE_OPTIONS, spec)
     try:
         kw: dict[str, Any] = {"runtime": opts.get("runtime"), "token": opts.get("token"),
                               "threads": int(opts.get("threads", 1)), "baud": int(opts.get("baud", 921600)),
