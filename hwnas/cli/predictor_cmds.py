@@ -47,7 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="other devices' latencies (all columns but the target's when the same file)")
     p.add_argument("--target", metavar="FILE[:COL]", help="the new device's measurements (not with --suggest)")
     p.add_argument("--shots", type=int, help="K target rows used to fit (5..50)")
-    p.add_argument("--seed", type=int, default=0, help="which K rows (default 0: random ones, seeded)")
+    p.add_argument("--seed", type=int, default=0, help="which K random rows (default 0)")
+    p.add_argument("--pick", choices=("suggest", "random"), default="suggest",
+                   help="bayes: which K of the target's rows to fit on: the most informative ones (default), as "
+                        "--suggest would have asked for, or random ones (--seed)")
     p.add_argument("--method", choices=("bayes", "blend"), default="bayes",
                    help="bayes (default): a per-operation model, prior from the sources, posterior from the shots; "
                         "blend: the best-correlated sources' learned predictors, blended and mapped affinely")
@@ -156,10 +159,13 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     if args.method == "bayes":
         prior, origin = prior_for(space, split_spec(args.source)[0])
         model: Any = BayesTransferPredictor(space, prior.only(scols))
+        if args.pick == "suggest":
+            shots = model.suggest(k, space.index_matrix(target.archs_in(space)))
     else:
         model = TransferPredictor(space, fit_sources(space, source.archs, {c: source.column(c) for c in scols}))
     model.fit([target.archs[i] for i in shots], target.column(tcol)[shots], device=target.device_of(tcol))
-    model.meta.update({"shots": k, "seed": args.seed, "target": f"{target.path}:{tcol}", "method": args.method})
+    model.meta.update({"shots": k, "seed": args.seed, "target": f"{target.path}:{tcol}", "method": args.method,
+                       "pick": args.pick if args.method == "bayes" else "random"})
     model.save(args.output)
     sources = model.meta["sources"]
     info = {"path": args.output, "shots": k, "method": args.method, "prior": origin, "sources": sources}

@@ -9,9 +9,10 @@ independent term of relative size ``jitter`` on every weight (so a device unlike
 source can still move each weight). The K shots set the device's overall scale and then
 the Bayesian linear-regression posterior, with Gaussian noise of relative size
 ``noise``. With few shots the posterior stays near what the sources agree on; with more
-it follows the device. ``jitter`` and ``noise`` are chosen when the prior is built, by
-transferring to each source in turn from the others (leave one source out), for each
-shot count in :data:`SHOT_BUCKETS`; nothing is tuned on the target.
+it follows the device. ``jitter`` is chosen when the prior is built, by transferring to each source
+in turn from the others (leave one source out), for each shot count in
+:data:`SHOT_BUCKETS`; the device's ``noise`` by the shots' marginal likelihood. Nothing is
+tuned on the target's held-out cells.
 
 ``suggest(k)`` picks the architectures whose latency the prior is least sure of,
 greedily (each pick shrinks the uncertainty of the next): the shots that teach most.
@@ -68,6 +69,18 @@ def _posterior(mu: np.ndarray, cov: np.ndarray, diag: np.ndarray, X: np.ndarray,
     post_cov = np.linalg.inv(precision)
     post_mean = post_cov @ (np.linalg.solve(prior_cov, scale * mu) + X.T @ y / s2)
     return post_mean, post_cov, s2, scale
+
+
+def _evidence(mu: np.ndarray, cov: np.ndarray, diag: np.ndarray, X: np.ndarray, y: np.ndarray, jitter: float,
+              noise: float) -> float:
+    """Log marginal likelihood of the shots: how likely they are under the prior with this
+    measurement noise (the device's own noise: a phone timed in whole milliseconds is
+    noisier than a GPU)."""
+    base = X @ mu
+    scale = float(y @ base / (base @ base)) if base @ base > 0 else float(np.mean(y))
+    c = X @ (scale ** 2 * (cov + jitter ** 2 * diag)) @ X.T + (noise * np.mean(y)) ** 2 * np.eye(len(y))
+    r = y - scale * base
+    return float(-0.5 * (r @ np.linalg.solve(c, r) + np.linalg.slogdet(c)[1]))
 
 
 class DevicePrior:
@@ -191,9 +204,11 @@ class BayesTransferPredictor(Predictor):
     def _fit(self, idx: np.ndarray, y: np.ndarray) -> None:
         if len(y) < 2:
             raise HwnasError("transfer needs at least 2 target measurements")
-        jitter, noise = self.prior.hyper_for(len(y))
+        jitter, _ = self.prior.hyper_for(len(y))
         mu, cov, diag = _moments(self.prior.weights)
-        self.w, self.cov, self.s2, scale = _posterior(mu, cov, diag, design(self.space, idx), y, jitter, noise)
+        X = design(self.space, idx)
+        noise = max(NOISES, key=lambda n: _evidence(mu, cov, diag, X, y, jitter, n))
+        self.w, self.cov, self.s2, scale = _posterior(mu, cov, diag, X, y, jitter, noise)
         self.meta.update({"jitter": jitter, "noise": noise, "scale": scale, "sources": self.prior.names})
 
     def _predict(self, idx: np.ndarray) -> np.ndarray:
