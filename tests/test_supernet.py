@@ -102,6 +102,7 @@ def tiny():
 @pytest.mark.parametrize("mode", ["darts", "proxyless", "gdas"])
 def test_each_mode_moves_expected_latency_toward_the_budget(mode: str, tiny, tmp_path: Path) -> None:
     space, data, pred = tiny
+    data = few(data, 256)
     budget = pred.option_latency().smallest() * 1.05
     cfg = SearchConfig(strategy=mode, epochs=1, warmup_epochs=0, batch_size=128, arch_lr=0.05, loss="add#linear",
                        lam=5.0, torch_device="cpu")
