@@ -9,13 +9,13 @@ the others are recomputed in the backward pass.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
 from torch import nn
 
 from hwnas.errors import HwnasError
-from hwnas.layers import LayerSpec
 from hwnas.ops import build_layer
 from hwnas.nn.cell import EDGES, wire_cell
 from hwnas.nn.mixed import MixedOp
@@ -72,16 +72,16 @@ class ChainSupernet(Supernet):
         self.head = nn.Sequential(build_layer(stem), build_layer(first))
         self.blocks = nn.ModuleList()
         for i, d in enumerate(space.decisions()):
-            specs = [s[0] for s in (space.option_layers(i, o) for o in d.choices) if s]
+            options = [space.option_layers(i, o) for o in d.choices]  # [] for the zero option
+            specs = [s[0] for s in options if s]
             k = partial_channels if specs[0].input == specs[0].output else 1
             if k > 1:
                 shape = self.partial_shape(specs[0].input, k)
-                specs = [LayerSpec(s.op, shape, shape, s.kernel, s.expand, s.stride, s.idskip) for s in specs]
-            views = iter(specs)
+                specs = [dataclasses.replace(s, input=shape, output=shape) for s in specs]
             block = SharedInvertedResidual(specs)
-            op = MixedOp([CandidateView(block, next(views)) if space.option_layers(i, o) else None
-                          for o in d.choices], shared=block, partial=k,
-                         checkpointed=partial_channels > 1 and k == 1)
+            views = iter(specs)
+            op = MixedOp([CandidateView(block, next(views)) if s else None for s in options], shared=block,
+                         partial=k, checkpointed=partial_channels > 1 and k == 1)
             op.decision = i
             self.blocks.append(op)
         self.tail = nn.Sequential(build_layer(conv1), build_layer(logits))

@@ -58,15 +58,20 @@ def _moments(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return mu, cov, np.diag(mu ** 2 + 1e-4)
 
 
+def _scaled_prior(mu: np.ndarray, cov: np.ndarray, diag: np.ndarray, X: np.ndarray, y: np.ndarray,
+                  jitter: float) -> tuple[float, np.ndarray]:
+    """The device's speed (the shots against the prior mean) and the prior covariance in ms."""
+    base = X @ mu
+    scale = float(y @ base / (base @ base)) if base @ base > 0 else float(np.mean(y))
+    return scale, scale ** 2 * (cov + jitter ** 2 * diag)
+
+
 def _posterior(mu: np.ndarray, cov: np.ndarray, diag: np.ndarray, X: np.ndarray, y: np.ndarray, jitter: float,
                noise: float) -> tuple[np.ndarray, np.ndarray, float, float]:
     """(posterior mean, posterior covariance, noise variance, scale) of the weights in ms."""
-    base = X @ mu
-    scale = float(y @ base / (base @ base)) if base @ base > 0 else float(np.mean(y))
-    prior_cov = scale ** 2 * (cov + jitter ** 2 * diag)
+    scale, prior_cov = _scaled_prior(mu, cov, diag, X, y, jitter)
     s2 = float((noise * np.mean(y)) ** 2) + 1e-12
-    precision = np.linalg.inv(prior_cov) + X.T @ X / s2
-    post_cov = np.linalg.inv(precision)
+    post_cov = np.linalg.inv(np.linalg.inv(prior_cov) + X.T @ X / s2)
     post_mean = post_cov @ (np.linalg.solve(prior_cov, scale * mu) + X.T @ y / s2)
     return post_mean, post_cov, s2, scale
 
@@ -76,10 +81,9 @@ def _evidence(mu: np.ndarray, cov: np.ndarray, diag: np.ndarray, X: np.ndarray, 
     """Log marginal likelihood of the shots: how likely they are under the prior with this
     measurement noise (the device's own noise: a phone timed in whole milliseconds is
     noisier than a GPU)."""
-    base = X @ mu
-    scale = float(y @ base / (base @ base)) if base @ base > 0 else float(np.mean(y))
-    c = X @ (scale ** 2 * (cov + jitter ** 2 * diag)) @ X.T + (noise * np.mean(y)) ** 2 * np.eye(len(y))
-    r = y - scale * base
+    scale, prior_cov = _scaled_prior(mu, cov, diag, X, y, jitter)
+    c = X @ prior_cov @ X.T + (noise * np.mean(y)) ** 2 * np.eye(len(y))
+    r = y - scale * (X @ mu)
     return float(-0.5 * (r @ np.linalg.solve(c, r) + np.linalg.slogdet(c)[1]))
 
 
@@ -157,7 +161,7 @@ def source_sha256(path: str | Path, space: SearchSpace) -> str:
 SHIPPED = REPO_ROOT / "latency_tables"
 
 
-def prior_for(space: SearchSpace, path: str | Path, progress: bool = False) -> tuple[DevicePrior, str]:
+def prior_for(space: SearchSpace, path: str | Path) -> tuple[DevicePrior, str]:
     """The prior of every latency column of the CSV at ``path``, and where it came from:
     ``shipped`` (``latency_tables/*.prior.json``, for the NAS-Bench-201 devices), ``cached``
     (``$HWNAS_CACHE_DIR/priors/SHA256.json``) or ``fitted`` (now, then cached). Keyed by the

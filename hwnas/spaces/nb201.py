@@ -126,12 +126,12 @@ class NB201Space(SearchSpace):
         """Through a table of all 15,625 cells' live forms (built once per process)."""
         if not len(idx):
             return idx
-        return _live_table(len(OPS))[_codes(idx)]
+        return _live_table()[_codes(idx)]
 
     def connected_indices(self, idx: np.ndarray) -> np.ndarray:
         if not len(idx):
             return np.zeros(0, dtype=bool)
-        return (_live_table(len(OPS))[_codes(idx)] != OPS.index("none")).any(axis=1)
+        return (_live_table()[_codes(idx)] != OPS.index("none")).any(axis=1)
 
     def from_choices(self, choices: Sequence[str]) -> NB201Arch:
         return NB201Arch(self, tuple(choices))
@@ -198,7 +198,7 @@ def _codes(idx: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1)
-def _live_table(n_ops: int) -> np.ndarray:
+def _live_table() -> np.ndarray:
     space = NB201Space()
-    every = np.array(list(itertools.product(range(n_ops), repeat=len(EDGES))))
+    every = np.array(list(itertools.product(range(len(OPS)), repeat=len(EDGES))))
     return SearchSpace.live_indices(space, every)
