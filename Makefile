@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(VENV)/bin/hwnas search --recipe search/quickstart.toml -o $(OUT)
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4
 
 clean:
 	rm -rf $(VENV) runs

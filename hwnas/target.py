@@ -67,6 +67,17 @@ class Target:
     def predict(self, archs: Sequence[Any] | np.ndarray) -> np.ndarray:
         return np.asarray(self.model.predict(archs), dtype=np.float64)
 
+    def chance(self, archs: Sequence[Any]) -> np.ndarray | None:
+        """The probability that each architecture meets the budget when measured, by the latency
+        model's calibrated error (normal around the prediction); None without a budget or
+        without a calibrated model (``std_calibrated``), when nothing is known beyond the prediction."""
+        if self.budget_ms is None or not getattr(self.model, "std_calibrated", False):
+            return None
+        from scipy.special import ndtr
+
+        std = np.maximum(np.asarray(self.model.predict_std(archs), dtype=np.float64), 1e-12)
+        return ndtr((self.budget_ms - self.predict(archs)) / std)
+
     def predict_one(self, arch: Any) -> float:
         return float(self.predict([arch])[0])
 

@@ -95,13 +95,50 @@ def test_evolution_leaves_a_used_up_neighbourhood_for_a_fresh_architecture() -> 
     assert child.indices() not in before
 
 
-def test_screen_margin_auto_is_the_predictors_hold_out_error() -> None:
+class KnownWithError(Known):
+    """Known, with a calibrated error of 5 ms: a candidate predicted 8 ms over a 100 ms budget
+    has a 5.5 % chance of meeting it, one 4 ms over 21 %."""
+
+    std_calibrated = True
+
+    def predict_std(self, archs: Sequence[Arch]) -> np.ndarray:
+        return np.full(len(archs), 5.0)
+
+
+def test_finalists_skip_candidates_unlikely_to_meet_the_budget() -> None:
+    k = KnownWithError()
+    target = Target("d", k, 100.0, screen_margin=0.2)
+    log = SearchLog(trials=Problem([target], k, get_reward("hard")).evaluate([arch(n) for n in (50, 99, 104, 108)]))
+    measured_true = {50: 49.0, 99: 97.0, 104: 99.0, 108: 101.0}
+    calls: list[int] = []
+
+    def measure(a: Arch) -> dict[str, float]:
+        calls.append(k.number(a))
+        return {"d": measured_true[k.number(a)]}
+
+    chosen, taken = measure_finalists(log, [target], measure, 10, min_chance=0.2)
+    assert calls == [104] and k.number(chosen.arch) == 104  # 108 (5.5 %) is not measured
+    assert taken[0].chance == pytest.approx(0.2119, abs=1e-4) and taken[0].to_json()["chance"] == taken[0].chance
+    calls.clear()
+    chosen, _ = measure_finalists(log, [target], measure, 10)  # no threshold: best first, as before
+    assert calls == [108, 104]
+    assert np.allclose(target.chance([arch(100), arch(90)]), [0.5, 0.97725], atol=1e-5)
+    assert Target("d", Known(), 100.0).chance([arch(100)]) is None  # no calibrated error: nothing is skipped
+    with pytest.raises(HwnasError, match=r"in \[0, 1\)"):
+        measure_finalists(log, [target], measure, 10, min_chance=1.0)
+
+
+def test_screen_margin_auto_is_the_predictors_error_at_the_budget() -> None:
     from hwnas.predictors import LearnedPredictor
     from hwnas.predictors.base import screen_margin
 
     idx = np.array([SPACE.sample(1, seed=s)[0].indices() for s in range(60)])
     y = 1.0 + idx.sum(axis=1) * 0.5 + np.random.default_rng(0).uniform(0, 0.2, len(idx))
     pred = LearnedPredictor(SPACE).fit(idx, y)
+    # one std of the calibrated error at the budget, as a fraction of it
+    std = float(pred.error_std(np.array([4.0]))[0])
+    assert screen_margin("auto", pred, 4.0) == pytest.approx(std / 4.0)
+    # without a budget (or an error model): the hold-out error
     assert screen_margin("auto", pred) == pytest.approx(pred.meta["validation"]["mape_pct"] / 100)
     assert screen_margin("0.05", pred) == 0.05 and screen_margin(0.2, None) == 0.2
     with pytest.raises(HwnasError, match="no hold-out error"):

@@ -191,3 +191,21 @@ def test_cli_fit_eval_transfer(tmp_path: Path) -> None:
     r = subprocess.run([HWNAS, "predictor", "eval", str(out), "--data", f"{small}:pixel2", "--json"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and json.loads(r.stdout)["spearman"] > 0.5
+
+
+def test_the_error_model_recovers_known_noise_and_covers_like_a_normal() -> None:
+    """Errors of 0.5 ms plus 5 % of the latency, normal: the fit finds both parts, and its
+    std covers 68 % / 95 % of fresh errors."""
+    from hwnas.predictors.errors import coverage, error_std, fit_error_model
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(1.0, 40.0, 4000)
+    true_std = np.sqrt(0.5 ** 2 + (0.05 * p) ** 2)
+    model = fit_error_model(p, p + rng.normal(0, true_std))
+    assert model["abs_ms"] == pytest.approx(0.5, rel=0.15) and model["rel"] == pytest.approx(0.05, rel=0.1)
+    within1, within2 = coverage(p, p + rng.normal(0, true_std), error_std(model, p))
+    assert 65 <= within1 <= 71 and 93 <= within2 <= 97
+    # heavy tails (Student t, 3 degrees of freedom): the likelihood's scale alone would cover
+    # too much at one std; the calibrated one stays near both goals
+    heavy = fit_error_model(p, p + true_std * rng.standard_t(3, len(p)))
+    assert 62 <= heavy["pct_within_1std"] <= 74 and 90 <= heavy["pct_within_2std"] <= 97

@@ -33,6 +33,7 @@ from hwnas.paths import shared_data_dir
 from hwnas.predictors import (BayesTransferPredictor, DevicePrior, FlopsPredictor, LearnedPredictor,
                               LutSumPredictor, TransferPredictor, fit_sources)
 from hwnas.predictors.data import one_column, read_latency_csv
+from hwnas.predictors.errors import coverage
 from hwnas.predictors.metrics import metrics
 from hwnas.spaces import get_space
 
@@ -82,13 +83,16 @@ def part_nb201() -> tuple[list[dict], dict]:
     for c in cols:
         y = data.column(c)
         pred = LearnedPredictor(space).fit(idx[tr], y[tr], validate=False)
-        m = metrics(pred.predict(idx[te]), y[te])
+        p = pred.predict(idx[te])
+        m = metrics(p, y[te])
+        within1, within2 = coverage(p, y[te], pred.predict_std(idx[te]))
         base = metrics(onehot_ridge(space, idx[tr], y[tr], idx[te]), y[te])
         out.append({"device": c, "kind": "phone" if c in PHONES else ("fpga" if c == "fpga" else
                     ("cpu" if c in ("gold_6226", "silver_4114") else "gpu")),
                     "level": f"{pred.level}/{'log' if pred.log_target else 'linear'}/{pred.graph}",
                     "spearman": m["spearman"], "pct_within_10pct": m["pct_within_10pct"], "mape_pct": m["mape_pct"],
-                    "onehot_spearman": base["spearman"], "onehot_pct_within_10pct": base["pct_within_10pct"]})
+                    "onehot_spearman": base["spearman"], "onehot_pct_within_10pct": base["pct_within_10pct"],
+                    "within_1std_pct": within1, "within_2std_pct": within2})
     return out, {"data": data, "cols": cols, "idx": idx, "space": space}
 
 
@@ -192,15 +196,21 @@ def main() -> None:
         print(format_table([[r["device"], r["kind"], r["level"], f"{r['spearman']:.4f}", f"{r['pct_within_10pct']:.1f} %",
                              f"{r['onehot_spearman']:.4f}", f"{r['onehot_pct_within_10pct']:.1f} %",
                              "yes" if r["spearman"] >= r["onehot_spearman"] - 5e-4 and
-                             r["pct_within_10pct"] >= r["onehot_pct_within_10pct"] - 0.05 else "NO"] for r in rows],
+                             r["pct_within_10pct"] >= r["onehot_pct_within_10pct"] - 0.05 else "NO",
+                             f"{r['within_1std_pct']:.1f} / {r['within_2std_pct']:.1f} %"] for r in rows],
                            ["device", "kind", "chosen", "Spearman", "within 10 %", "one-hot ridge Spearman",
-                            "one-hot within 10 %", ">= baseline"]))
+                            "one-hot within 10 %", ">= baseline", "within 1 / 2 std"]))
         hw = [r for r in rows if r["kind"] in ("cpu", "gpu")]
         ph = [r for r in rows if r["kind"] == "phone"]
         print(f"CPU/GPU: min Spearman {min(r['spearman'] for r in hw):.4f}, "
               f"{sum(r['spearman'] >= 0.98 for r in hw)}/{len(hw)} at >= 0.98; phones within 10 %: learned "
               f"{np.mean([r['pct_within_10pct'] for r in ph]):.1f} %, one-hot ridge "
               f"{np.mean([r['onehot_pct_within_10pct'] for r in ph]):.1f} %")
+        print(f"learned predict_std (calibrated on out-of-fold errors): mean "
+              f"{np.mean([r['within_1std_pct'] for r in rows]):.1f} % within 1 std (lowest "
+              f"{min(r['within_1std_pct'] for r in rows):.1f}, highest {max(r['within_1std_pct'] for r in rows):.1f}), "
+              f"{np.mean([r['within_2std_pct'] for r in rows]):.1f} % within 2 std (lowest "
+              f"{min(r['within_2std_pct'] for r in rows):.1f}); goal 60-75 % / 90-97 %")
         plot_nb201(rows, out / "nb201.png")
         print()
     if "transfer" not in skip and ctx is not None:

@@ -42,6 +42,7 @@ class BenchConfig:
     params: dict[str, Any] = field(default_factory=dict)
     margin: float | str = 0.0  # hard-budget screen: also evaluate up to (1 + margin) x budget ("auto": hold-out error)
     finalists: int = 0  # measure up to this many of the best candidates; answer the first meeting the budget
+    min_chance: float = 0.2  # ... skipping those the predictor gives less chance of meeting it (calibrated predictors)
 
 
 @dataclass
@@ -115,7 +116,7 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> BenchResult:
     reward = get_reward(reward_name(STRATEGIES[cfg.strategy], cfg.reward, cfg.budget_ms is not None))
     # a margin widens a budget, and the true latency needs none
     auto_exact = cfg.predictor is None and cfg.margin == "auto"
-    margin = 0.0 if auto_exact or cfg.budget_ms is None else screen_margin(cfg.margin, cfg.predictor)
+    margin = 0.0 if auto_exact or cfg.budget_ms is None else screen_margin(cfg.margin, cfg.predictor, cfg.budget_ms)
     if true_lat is not None:
         seen = Target(true_lat.column, cfg.predictor if cfg.predictor is not None else true_lat, cfg.budget_ms, margin)
     else:
@@ -131,7 +132,7 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> BenchResult:
         if cfg.finalists:
             column = true_lat.column  # type: ignore[union-attr]
             chosen, taken = measure_finalists(log, [seen], lambda a: {column: float(true_lat([a])[0])},
-                                              cfg.finalists)
+                                              cfg.finalists, cfg.min_chance)
             measurements.append(len(taken))
         else:
             chosen = log.best()

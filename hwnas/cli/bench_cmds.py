@@ -32,11 +32,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--predictor", metavar="MODEL", help="the search sees this predictor's latency, not the true one")
     b.add_argument("--reward", choices=CHOICES["reward"]())
     b.add_argument("--margin", default="0",
-                   help="hard budget: also evaluate candidates predicted up to this fraction over it; 'auto': the "
-                        "predictor's hold-out error (default 0)")
+                   help="hard budget: also evaluate candidates predicted up to this fraction over it; 'auto': one std "
+                        "of the predictor's calibrated error at the budget, else its hold-out error (default 0)")
     b.add_argument("--finalists", type=int, default=0,
                    help="answer with the best candidate that meets the budget by true latency, measuring at most "
                         "this many per run (the table plays the device; default 0: trust the predictor)")
+    b.add_argument("--min-chance", type=float, default=0.2, metavar="P",
+                   help="finalists: skip candidates that a calibrated predictor gives less than this chance of "
+                        "meeting the budget (default 0.2)")
     b.add_argument("--population", type=int, help="evolution / pareto population (default 20)")
     b.add_argument("--seed", type=int, default=0, help="seed of the first run (run r uses seed + r)")
     b.add_argument("--plot", metavar="PNG", help="also write the search curves (best accuracy against queries) here")
@@ -69,7 +72,8 @@ def cmd_nb201(args: argparse.Namespace) -> int:
         params = accepted(STRATEGIES[s], population=args.population)
         cfg = BenchConfig(strategy=s, queries=args.queries, runs=args.runs, dataset=args.dataset, latency=args.latency,
                           budget_ms=budget, predictor=predictor, reward=args.reward, seed=args.seed, params=params,
-                          margin=args.margin, finalists=args.finalists)
+                          margin=args.margin, finalists=args.finalists,
+                          min_chance=args.min_chance)
         results.append(run_bench(cfg, progress=not args.quiet))
     if args.plot:
         plot_curves(results, args.plot)

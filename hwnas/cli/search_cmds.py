@@ -82,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the budget (predicted latency in [0.9 B, B])")
     p.add_argument("--derive-margin", metavar="FRACTION|auto",
                    help="differentiable: derive under (1 - margin) x budget, room for the predictor's error (auto: "
-                        "its hold-out error; default 0)")
+                        "one std of its calibrated error at the budget, else its hold-out error; default 0)")
     p.add_argument("--seed", type=int, help="seed of everything random in the search (default 0)")
     p.add_argument("--retrain-epochs", type=int, help="then train the derived network this many epochs")
     p.add_argument("--export", choices=CHOICES["export"](),
@@ -103,10 +103,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--batch", type=int, help="architectures asked per step (default 1)")
     g.add_argument("--screen-margin", metavar="FRACTION|auto",
                    help="hard budget: also evaluate candidates predicted up to this fraction over it, for a "
-                        "predictor less sure than that ('auto': its hold-out error; default 0); use with --finalists")
+                        "predictor less sure than that ('auto': one std of its calibrated error at the budget, else its "
+                        "hold-out error; default 0); use with --finalists")
     g.add_argument("--finalists", type=int, metavar="K",
                    help="measure the best candidates on the device, best first, and answer with the first that "
                         "meets the budget (at most K; default 0: trust the predictor)")
+    g.add_argument("--min-chance", type=float, metavar="P",
+                   help="finalists: measure only candidates that a calibrated predictor gives at least this chance "
+                        "of meeting the budget (default 0.2)")
     p.add_argument("-o", "--output", help="run directory (resumes if it holds a checkpoint)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_json(p)

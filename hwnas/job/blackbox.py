@@ -93,7 +93,7 @@ class BlackBoxSearch:
                              "(the smallest predicted latency is printed by 'hwnas search' when none can)")
         measured: list[Any] = []
         if r.finalists:
-            best, measured = measure_finalists(log, targets, measure, r.finalists)
+            best, measured = measure_finalists(log, targets, measure, r.finalists, r.min_chance)
             if best is None:
                 raise HwnasError(f"none of the {len(measured)} best candidates meets the budget when measured "
                                  f"({'; '.join(f'{f.trial.arch}: {f.measured_ms}' for f in measured[:3])} ...); "

@@ -98,6 +98,7 @@ class SearchRecipe:
     screen_margin: str = "0.0"
     derive_margin: str = "0.0"
     finalists: int = 0
+    min_chance: float = 0.2
 
     # -- parsing --------------------------------------------------------------------
     @classmethod
@@ -130,6 +131,8 @@ class SearchRecipe:
                              f"'budget_quantile'{in_recipe or ' in a recipe'})")
         if self.budget_quantile is not None and not 0 < self.budget_quantile < 1:
             raise HwnasError(f"--budget-quantile must be between 0 and 1, not {self.budget_quantile}")
+        if not 0 <= self.min_chance < 1:
+            raise HwnasError(f"--min-chance (field 'min_chance'{in_recipe}) must be in [0, 1), not {self.min_chance}")
         if not (self.device or self.lut or self.predictor):
             raise HwnasError("give the target device (--device SPEC), or its latency table (--lut TABLE) or a fitted "
                              f"predictor (--predictor){where and ' (fields device, lut or predictor' + in_recipe + ')'}")
@@ -176,11 +179,12 @@ class SearchRecipe:
         values = getattr(self, field)
         return values[i] if len(values) > 1 else (values[0] if values else None)
 
-    def margin_for(self, predictor: Any, field: str = "screen_margin") -> float:
-        """A margin field as a fraction: the one given, or ``auto``: the predictor's hold-out error."""
+    def margin_for(self, predictor: Any, budget_ms: float | None, field: str = "screen_margin") -> float:
+        """A margin field as a fraction: the one given, or ``auto``: one std of the predictor's
+        calibrated error at the budget (its hold-out error when it has no error model)."""
         from hwnas.predictors.base import screen_margin
 
-        return screen_margin(getattr(self, field), predictor)
+        return screen_margin(getattr(self, field), predictor, budget_ms)
 
     def space_overrides(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("num_classes", "resolution", "width_mult")

@@ -113,8 +113,8 @@ class DifferentiableJob:
         if data.num_classes != getattr(space, "num_classes", data.num_classes):
             raise HwnasError(f"the data has {data.num_classes} classes but the space is built for "
                              f"{space.num_classes}; pass --num-classes {data.num_classes} (and a table for it)")
-        cfg = SearchConfig.of(r, warmup_epochs=r.warmup,
-                              derive_margin=max(r.margin_for(t.model, "derive_margin") for t in self.ctx.targets))
+        margin = max(r.margin_for(t.model, t.budget_ms, "derive_margin") for t in self.ctx.targets)
+        cfg = SearchConfig.of(r, warmup_epochs=r.warmup, derive_margin=margin)
         search = DifferentiableSearch(space, self.ctx.targets, data, cfg, self.ctx.run_dir,
                                       progress=self.ctx.progress)
         out = search.run()

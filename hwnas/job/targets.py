@@ -195,7 +195,7 @@ def build_targets(recipe: SearchRecipe, space: SearchSpace, run: Path, progress:
         table = t.option_latency()
         if budget is None and recipe.budget_quantile is not None:
             budget = table.quantile(space, recipe.budget_quantile)
-        margin = recipe.margin_for(t.model) if budget is not None else 0.0
+        margin = recipe.margin_for(t.model, budget) if budget is not None else 0.0
         t = replace(t, budget_ms=budget, screen_margin=margin)
         smallest = table.smallest()
         if not t.meets(smallest):

@@ -52,11 +52,15 @@ def holdout_error(predictor: Any) -> float:
     return float(mape) / 100.0
 
 
-def screen_margin(value: Any, predictor: Any) -> float:
-    """``auto`` (the predictor's hold-out error), or a fraction >= 0."""
+def screen_margin(value: Any, predictor: Any, budget_ms: float | None = None) -> float:
+    """``auto``, or a fraction >= 0. ``auto`` is one standard deviation of the predictor's
+    calibrated error at the budget, as a fraction of it, for a predictor with an error model
+    (:meth:`Predictor.error_std`), else its hold-out error (MAPE)."""
     if isinstance(value, str):
         if value.strip().lower() == "auto":
-            return holdout_error(predictor)
+            error_std = getattr(predictor, "error_std", None)
+            std = error_std(np.array([budget_ms])) if error_std is not None and budget_ms else None
+            return float(std[0]) / budget_ms if std is not None else holdout_error(predictor)
         try:
             value = float(value)
         except ValueError:
@@ -110,6 +114,17 @@ class Predictor(ABC):
         """Uncertainty (ms) of each prediction; zero for deterministic predictors."""
         self._require_fitted()
         return np.zeros(len(self._indices(archs)))
+
+    @property
+    def std_calibrated(self) -> bool:
+        """Whether :meth:`predict_std` is how far a measurement lands from the prediction (so
+        that about 68 % of measurements fall within one std), not only the fit's spread."""
+        return False
+
+    def error_std(self, predicted_ms: np.ndarray) -> np.ndarray | None:
+        """The calibrated standard deviation (ms) of a measurement around predictions of these
+        latencies, or None for a predictor without an error model."""
+        return None
 
     @abstractmethod
     def _fit(self, idx: np.ndarray, y: np.ndarray) -> None: ...

@@ -22,6 +22,7 @@ import numpy as np
 
 from hwnas.predictors.base import PREDICTORS, Predictor
 from hwnas.predictors.features import GRAPHS, LEVELS, Features, latency_options
+from hwnas.predictors.errors import MIN_CALIBRATION_ROWS, error_std, fit_error_model
 from hwnas.predictors.metrics import metrics
 from hwnas.spaces.option_table import OptionTable
 from hwnas.spaces.base import SearchSpace
@@ -63,6 +64,7 @@ class LearnedPredictor(Predictor):
         self.level, self.log_target, self.graph = level or "onehot", bool(log_target), "written"
         self.mean = self.scale = self.coefs = self.intercepts = None
         self.alpha: float | None = None
+        self.noise: dict[str, float] | None = None
 
     @classmethod
     def create(cls, space: SearchSpace, table: Any = None) -> "LearnedPredictor":
@@ -83,12 +85,9 @@ class LearnedPredictor(Predictor):
         graphs = list(GRAPHS) if self.space.has_dead_ops else ["written"]
         return [(lv, lg, gr) for gr in graphs for lv in levels for lg in logs]
 
-    def _cv_score(self, level: str, log: bool, graph: str, idx: np.ndarray, y: np.ndarray,
-                  folds: int = 5) -> dict[str, float]:
-        """Out-of-fold predictions of one candidate, scored by what a search needs: rank
-        correlation and the share within ±10 % (a mean error would let a few tiny latencies
-        decide). ``score`` is their mean, both as fractions; ``se`` its standard error over
-        the folds."""
+    def _out_of_fold(self, level: str, log: bool, graph: str, idx: np.ndarray, y: np.ndarray,
+                     folds: int = 5) -> tuple[np.ndarray, list[float]]:
+        """One candidate's out-of-fold predictions, and its score on each fold."""
         X = Features(self.space, self.latency, level, graph).transform(idx)
         perm = np.random.default_rng(self.seed).permutation(len(y))
         predicted = np.empty(len(y))
@@ -101,6 +100,15 @@ class LearnedPredictor(Predictor):
             p = r.predict((X[test] - mean) / scale)
             predicted[test] = np.maximum(np.exp(p) if log else p, 1e-6)
             per_fold.append(_score(metrics(predicted[test], y[test])))
+        return predicted, per_fold
+
+    def _cv_score(self, level: str, log: bool, graph: str, idx: np.ndarray, y: np.ndarray,
+                  folds: int = 5) -> dict[str, float]:
+        """Out-of-fold predictions of one candidate, scored by what a search needs: rank
+        correlation and the share within ±10 % (a mean error would let a few tiny latencies
+        decide). ``score`` is their mean, both as fractions; ``se`` its standard error over
+        the folds."""
+        predicted, per_fold = self._out_of_fold(level, log, graph, idx, y, folds)
         m = metrics(predicted, y)
         return {"spearman": round(m["spearman"], 4), "pct_within_10pct": round(m["pct_within_10pct"], 2),
                 "score": round(_score(m), 4), "se": round(float(np.std(per_fold) / np.sqrt(folds)), 4)}
@@ -148,6 +156,10 @@ class LearnedPredictor(Predictor):
             coefs.append(r.coef_)
             intercepts.append(r.intercept_)
         self.coefs, self.intercepts = np.array(coefs), np.array(intercepts)
+        self.noise = None
+        if len(y) >= MIN_CALIBRATION_ROWS:
+            predicted, _ = self._out_of_fold(self.level, self.log_target, self.graph, idx, y)
+            self.noise = fit_error_model(predicted, y)
 
     def _members(self, idx: np.ndarray) -> np.ndarray:
         Z = (self.features.transform(idx) - self.mean) / self.scale
@@ -158,9 +170,21 @@ class LearnedPredictor(Predictor):
         """The member fitted on every row; the bootstrap members only measure the spread."""
         return np.maximum(self._members(idx)[:, 0], 1e-6)
 
+    @property
+    def std_calibrated(self) -> bool:
+        return self.noise is not None
+
+    def error_std(self, predicted_ms: np.ndarray) -> np.ndarray | None:
+        return None if self.noise is None else error_std(self.noise, np.asarray(predicted_ms, dtype=np.float64))
+
     def predict_std(self, archs: Any) -> np.ndarray:
+        """The error model's standard deviation at each prediction (calibrated on the fit's
+        out-of-fold errors), or the members' spread alone for a fit on too few rows."""
         self._require_fitted()
-        return self._members(self._indices(archs)).std(axis=1)
+        members = self._members(self._indices(archs))
+        if self.noise is None:
+            return members.std(axis=1)
+        return error_std(self.noise, np.maximum(members[:, 0], 1e-6))
 
     def state(self) -> dict[str, Any]:
         fitted = self.coefs is not None
@@ -170,7 +194,7 @@ class LearnedPredictor(Predictor):
                 "fixed_level": self.fixed_level, "fixed_log": self.fixed_log,
                 "latency": self.latency.to_json() if self.latency is not None else None, "alpha": self.alpha,
                 "mean": as_list(self.mean), "scale": as_list(self.scale), "coefs": as_list(self.coefs),
-                "intercepts": as_list(self.intercepts)}
+                "intercepts": as_list(self.intercepts), "noise": self.noise}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.latency = OptionTable.from_json(state["latency"]) if state.get("latency") else None
@@ -183,6 +207,7 @@ class LearnedPredictor(Predictor):
         self.alpha = state.get("alpha")
         arr = lambda k: None if state.get(k) is None or state.get("unfitted") else np.array(state[k])  # noqa: E731
         self.mean, self.scale, self.coefs, self.intercepts = arr("mean"), arr("scale"), arr("coefs"), arr("intercepts")
+        self.noise = state.get("noise")  # None in predictors saved before the error model existed
 
 
 PREDICTORS.register("learned", LearnedPredictor)

@@ -218,6 +218,10 @@ class BayesTransferPredictor(Predictor):
     def _predict(self, idx: np.ndarray) -> np.ndarray:
         return np.maximum(design(self.space, idx) @ self.w, 1e-6)
 
+    @property
+    def std_calibrated(self) -> bool:
+        return True  # the posterior's std with the device's noise (coverage in tools.bench_predictors)
+
     def predict_std(self, archs: Any) -> np.ndarray:
         self._require_fitted()
         X = design(self.space, self._indices(archs))

@@ -78,6 +78,19 @@ class PredictorConformance(Suite):
         assert not clone.fitted
         np.testing.assert_allclose(clone.fit(archs, y).predict(test), p)
 
+    def test_a_calibrated_std_covers_measurements_like_a_normal_error(self, kind: str) -> None:
+        """A predictor whose std claims to be calibrated (``std_calibrated``) must cover
+        held-out measurements about as a normal error would (68 % / 95 %; wide bounds, 300
+        networks); one that does not claim it must say so and offer no error model."""
+        archs, y = synthetic_data(300, seed=4)
+        test, truth = synthetic_data(300, seed=5)
+        pred = self.make(kind).fit(archs, y)
+        if not pred.std_calibrated:
+            assert pred.error_std(np.array([1.0])) is None or np.all(pred.error_std(np.array([1.0])) >= 0)
+            return
+        z = np.abs(truth - pred.predict(test)) / pred.predict_std(test)
+        assert 50 <= 100 * np.mean(z <= 1) <= 85 and 85 <= 100 * np.mean(z <= 2) <= 100
+
     def test_save_load_and_refusals(self, kind: str, tmp_path: Any) -> None:
         archs, y = synthetic_data(60, seed=3)
         pred = self.make(kind).fit(archs, y, device={"name": "dev-a"})
@@ -85,6 +98,8 @@ class PredictorConformance(Suite):
         pred.save(path)
         loaded = load_predictor(path, space=SPACE, device="dev-a")
         np.testing.assert_array_equal(loaded.predict(archs[:10]), pred.predict(archs[:10]))
+        np.testing.assert_allclose(loaded.predict_std(archs[:10]), pred.predict_std(archs[:10]), rtol=1e-12)
+        assert loaded.std_calibrated == pred.std_calibrated
         assert loaded.kind == kind and loaded.meta["data_sha256"] == pred.meta["data_sha256"]
         with pytest.raises(HwnasError, match="is for space"):
             load_predictor(path, space=get_space("mbv2", "small"))
