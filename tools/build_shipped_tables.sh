@@ -19,3 +19,5 @@ for preset in small proxyless; do
 done
 "$HWNAS" measure --space mbv2 --preset small --device "$dev" -n "$small_n" --seed 0 -o "$out/mbv2-small.cpu-$kind.measured.csv" --quiet
 "$HWNAS" measure --space mbv2 --preset proxyless --device "$dev" -n "$proxyless_n" --seed 0 -o "$out/mbv2-proxyless.cpu-$kind.measured.csv" --quiet
+# NAS-Bench-201 cells as these runtimes run them (dead operations and disconnected cells included)
+"$HWNAS" measure --space nb201 --device "$dev" -n 300 --seed 0 -o "$out/nb201-cifar.cpu-$kind.measured.csv" --quiet

@@ -12,7 +12,7 @@ from pathlib import Path
 
 MODULES = ("__init__.py", "agent/__init__.py", "agent/wire.py", "agent/links.py", "agent/server.py",
            "measure/__init__.py", "measure/stats.py", "measure/protocol.py", "measure/runtimes.py",
-           "measure/fingerprint.py")
+           "measure/fingerprint.py", "measure/op_profile.py")
 
 MAIN = "import sys\nfrom hwnas.agent.server import main\nsys.exit(main())\n"
 

@@ -13,6 +13,8 @@ Requests (``op`` in the JSON header; every reply echoes ``id`` and says ``ok``):
 - ``calibrate`` (``model``, ``protocol``) -> the model's own median (the reference's
   calibrated latency);
 - ``run`` (``model``, ``arrays``; payload = input arrays) -> output arrays (parity checks);
+- ``profile`` (``format`` onnx|tflite, ``sha256``, ``threads``, ``runs``; payload = model
+  bytes) -> per-operator times from the runtime's own profiler;
 - ``unload`` (``model``), ``shutdown``.
 
 Nothing from the wire is unpickled, names a path on the target or runs code: models
@@ -132,7 +134,8 @@ class Agent:
                 "fingerprint": host_fingerprint(), "max_model_bytes": self.max_model_bytes,
                 "token_required": self.token is not None, "models": sorted(self.models)}, b""
 
-    def op_load(self, h: dict, payload: bytes) -> tuple[dict, bytes]:
+    def _received_model(self, h: dict, payload: bytes) -> tuple[str, str, str, int]:
+        """(format, name, SHA-256, threads) of a model sent in a request, checked."""
         fmt, name = h.get("format"), str(h.get("name", "model"))
         if fmt not in self.runtimes:
             raise RequestError("bad_request", f"this agent runs {', '.join(self.runtimes)} models, not {fmt!r}")
@@ -145,6 +148,10 @@ class Agent:
         threads = int(h.get("threads", 1))
         if not 1 <= threads <= 256:
             raise RequestError("bad_request", f"threads must be 1..256, not {threads}")
+        return str(fmt), name, digest, threads
+
+    def op_load(self, h: dict, payload: bytes) -> tuple[dict, bytes]:
+        fmt, name, digest, threads = self._received_model(h, payload)
         if fmt == "torch":  # the recipe is part of what the handle names
             recipe = json.dumps([h.get("recipe"), h.get("input_shape")], sort_keys=True).encode()
             digest = hashlib.sha256(recipe + payload).hexdigest()
@@ -188,6 +195,22 @@ class Agent:
     def op_calibrate(self, h: dict, payload: bytes) -> tuple[dict, bytes]:
         protocol = self._protocol(h)
         return {"calibrated_ms": calibrate(self._model(h), protocol)}, b""
+
+    def op_profile(self, h: dict, payload: bytes) -> tuple[dict, bytes]:
+        fmt, name, _, threads = self._received_model(h, payload)
+        runs = int(h.get("runs", 50))
+        if fmt == "torch" or not 1 <= runs <= 10_000:
+            raise RequestError("bad_request", f"profile takes onnx or tflite models and 1..10000 runs, not {fmt!r} "
+                                              f"and {runs}")
+        from hwnas.measure.op_profile import profile_file
+
+        try:
+            profile = profile_file(fmt, payload, threads, runs)
+        except Exception as e:  # noqa: BLE001 (the runtime's own error is the message)
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise RequestError("rejected", f"{self.runtimes[fmt]['name']} rejected model {name}: {reason}") from None
+        self.log(f"profile {name}: {len(profile['ops'])} operators")
+        return {"profile": profile}, b""
 
     def op_run(self, h: dict, payload: bytes) -> tuple[dict, bytes]:
         runner = self._model(h)

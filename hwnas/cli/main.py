@@ -19,8 +19,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hwnas.cli import (agent_cmds, bench_cmds, export_cmd, measure_cmds, predictor_cmds, search_cmds, space_cmds,
-                           verify_cmd)
+    from hwnas.cli import (agent_cmds, bench_cmds, export_cmd, measure_cmds, predictor_cmds, profile_cmd, search_cmds,
+                           space_cmds, verify_cmd)
     from hwnas.plugins import load_plugins
 
     load_plugins()  # what plugins register appears in --help
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     space_cmds.register(sub)
     export_cmd.register(sub)
     measure_cmds.register(sub)
+    profile_cmd.register(sub)
     predictor_cmds.register(sub)
     search_cmds.register(sub)
     bench_cmds.register(sub)

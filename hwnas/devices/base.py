@@ -127,6 +127,10 @@ class Device(ABC):
         m.provenance = self.provenance(input_shape, protocol)
         return m
 
+    def profile_ops(self, model: ModelLike, input_shape: tuple[int, int, int], runs: int = 50) -> dict[str, Any]:
+        """Per-operator times from this runtime's own profiler (:mod:`hwnas.measure.op_profile`)."""
+        raise HwnasError(f"{self.backend} has no per-operator profiler")
+
     def time(self, runner: Runner, protocol: MeasureProtocol, reference: Runner | None) -> Measurement:
         """Run the protocol on a loaded model (here, in this process; an agent's device on the agent)."""
         return measure(runner, protocol, reference=reference, reference_ms=self.reference_ms)

@@ -25,15 +25,31 @@ class FileRuntimeDevice(Device):
         """The module as this runtime's file."""
         raise NotImplementedError
 
+    def model_bytes(self, model: ModelLike, input_shape: tuple[int, int, int]) -> bytes:
+        """The file this runtime runs: the bytes given, the file named, or the module exported."""
+        if isinstance(model, (bytes, bytearray)):
+            return bytes(model)
+        path = read_model_file(model, self.file_suffix)
+        return Path(path).read_bytes() if path is not None else self.export(model, input_shape)
+
+    def profile_ops(self, model: ModelLike, input_shape: tuple[int, int, int], runs: int = 50) -> dict[str, Any]:
+        from hwnas.measure.op_profile import profile_file
+
+        return profile_file(str(self.export_format), self.model_bytes(model, input_shape), self.threads, runs)
+
     def load(self, model: ModelLike, input_shape: tuple[int, int, int]) -> Any:
         if isinstance(model, (bytes, bytearray)):
-            return self.runner(bytes(model), self.threads)
-        path = read_model_file(model, self.file_suffix)
-        source: Any = self.export(model, input_shape) if path is None else path
+            source: Any = bytes(model)
+            what = "the model"
+        else:
+            path = read_model_file(model, self.file_suffix)
+            source = self.export(model, input_shape) if path is None else path
+            what = path or "the exported module"
         try:
             return self.runner(source, self.threads)
         except Exception as e:
-            raise HwnasError(f"{self.what} rejected {path or 'the exported module'}: {str(e).splitlines()[0]}") from None
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise HwnasError(f"{self.what} rejected {what}: {reason}") from None
 
 
 class OrtDevice(FileRuntimeDevice):
@@ -87,6 +103,11 @@ class TorchCpuDevice(Device):
             raise HwnasError("cpu-torch measures built modules, not exported files; use cpu-ort or cpu-tflite")
         return TorchRunner(model, input_shape, "cpu", channels_last=False)
 
+    def profile_ops(self, model: ModelLike, input_shape: tuple[int, int, int], runs: int = 50) -> dict[str, Any]:
+        from hwnas.measure.op_profile import profile_torch
+
+        return profile_torch(self.load(model, input_shape), runs, self.threads)
+
 
 class CudaDevice(Device):
     backend = "cuda-torch"
@@ -117,3 +138,8 @@ class CudaDevice(Device):
         if isinstance(model, (str, Path, bytes, bytearray)):
             raise HwnasError("cuda-torch measures built modules, not exported files")
         return TorchRunner(model, input_shape, f"cuda:{self.index}", channels_last=True)
+
+    def profile_ops(self, model: ModelLike, input_shape: tuple[int, int, int], runs: int = 50) -> dict[str, Any]:
+        from hwnas.measure.op_profile import profile_torch
+
+        return profile_torch(self.load(model, input_shape), runs, self.threads)

@@ -14,6 +14,7 @@ device fingerprint is the target's, from the agent's hello.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -155,6 +156,17 @@ class RemoteDevice(Device):
         extra = {"recipe": recipe, "input_shape": list(input_shape)}
         name = recipe.get("arch") or recipe.get("key") or "module"
         return RemoteModel(self, self.client.load(self.format, data, str(name), self.threads, extra))
+
+    def profile_ops(self, model: ModelLike, input_shape: tuple[int, int, int], runs: int = 50) -> dict[str, Any]:
+        """The agent profiles the model with its runtime's profiler (onnx, tflite agents)."""
+        if self.format == "torch":
+            raise HwnasError("a torch agent has no per-operator profile over the wire; profile with cuda-torch "
+                             "on the GPU box itself, or through an onnx agent")
+        data, name = self.model_bytes(model, input_shape)
+        reply, _ = self.client.request("profile", data, timeout=self.bench_timeout_s, format=self.format,
+                                       sha256=hashlib.sha256(data).hexdigest(), name=name, threads=self.threads,
+                                       runs=runs)
+        return dict(reply["profile"])
 
     def calibrate_reference(self) -> float:
         ref = self.reference_runner()
