@@ -65,6 +65,33 @@ def part_mbv2() -> list[dict]:
     return out
 
 
+def part_nb201_sets() -> list[dict]:
+    """NAS-Bench-201 cells measured on this CPU (shipped sets, dead operations and disconnected
+    cells included): the learned predictor, which graph it chose, and the one-hot ridge on the
+    written graph, 25 % held out."""
+    space = get_space("nb201")
+    out = []
+    for runtime in ("ort", "tflite"):
+        data_path = ROOT / "latency_tables" / f"nb201-cifar.cpu-{runtime}.measured.csv"
+        if not data_path.exists():
+            continue
+        data, col = one_column(str(data_path))
+        archs = [space.parse(a) for a in data.archs]
+        idx, y = space.index_matrix(archs), data.column(col)
+        perm = np.random.default_rng(0).permutation(len(y))
+        cut = int(0.75 * len(y))
+        tr, te = perm[:cut], perm[cut:]
+        pred = LearnedPredictor(space).fit(idx[tr], y[tr], validate=False)
+        dead = np.array([not space.connected(a) for a in archs])
+        rows = {"learned": pred.predict(idx[te]), "one-hot ridge": onehot_ridge(space, idx[tr], y[tr], idx[te])}
+        for kind, p in rows.items():
+            out.append({"runtime": runtime, "kind": kind, "train": len(tr), "disconnected": int(dead.sum()),
+                        "chosen": pred.meta["selection"]["chosen"] if kind == "learned" else "ops/linear/written",
+                        "disconnected_measured_ms": float(np.median(y[dead])) if dead.any() else None,
+                        **metrics(p, y[te])})
+    return out
+
+
 def onehot_ridge(space, idx_train: np.ndarray, y_train: np.ndarray, idx_test: np.ndarray) -> np.ndarray:
     """The simple baseline: a ridge regression on the one-hot operation of every decision."""
     from sklearn.linear_model import RidgeCV
@@ -130,6 +157,14 @@ def part_transfer(ctx: dict, seeds: int, shots: tuple[int, ...]) -> dict:
     return res
 
 
+def part_ceiling(ctx: dict) -> dict[str, float]:
+    """What a per-operation latency model (the transfer's model) can reach on each device at
+    best: a ridge on one-hot operations fitted on every cell, scored on the same cells."""
+    space, data, cols, idx = ctx["space"], ctx["data"], ctx["cols"], ctx["idx"]
+    return {c: float(spearmanr(onehot_ridge(space, idx, data.column(c), idx), data.column(c)).statistic)
+            for c in cols}
+
+
 def part_throughput(n: int = 100_000) -> dict:
     try:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -187,6 +222,16 @@ def main() -> None:
                       f"{r['pct_within_10pct']:.1f} %", f"{r['kendall']:.3f}", f"{r['spearman']:.3f}"]
                      for r in rows],
                     ["runtime", "preset", "predictor", "train", "test", "MAPE", "within 10 %", "Kendall", "Spearman"]))
+        rows = results["nb201_sets"] = part_nb201_sets()
+        if rows:
+            print("   nb201 cells measured here (shipped sets; "
+                  f"{rows[0]['disconnected']} disconnected cells, median {rows[0]['disconnected_measured_ms']:.4f} ms "
+                  "on cpu-ort: the runtime folds them to a constant)")
+            print(format_table([[r["runtime"], r["kind"], r["chosen"], r["train"], r["n"], f"{r['mape_pct']:.2f} %",
+                                 f"{r['pct_within_10pct']:.1f} %", f"{r['kendall']:.3f}", f"{r['spearman']:.3f}"]
+                                for r in rows],
+                               ["runtime", "predictor", "chosen", "train", "test", "MAPE", "within 10 %", "Kendall",
+                                "Spearman"]))
         print()
     ctx = None
     if "nb201" not in skip or "transfer" not in skip:
@@ -225,6 +270,10 @@ def main() -> None:
             k10, k20 = np.mean(list(tr[m][10].values())), np.mean(list(tr[m][20].values()))
             print(f"{m}: mean K=10 {k10:.4f}, K=20 {k20:.4f} (gain {k20 - k10:+.4f}); lowest at K=20 "
                   f"{min(tr[m][20].values()):.4f} ({min(tr[m][20], key=tr[m][20].get)})")
+        ceiling = results["transfer_ceiling"] = part_ceiling(ctx)
+        print(f"ceiling: a per-operation model fitted on all 15,625 cells of each device (in sample) reaches mean "
+              f"Spearman {np.mean(list(ceiling.values())):.4f} (lowest {min(ceiling.values()):.4f}, "
+              f"{min(ceiling, key=ceiling.get)}): no number of shots of such a model can rank better")
         print("(HELP: 0.932 at K=10 on its split)")
         print("bayes predict_std: " + "; ".join(f"K={k}: {c['within_1std_pct']:.1f} % within 1 std, "
                                                  f"{c['within_2std_pct']:.1f} % within 2" for k, c in cov.items())

@@ -2,7 +2,7 @@
 per-operator breakdown from the runtime's own profiler.
 
 A model is an ``.onnx`` or ``.tflite`` file, or a torchvision model name (built with random
-weights, which latency does not depend on; torchvision is the ``vision`` extra). A model
+weights, which latency does not depend on; where torchvision is installed). A model
 with dynamic input dimensions needs ``input_shape``; an ONNX model gets it written into its
 graph, so the runtime plans for that shape.
 """
@@ -122,8 +122,9 @@ def _torchvision_source(name: str, input_shape: tuple[int, ...] | None) -> Model
     try:
         import torchvision
     except ImportError:
-        raise HwnasError(f"{name!r} is not a file, and torchvision model names need torchvision: "
-                         "pip install 'hwnas[vision]'") from None
+        raise HwnasError(f"{name!r} is not a file, and torchvision model names need torchvision, which needs the "
+                         "torch build it was made for (pip install torch==2.14.1 torchvision==0.29.1; the CPU torch "
+                         "'make' installs has none): or export the model to ONNX and profile the file") from None
     known = torchvision.models.list_models(module=torchvision.models)
     if name not in known:
         close = [k for k in known if name.lower().rstrip("0123456789_") in k][:8]
