@@ -108,6 +108,15 @@ def test_verify_on_a_local_device_builds_a_table_first(tmp_path: Path) -> None:
     assert facts["rounds"][0]["verify"][0]["measured_ms"] == v["measured_ms"]
     kept = list((tmp_path / "cache" / "tables").glob("nb201-cifar.*.lut.json"))
     assert len(kept) == 1  # kept for the next run on this device
+    # LUT-sum corrected on 20 networks measured there, with the table's calibration, kept beside it
+    measured = kept[0].with_name(kept[0].name.replace(".lut.json", ".measured.csv"))
+    assert len(measured.read_text().splitlines()) == 21
+    table_ref = json.loads(kept[0].read_text())["header"]["reference"]["calibrated_ms"]
+    set_ref = json.loads(measured.with_name(measured.name + ".meta.json").read_text())["header"]["reference"]
+    assert set_ref["calibrated_ms"] == table_ref  # one calibration per device
+    first = json.loads((run / "report.json").read_text())["targets"][0]
+    assert any(n.startswith("LUT-sum corrected on 20 networks") and "hold-out error" in n for n in first["notes"])
+    before = measured.stat().st_mtime_ns
     again = tmp_path / "again"
     r = hwnas("search", "--strategy", "random", "--space", "nb201", "--device", FAST_ORT, "--budget-quantile", "0.5",
               "--queries", "3", "-o", str(again), "--quiet", "--json", env=cache)
@@ -115,6 +124,7 @@ def test_verify_on_a_local_device_builds_a_table_first(tmp_path: Path) -> None:
     target = json.loads((again / "report.json").read_text())["targets"][0]
     assert target["table"] == str(kept[0]) and not list(again.glob("*.lut.json"))  # found again, not rebuilt
     assert any("built for it earlier" in n for n in target["notes"])
+    assert any(n.startswith("LUT-sum corrected") for n in target["notes"]) and measured.stat().st_mtime_ns == before
     from hwnas.devices import get_device
     from hwnas.spaces import get_space
     from hwnas.job.targets import find_table

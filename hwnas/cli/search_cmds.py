@@ -53,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "measured there. Its table: --lut, else a shipped one with the same fingerprint, else "
                         "one is built first")
     p.add_argument("--lut", action="append", help="latency table of the (each) target device")
+    p.add_argument("--correction-networks", type=int, metavar="N",
+                   help="on a device no shipped table matches: measure N networks there first and correct the "
+                        "table's LUT-sum on them (default 20; 0: plain LUT-sum)")
     p.add_argument("--predictor", action="append",
                    help="fitted predictor of the (each) target device (its correction is applied)")
     p.add_argument("--budget-ms", type=float, action="append", help="latency budget on the (each) device (ms)")

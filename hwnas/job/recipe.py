@@ -99,6 +99,7 @@ class SearchRecipe:
     derive_margin: str = "0.0"
     finalists: int = 0
     min_chance: float = 0.2
+    correction_networks: int = 20
 
     # -- parsing --------------------------------------------------------------------
     @classmethod
@@ -131,6 +132,9 @@ class SearchRecipe:
                              f"'budget_quantile'{in_recipe or ' in a recipe'})")
         if self.budget_quantile is not None and not 0 < self.budget_quantile < 1:
             raise HwnasError(f"--budget-quantile must be between 0 and 1, not {self.budget_quantile}")
+        if self.correction_networks < 0:
+            raise HwnasError(f"--correction-networks (field 'correction_networks'{in_recipe}) must be >= 0, "
+                             f"not {self.correction_networks}")
         if not 0 <= self.min_chance < 1:
             raise HwnasError(f"--min-chance (field 'min_chance'{in_recipe}) must be in [0, 1), not {self.min_chance}")
         if not (self.device or self.lut or self.predictor):

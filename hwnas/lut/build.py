@@ -37,8 +37,14 @@ class BuildReport:
     seconds: float
 
 
-def new_header(space: SearchSpace, device: Device, protocol: MeasureProtocol) -> dict[str, Any]:
-    reference_ms = device.calibrate_reference() if protocol.compensate else None
+def new_header(space: SearchSpace, device: Device, protocol: MeasureProtocol,
+               reference_ms: float | None = None) -> dict[str, Any]:
+    """A table's header; the reference is calibrated now unless the device's calibration is
+    given (one calibration per device: a set measured to go with a table shares its scale)."""
+    if protocol.compensate and reference_ms is None:
+        reference_ms = device.calibrate_reference()
+    elif not protocol.compensate:
+        reference_ms = None
     return {"space": space.name, "preset": space.preset, "skeleton": space.skeleton(),
             "device": device.fingerprint(), "device_spec": device.spec, "batch": 1, "dtype": "float32",
             "protocol": protocol.to_dict(),
@@ -47,12 +53,12 @@ def new_header(space: SearchSpace, device: Device, protocol: MeasureProtocol) ->
 
 
 def open_or_create(path: Path, space: SearchSpace, device: Device, protocol: MeasureProtocol,
-                   kind: str = "table") -> LatencyTable:
+                   reference_ms: float | None = None) -> LatencyTable:
     """Resume: the file, whose reference calibration and protocol the rest is measured with;
-    else a new one (the reference network calibrated first)."""
+    else a new one (the reference network calibrated first, unless ``reference_ms`` is given)."""
     if path.exists():
         return LatencyTable.load(path, space=space, device=device)
-    table = LatencyTable(new_header(space, device, protocol), {}, str(path))
+    table = LatencyTable(new_header(space, device, protocol, reference_ms), {}, str(path))
     table.save()
     return table
 

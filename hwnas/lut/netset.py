@@ -82,11 +82,13 @@ def _write(path: Path, rows: list[dict[str, str]]) -> None:
 
 def measure_set(space: SearchSpace, device: Device, path: str | Path, n: int, seed: int = 0, *,
                 protocol: MeasureProtocol | None = None, progress: bool = True,
-                remeasure_noisy: bool = False) -> SetReport:
+                remeasure_noisy: bool = False, reference_ms: float | None = None) -> SetReport:
+    """Measure ``n`` seeded distinct networks into ``path`` (resuming); ``reference_ms``: the
+    device's reference calibration to share (a table's), else calibrated when the set starts."""
     start = time.perf_counter()
     path = Path(path)
     meta = meta_path(path)
-    header_table = open_or_create(meta, space, device, protocol or device.protocol)
+    header_table = open_or_create(meta, space, device, protocol or device.protocol, reference_ms)
     header_table.header.update({"kind": "measured_set", "seed": seed, "columns": list(COLUMNS)})
     header_table.save()
     rows = read_rows(path)

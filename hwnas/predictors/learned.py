@@ -64,7 +64,7 @@ class LearnedPredictor(Predictor):
         self.level, self.log_target, self.graph = level or "onehot", bool(log_target), "written"
         self.mean = self.scale = self.coefs = self.intercepts = None
         self.alpha: float | None = None
-        self.noise: dict[str, float] | None = None
+        self.noise: dict[str, Any] | None = None
 
     @classmethod
     def create(cls, space: SearchSpace, table: Any = None) -> "LearnedPredictor":
