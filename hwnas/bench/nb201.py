@@ -116,7 +116,9 @@ def run_bench(cfg: BenchConfig, progress: bool = True) -> BenchResult:
     reward = get_reward(reward_name(STRATEGIES[cfg.strategy], cfg.reward, cfg.budget_ms is not None))
     # a margin widens a budget, and the true latency needs none
     auto_exact = cfg.predictor is None and cfg.margin == "auto"
-    margin = 0.0 if auto_exact or cfg.budget_ms is None else screen_margin(cfg.margin, cfg.predictor, cfg.budget_ms)
+    margin = 0.0
+    if not auto_exact and cfg.budget_ms is not None:
+        margin = screen_margin(cfg.margin, cfg.predictor, cfg.budget_ms)
     if true_lat is not None:
         seen = Target(true_lat.column, cfg.predictor if cfg.predictor is not None else true_lat, cfg.budget_ms, margin)
     else:

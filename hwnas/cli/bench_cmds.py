@@ -32,8 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--predictor", metavar="MODEL", help="the search sees this predictor's latency, not the true one")
     b.add_argument("--reward", choices=CHOICES["reward"]())
     b.add_argument("--margin", default="0",
-                   help="hard budget: also evaluate candidates predicted up to this fraction over it; 'auto': one std "
-                        "of the predictor's calibrated error at the budget, else its hold-out error (default 0)")
+                   help="hard budget: also evaluate candidates predicted up to this fraction over it; 'auto': as far "
+                        "over as keeps a 20 %% chance of meeting it, by the predictor's calibrated error, else its "
+                        "hold-out error (default 0)")
     b.add_argument("--finalists", type=int, default=0,
                    help="answer with the best candidate that meets the budget by true latency, measuring at most "
                         "this many per run (the table plays the device; default 0: trust the predictor)")

@@ -85,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the budget (predicted latency in [0.9 B, B])")
     p.add_argument("--derive-margin", metavar="FRACTION|auto",
                    help="differentiable: derive under (1 - margin) x budget, room for the predictor's error (auto: "
-                        "one std of its calibrated error at the budget, else its hold-out error; default 0)")
+                        "0.84 std of its calibrated error at the budget, else its hold-out error; default 0)")
     p.add_argument("--seed", type=int, help="seed of everything random in the search (default 0)")
     p.add_argument("--retrain-epochs", type=int, help="then train the derived network this many epochs")
     p.add_argument("--export", choices=CHOICES["export"](),
@@ -106,8 +106,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--batch", type=int, help="architectures asked per step (default 1)")
     g.add_argument("--screen-margin", metavar="FRACTION|auto",
                    help="hard budget: also evaluate candidates predicted up to this fraction over it, for a "
-                        "predictor less sure than that ('auto': one std of its calibrated error at the budget, else its "
-                        "hold-out error; default 0); use with --finalists")
+                        "predictor less sure than that ('auto': as far over as keeps a 20 %% chance of meeting it, "
+                        "else its hold-out error; default 0); use with --finalists")
     g.add_argument("--finalists", type=int, metavar="K",
                    help="measure the best candidates on the device, best first, and answer with the first that "
                         "meets the budget (at most K; default 0: trust the predictor)")

@@ -184,8 +184,9 @@ class SearchRecipe:
         return values[i] if len(values) > 1 else (values[0] if values else None)
 
     def margin_for(self, predictor: Any, budget_ms: float | None, field: str = "screen_margin") -> float:
-        """A margin field as a fraction: the one given, or ``auto``: one std of the predictor's
-        calibrated error at the budget (its hold-out error when it has no error model)."""
+        """A margin field as a fraction: the one given, or ``auto``: how far over the budget a
+        prediction may be and keep a 20 % chance of meeting it, by the predictor's calibrated
+        error (its hold-out error when it has no error model)."""
         from hwnas.predictors.base import screen_margin
 
         return screen_margin(getattr(self, field), predictor, budget_ms)

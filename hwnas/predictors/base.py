@@ -52,15 +52,25 @@ def holdout_error(predictor: Any) -> float:
     return float(mape) / 100.0
 
 
+SCREEN_CHANCE = 0.2
+"""The ``auto`` screen margin evaluates candidates with at least this chance of meeting the budget."""
+
+
 def screen_margin(value: Any, predictor: Any, budget_ms: float | None = None) -> float:
-    """``auto``, or a fraction >= 0. ``auto`` is one standard deviation of the predictor's
-    calibrated error at the budget, as a fraction of it, for a predictor with an error model
-    (:meth:`Predictor.error_std`), else its hold-out error (MAPE)."""
+    """``auto``, or a fraction >= 0. ``auto``, for a predictor with an error model
+    (:meth:`Predictor.error_std`), is how far over the budget a prediction may be and still
+    leave a :data:`SCREEN_CHANCE` of meeting it (z·std at the budget, z = Φ⁻¹(0.8) = 0.84),
+    as a fraction of the budget; else the predictor's hold-out error (MAPE; for a normal
+    error that is 0.8 std)."""
     if isinstance(value, str):
         if value.strip().lower() == "auto":
             error_std = getattr(predictor, "error_std", None)
             std = error_std(np.array([budget_ms])) if error_std is not None and budget_ms else None
-            return float(std[0]) / budget_ms if std is not None else holdout_error(predictor)
+            if std is None:
+                return holdout_error(predictor)
+            from scipy.special import ndtri
+
+            return float(ndtri(1.0 - SCREEN_CHANCE)) * float(std[0]) / budget_ms
         try:
             value = float(value)
         except ValueError:
