@@ -5,7 +5,11 @@
     compensated CV <= 2 %);
 (b) LUT-sum against whole-network measurements: 50 architectures of each shipped
     measured set against the shipped table (MAPE, Kendall tau);
-(c) the time each shipped table took to build.
+(c) the time each shipped table took to build;
+(d) two measured sets of the same 100 mbv2/small networks, made by ``hwnas measure`` in
+    separate processes with a pause between them (``--pause`` seconds), each through the
+    device's one kept calibration: the median ratio between them (goal 1.00 ± 0.02) and
+    a learned predictor fitted on one scored on the other (goal MAPE <= 3 %).
 
     .venv/bin/python -m tools.bench_measurement [--runtimes ort,tflite] [--out DIR]
 """
@@ -104,6 +108,36 @@ def lutsum(runtime: str, preset: str, n: int, out: Path) -> dict | None:
             "bias": float(np.median(predicted / measured))}
 
 
+def two_sets(runtime: str, n: int, pause_s: float, out: Path) -> dict:
+    import time
+
+    from hwnas.predictors import LearnedPredictor
+    from hwnas.predictors.data import one_column
+    from hwnas.predictors.metrics import metrics
+
+    hwnas = str(Path(sys.executable).parent / "hwnas")
+    paths = [out / f"two-sets-{runtime}-{k}.csv" for k in "ab"]
+    for i, path in enumerate(paths):
+        if i:
+            time.sleep(pause_s)
+        for f in (path, path.with_name(path.name + ".meta.json")):
+            f.unlink(missing_ok=True)
+        subprocess.run([hwnas, "measure", "--space", "mbv2", "--preset", "small", "--device",
+                        f"cpu-{runtime}:threads=1", "-n", str(n), "--seed", "7", "-o", str(path), "--quiet"],
+                       check=True)
+    space = get_space("mbv2", "small")
+    (a, col), (b, _) = one_column(str(paths[0])), one_column(str(paths[1]))
+    assert a.archs == b.archs
+    ya, yb = a.column(col), b.column(col)
+    refs = [json.loads(p.with_name(p.name + ".meta.json").read_text())["header"]["reference"]["calibrated_ms"]
+            for p in paths]
+    pred = LearnedPredictor(space).fit(a.archs, ya, validate=False)
+    m = metrics(pred.predict(b.archs), yb)
+    return {"runtime": runtime, "n": n, "pause_s": pause_s, "calibrations_ms": refs,
+            "median_ratio": float(np.median(yb / ya)), "cross_mape_pct": m["mape_pct"],
+            "cross_within_10pct": m["pct_within_10pct"]}
+
+
 def build_times() -> list[list[str]]:
     rows = []
     for p in sorted((ROOT / "latency_tables").glob("*.lut.json")):
@@ -123,6 +157,8 @@ def main() -> None:
     ap.add_argument("--archs", type=int, default=10)
     ap.add_argument("--processes", type=int, default=5)
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_measurement"))
+    ap.add_argument("--parts", default="a,b,c,d")
+    ap.add_argument("--pause", type=float, default=300.0, help="(d): seconds between the two measured sets")
     args = ap.parse_args()
     if args.child:
         child(args.child, args.files, args.reference_ms)
@@ -131,6 +167,21 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     runtimes = args.runtimes.split(",")
 
+    parts = set(args.parts.split(","))
+    results: dict = {}
+    if "d" in parts:
+        print("(d) two measured sets of the same 100 networks in separate processes, "
+              f"{args.pause:.0f} s apart, through the device's kept calibration")
+        two = results["two_sets"] = [two_sets(r, 100, args.pause, out) for r in runtimes]
+        print(format_table([[t["runtime"], t["n"], " / ".join(f"{c:.4f}" for c in t["calibrations_ms"]),
+                             f"{t['median_ratio']:.4f}", f"{t['cross_mape_pct']:.2f} %",
+                             f"{t['cross_within_10pct']:.0f} %"] for t in two],
+                           ["runtime", "networks", "calibrations ms", "median ratio b/a", "MAPE a -> b",
+                            "within 10 %"]))
+        print()
+    if not parts & {"a", "b", "c"}:
+        (out / "results.json").write_text(json.dumps(results, indent=1))
+        return
     print("(a) stability across processes (mbv2/small, threads=1): CV of each architecture's 5 results")
     stab = [stability(r, args.archs, args.processes) for r in runtimes]
     print(format_table([[s["runtime"], s["archs"], s["processes"], f"{100 * s['raw_cv_median']:.2f} %",
@@ -148,7 +199,7 @@ def main() -> None:
     print()
     print("(c) time to build each shipped table")
     print(format_table(build_times(), ["table", "layers", "seconds", "s/layer"]))
-    (out / "results.json").write_text(json.dumps({"stability": stab, "lutsum": lut}, indent=1))
+    (out / "results.json").write_text(json.dumps({**results, "stability": stab, "lutsum": lut}, indent=1))
     print(f"\nplots and results.json in {out}")
 
 

@@ -19,7 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     dsub = dev.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = dsub.add_parser("info", help="fingerprint and reference latency of a device")
     p.add_argument("device", metavar="SPEC", help="e.g. cpu-ort:threads=1 or devices/NAME.toml")
-    p.add_argument("--calibrate", action="store_true", help="also time the drift-compensation reference")
+    p.add_argument("--calibrate", action="store_true",
+                   help="also time the drift-compensation reference, beside the device's kept calibration")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="with --calibrate: keep this measurement as the device's calibration from now on (later "
+                        "tables and sets are reported through it; earlier files keep theirs)")
     add_json(p)
     p.set_defaults(func=cmd_device_info)
 
@@ -44,6 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json(p)
     p.set_defaults(func=cmd_lut_diff)
 
+    p = lsub.add_parser("rebase", help="report tables or measured sets through another reference calibration")
+    p.add_argument("files", nargs="+", metavar="FILE", help="latency tables (.lut.json) and measured sets (.csv)")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--reference-ms", type=float, help="the calibration to report through (ms)")
+    how.add_argument("--device", metavar="SPEC", help="the device's kept calibration (see hwnas device info --calibrate)")
+    add_json(p)
+    p.set_defaults(func=cmd_lut_rebase)
+
     p = sub.add_parser("measure", help="sample and measure whole networks into a CSV (resumable)")
     add_space_args(p, positional=False)
     p.add_argument("--device", required=True, metavar="SPEC",
@@ -62,14 +74,36 @@ def cmd_device_info(args: argparse.Namespace) -> int:
     device = get_device(args.device)
     info = {"spec": device.spec, "fingerprint": device.fingerprint(), "protocol": device.protocol.to_dict()}
     if args.calibrate:
+        from hwnas.devices.calibration import device_calibration, keep
+
+        kept = device_calibration(device)
         info["reference_ms"] = device.calibrate_reference()
+        if args.recalibrate:
+            kept = keep(device.fingerprint(), info["reference_ms"], "measured (hwnas device info --recalibrate)")
+        info["calibration"] = {**kept, "drift_pct": 100.0 * (info["reference_ms"] / kept["calibrated_ms"] - 1.0)}
     if args.json:
         emit_json(info)
     else:
         for k, v in info["fingerprint"].items():
             print(f"{k}: {v}")
         if args.calibrate:
-            print(f"reference latency: {info['reference_ms']:.4f} ms")
+            c = info["calibration"]
+            print(f"reference latency now: {info['reference_ms']:.4f} ms; the device's calibration: "
+                  f"{c['calibrated_ms']:.4f} ms ({c['source']}), {c['drift_pct']:+.1f} % from it")
+    return 0
+
+
+def cmd_lut_rebase(args: argparse.Namespace) -> int:
+    from hwnas.devices.calibration import device_calibration
+    from hwnas.lut.rebase import rebase_file
+
+    ms = args.reference_ms if args.reference_ms is not None else device_calibration(get_device(args.device))["calibrated_ms"]
+    out = {str(f): rebase_file(f, ms) for f in args.files}
+    if args.json:
+        emit_json({"calibrated_ms": ms, "factors": out})
+    else:
+        for f, factor in out.items():
+            print(f"{f}: x{factor:.4f} (now reported through {ms:.4f} ms)")
     return 0
 
 

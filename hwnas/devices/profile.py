@@ -146,7 +146,10 @@ def profile_model(source: ModelSource, device: Any, runs: int = 50, ops: bool = 
     """Whole-model latency (the protocol, reported raw and drift-compensated, with provenance)
     and, with ``ops``, the runtime's per-operator profile, with where the time the operators do
     not account for goes."""
-    m = device.measure(source.model, source.input_shape)
+    from hwnas.devices.calibration import device_calibration
+
+    reference_ms = device_calibration(device)["calibrated_ms"] if device.protocol.compensate else None
+    m = device.measure(source.model, source.input_shape, reference_ms=reference_ms)
     out: dict[str, Any] = {"model": source.name, "format": source.fmt, "input_shape": [1, *source.input_shape],
                            "device": device.spec, "latency_ms": m.latency_ms, "raw_median_ms": m.stats.median_ms,
                            "p10_ms": m.stats.p10_ms, "p90_ms": m.stats.p90_ms, "cv": m.stats.cv,

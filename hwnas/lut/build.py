@@ -39,12 +39,15 @@ class BuildReport:
 
 def new_header(space: SearchSpace, device: Device, protocol: MeasureProtocol,
                reference_ms: float | None = None) -> dict[str, Any]:
-    """A table's header; the reference is calibrated now unless the device's calibration is
-    given (one calibration per device: a set measured to go with a table shares its scale)."""
-    if protocol.compensate and reference_ms is None:
-        reference_ms = device.calibrate_reference()
-    elif not protocol.compensate:
+    """A table's header, reported through ``reference_ms`` when given, else through the
+    device's one calibration (:func:`hwnas.devices.calibration.device_calibration`: kept,
+    shipped, or measured now and kept)."""
+    from hwnas.devices.calibration import device_calibration
+
+    if not protocol.compensate:
         reference_ms = None
+    elif reference_ms is None:
+        reference_ms = float(device_calibration(device)["calibrated_ms"])
     return {"space": space.name, "preset": space.preset, "skeleton": space.skeleton(),
             "device": device.fingerprint(), "device_spec": device.spec, "batch": 1, "dtype": "float32",
             "protocol": protocol.to_dict(),

@@ -72,7 +72,7 @@ def _row(arch: Arch, device: Device, space: SearchSpace, header: dict[str, Any])
             m.latency_ms)
 
 
-def _write(path: Path, rows: list[dict[str, str]]) -> None:
+def write_rows(path: Path, rows: list[dict[str, str]]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -103,7 +103,7 @@ def measure_set(space: SearchSpace, device: Device, path: str | Path, n: int, se
             rows.append(row)
         else:
             rows[i] = row
-        _write(path, rows)
+        write_rows(path, rows)
         header_table.header["updated"] = now()
         header_table.header["rows"] = len(rows)
         header_table.save()
