@@ -6,8 +6,8 @@ in the run directory (with a progress bar; an interrupted build resumes). The pr
 is the one given, else the shipped learned predictor beside that table; on a device no
 shipped table matches, LUT-sum on its table corrected (a·LUT-sum + b) on a few networks
 measured there first (``correction_networks``, kept beside the table: the sum of layers
-timed in isolation is far from a whole network's latency, 88 % off on onnxruntime here,
-and a correction on 20 networks brings it to ~3 %), else plain LUT-sum. A table built for a device is also kept in the hwnas cache and found again by
+timed in isolation is far from a whole network's latency, 35 % off on onnxruntime here,
+and a correction on 20 networks brings it to ~2 %), else plain LUT-sum. A table built for a device is also kept in the hwnas cache and found again by
 fingerprint and measurement protocol, so every run on that device shares one table and
 one calibration. A table or predictor given explicitly for another device is refused.
 """
