@@ -16,6 +16,7 @@ from hwnas.errors import HwnasError
 from hwnas.evaluators.supernet import SupernetAccuracy
 from hwnas.evaluators.tabular import nb201_accuracy, nb201_latency
 from hwnas.evaluators.training import TrainingAccuracy
+from hwnas.job.recipe import SearchRecipe
 from hwnas.predictors import FlopsPredictor
 from hwnas.spaces import get_space
 from hwnas.supernet.search import DifferentiableSearch, SearchConfig
@@ -192,3 +193,17 @@ def test_recipe_values_are_checked_naming_key_value_and_choices(line: str, fragm
     recipe.write_text(f'space = "nb201"\noutput = "r"\nbudget_ms = [10.0]\nlut = ["{SMALL_LUT}"]\n{line}\n')
     r = hwnas("search", "--recipe", str(recipe), cwd=tmp_path)
     assert r.returncode == 2 and f"recipe {recipe}: {fragment}" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("line,fragment", [
+    ("min_chance = 1.5", "--min-chance (field 'min_chance' in the recipe {}) must be in [0, 1), not 1.5"),
+    ("budget_quantile = 0.0", "--budget-quantile (field 'budget_quantile' in the recipe {}) must be in (0, 1), not 0.0"),
+    ("correction_networks = -1", "--correction-networks (field 'correction_networks' in the recipe {}) must be in "
+                                 "[0, inf), not -1"),
+])
+def test_recipe_values_out_of_range_name_the_interval(line: str, fragment: str, tmp_path: Path) -> None:
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'space = "nb201"\noutput = "r"\nbudget_ms = [10.0]\nlut = ["{SMALL_LUT}"]\n{line}\n')
+    with pytest.raises(HwnasError) as error:
+        SearchRecipe.parse(recipe)
+    assert str(error.value) == fragment.format(recipe)

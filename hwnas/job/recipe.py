@@ -130,13 +130,11 @@ class SearchRecipe:
         if not self.budgeted and not self.front_only:
             raise HwnasError(f"give a budget: --budget-ms B or --budget-quantile Q (or field 'budget_ms' or "
                              f"'budget_quantile'{in_recipe or ' in a recipe'})")
-        if self.budget_quantile is not None and not 0 < self.budget_quantile < 1:
-            raise HwnasError(f"--budget-quantile must be between 0 and 1, not {self.budget_quantile}")
-        if self.correction_networks < 0:
-            raise HwnasError(f"--correction-networks (field 'correction_networks'{in_recipe}) must be >= 0, "
-                             f"not {self.correction_networks}")
-        if not 0 <= self.min_chance < 1:
-            raise HwnasError(f"--min-chance (field 'min_chance'{in_recipe}) must be in [0, 1), not {self.min_chance}")
+        for key, (interval, within) in RANGES.items():
+            value = getattr(self, key)
+            if value is not None and not within(value):
+                raise HwnasError(f"--{key.replace('_', '-')} (field '{key}'{in_recipe}) must be in {interval}, "
+                                 f"not {value}")
         if not (self.device or self.lut or self.predictor):
             raise HwnasError("give the target device (--device SPEC), or its latency table (--lut TABLE) or a fitted "
                              f"predictor (--predictor){where and ' (fields device, lut or predictor' + in_recipe + ')'}")
@@ -215,6 +213,12 @@ class SearchRecipe:
 
 
 FIELDS: dict[str, Any] = typing.get_type_hints(SearchRecipe)
+RANGES: dict[str, tuple[str, Any]] = {
+    "budget_quantile": ("(0, 1)", lambda v: 0 < v < 1),
+    "min_chance": ("[0, 1)", lambda v: 0 <= v < 1),
+    "correction_networks": ("[0, inf)", lambda v: v >= 0),
+}
+"""Fields whose values must lie in an interval (as written in the error, and the test)."""
 MARGINS = ("screen_margin", "derive_margin")
 """Fields holding a fraction of the budget or ``auto`` (the predictor's hold-out error)."""
 
