@@ -46,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HwnasError as e:
         print(f"hwnas: error: {e}", file=sys.stderr)
         return 2
-    args = parser.parse_args(argv)
+    from hwnas.cli.profile_cmd import route
+
+    args = parser.parse_args(route(list(sys.argv[1:] if argv is None else argv)))
     try:
         return int(args.func(args) or 0)
     except HwnasError as e:

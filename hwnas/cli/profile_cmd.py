@@ -9,13 +9,22 @@ from typing import Any
 from hwnas.cli.common import add_json, emit_json, format_table
 
 
+BUILD = "build-predictor"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("profile", help="whole-model and per-operator latency of any model on a device")
+    p = sub.add_parser("profile", help="whole-model and per-operator latency of any model on a device",
+                       epilog=f"'hwnas profile {BUILD} --device SPEC -o FILE' measures a kernel-level predictor "
+                              "for a device; 'hwnas profile MODEL --predictor FILE' predicts any ONNX model's "
+                              "latency there without the device.")
     p.add_argument("model", metavar="MODEL",
                    help="an .onnx or .tflite file, or a torchvision model name (random weights; needs torchvision)")
-    p.add_argument("--device", required=True, metavar="SPEC",
+    p.add_argument("--device", metavar="SPEC",
                    help="a device spec (cpu-ort:threads=1, cpu-tflite:threads=1, cpu-torch, cuda-torch, "
                         "remote:tcp://HOST:PORT?runtime=onnx, ...) or a profile (devices/NAME.toml)")
+    p.add_argument("--predictor", metavar="FILE",
+                   help=f"a kernel predictor ('hwnas profile {BUILD}'): predict the latency without the device "
+                        "(with --device as well: predicted beside measured)")
     p.add_argument("--input-shape", metavar="1xCxHxW",
                    help="one sample's input shape, for a model with dynamic dimensions (default: the model's; "
                         "1x3x224x224 for torchvision models)")
@@ -26,6 +35,49 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json(p)
     p.set_defaults(func=cmd_profile)
 
+    b = sub.add_parser(f"profile-{BUILD}", prog=f"hwnas profile {BUILD}",
+                       description="Measure random sample networks on a device (every kernel's time from the "
+                                   "runtime's profiler, adaptively sampled where the error is high; resumable), fit a "
+                                   "kernel-level latency predictor and save it as JSON.")
+    b.add_argument("--device", required=True, metavar="SPEC", help="an onnxruntime device (cpu-ort:threads=1, "
+                                                                  "remote:tcp://HOST:PORT?runtime=onnx, ...)")
+    b.add_argument("-o", "--output", required=True, metavar="FILE", help="the predictor's JSON file (its measured "
+                                                                          "samples go to FILE.samples.jsonl)")
+    b.add_argument("--nets", type=int, default=300, help="sample networks to measure (default 300, ~1.3 s each "
+                                                         "on one CPU core)")
+    b.add_argument("--round", type=int, default=30, help="networks per adaptive-sampling round (default 30)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_json(b)
+    b.set_defaults(func=cmd_build_predictor)
+
+
+def route(argv: list[str]) -> list[str]:
+    """``profile build-predictor ...`` is parsed by its own parser (``profile`` takes a model)."""
+    if argv[:2] == ["profile", BUILD]:
+        return [f"profile-{BUILD}", *argv[2:]]
+    return argv
+
+
+def cmd_build_predictor(args: argparse.Namespace) -> int:
+    from hwnas.devices import get_device
+    from hwnas.kernels.build import build_kernel_predictor, samples_path
+
+    device = get_device(args.device)
+    predictor = build_kernel_predictor(device, args.output, nets=args.nets, round_size=args.round, seed=args.seed,
+                                       progress=not args.quiet)
+    meta = predictor.meta
+    if args.json:
+        emit_json({"output": args.output, **{k: meta[k] for k in ("device", "kernels", "out_of_fold", "rounds")}})
+        return 0
+    oof = meta["out_of_fold"]
+    print(f"kernel predictor for {meta['device']} ({(meta['fingerprint'] or {}).get('cpu_model')}, "
+          f"{meta['runtime']} {meta['runtime_version']}, threads {meta['threads']}): {oof['nets']} sample networks, "
+          f"{meta['kernels']} kernels; whole networks out of fold: MAPE {oof['oof_mape_pct']:.2f} %, "
+          f"{oof['oof_within_10_pct']:.1f} % within ±10 %")
+    print(f"saved {args.output} (samples: {samples_path(args.output)})")
+    return 0
+
 
 def cmd_profile(args: argparse.Namespace) -> int:
     from hwnas.devices import get_device
@@ -34,9 +86,27 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     if args.runs < 1 or args.top < 1:
         raise HwnasError("--runs and --top must be at least 1")
+    if not args.device and not args.predictor:
+        raise HwnasError("give the device to measure on (--device SPEC) or a kernel predictor (--predictor FILE)")
     source = load_model(args.model, parse_input_shape(args.input_shape))
+    predicted = None
+    if args.predictor:
+        from hwnas.kernels.model import KernelPredictor
+        from hwnas.kernels.predict import predict_source
+
+        predicted = predict_source(source, KernelPredictor.load(args.predictor))
+        if not args.device:
+            if args.json:
+                emit_json(predicted)
+            else:
+                print_prediction(predicted, args.top)
+            return 0
     device = get_device(args.device)
     out = profile_model(source, device, args.runs, ops=not args.no_ops)
+    if predicted is not None:
+        predicted["measured_ms"] = out["latency_ms"]
+        predicted["error_pct"] = 100.0 * (predicted["predicted_ms"] / out["latency_ms"] - 1)
+        out["prediction"] = predicted
     if args.plot and "profile" in out:
         plot_ops(out, args.plot, args.top)
     if args.json:
@@ -55,7 +125,26 @@ def cmd_profile(args: argparse.Namespace) -> int:
         print_profile(out["profile"], args.top)
     if args.plot and "profile" in out:
         print(f"plot: {args.plot}")
+    if predicted is not None:
+        print(f"kernel predictor: {predicted['predicted_ms']:.4f} ms predicted against {predicted['measured_ms']:.4f} "
+              f"ms measured (compensated), {predicted['error_pct']:+.1f} %")
     return 0
+
+
+def print_prediction(pred: dict[str, Any], top: int) -> None:
+    info = pred["predictor"]
+    print(f"{pred['model']} (input {'x'.join(map(str, pred['input_shape']))}): predicted {pred['predicted_ms']:.4f} ms "
+          f"on {info['device']} ({pred['cpu_model']}, {info['runtime']} {info['runtime_version']}, threads "
+          f"{info['threads']}; calibrated through the reference at {info['calibrated_ms']} ms)")
+    rows = [[k["name"][:60], k["op"], f"{k['predicted_ms']:.4f}"] for k in pred["kernels"][:top]]
+    if len(pred["kernels"]) > top:
+        rest = pred["kernels"][top:]
+        rows.append([f"({len(rest)} more)", "", f"{sum(k['predicted_ms'] for k in rest):.4f}"])
+    print(format_table(rows, ["kernel", "type", "predicted ms"]))
+    print(f"{len(pred['kernels'])} kernels sum to {pred['kernels_ms']:.4f} ms; between them (the executor, as fitted on "
+          f"the sample networks) {pred['between_kernels_ms']:+.4f} ms")
+    for note in pred["notes"]:
+        print(f"note: {note}")
 
 
 def print_profile(prof: dict[str, Any], top: int) -> None:

@@ -1,0 +1,161 @@
+"""A kernel-level latency predictor: one regression per kernel family on measured kernels,
+summed over a model's kernels, plus what the runtime spends between them.
+
+Each family (convolutions, matrix products, pooling, layout, element-wise) gets a
+gradient-boosted tree ensemble on the kernel's configuration and its operator, predicting
+the logarithm of the time per unit of work (milliseconds per multiply-accumulate for the
+arithmetic families, per element touched for the rest): trees cannot extrapolate, but a
+rate can, so a convolution larger than any sampled one is still predicted by its work at
+the nearest sampled rate. The whole model is ``scale x sum(kernels) + per_kernel x
+count``, fitted on the sample networks' own whole-model measurements, which carries
+the executor's cost between kernels and the profiler's overhead on tiny kernels.
+
+The predictor is saved as JSON holding its measured samples (never a pickled model):
+loading refits it, deterministically, in about a second.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwnas.errors import HwnasError
+from hwnas.kernels.graph import FEATURES, Kernel, family_of
+
+FORMAT = "hwnas-kernel-predictor"
+VERSION = 1
+
+
+def _work(features: dict[str, float], family: str) -> float:
+    """The log of the kernel's work: multiply-accumulates for arithmetic families, elements
+    read and written for the rest."""
+    if family in ("conv", "gemm"):
+        return features["log_macs"]
+    return float(np.logaddexp(features["log_in"], features["log_out"]))
+
+
+class KernelPredictor:
+    """``fit(rows, nets)`` on measured kernels and sample networks, ``predict(kernels)`` for
+    any model's kernels (see :func:`hwnas.kernels.graph.model_kernels`)."""
+
+    def __init__(self, meta: dict[str, Any] | None = None, seed: int = 0) -> None:
+        self.meta: dict[str, Any] = dict(meta or {})
+        self.seed = seed
+        self.rows: list[dict[str, Any]] = []
+        self.nets: list[dict[str, Any]] = []
+        self.models: dict[str, Any] = {}
+        self.ops: dict[str, list[str]] = {}
+        self.scale, self.per_kernel_ms = 1.0, 0.0
+
+    # -- fitting ----------------------------------------------------------------------
+    def _matrix(self, family: str, rows: list[dict[str, Any]]) -> np.ndarray:
+        ops = self.ops[family]
+        x = np.zeros((len(rows), len(FEATURES) + len(ops) + 1))
+        for i, r in enumerate(rows):
+            x[i, : len(FEATURES)] = [r["features"][f] for f in FEATURES]
+            x[i, len(FEATURES) + (ops.index(r["op"]) if r["op"] in ops else len(ops))] = 1.0
+        return x
+
+    def _fit_family(self, family: str, rows: list[dict[str, Any]]) -> Any:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        self.ops[family] = sorted({r["op"] for r in rows})
+        y = np.array([math.log(max(r["ms"], 1e-6)) - _work(r["features"], family) for r in rows])
+        if len(rows) < 20:
+            return float(np.median(y))
+        model = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, min_samples_leaf=5,
+                                              l2_regularization=1.0, random_state=self.seed)
+        return model.fit(self._matrix(family, rows), y)
+
+    def fit(self, rows: list[dict[str, Any]], nets: list[dict[str, Any]]) -> "KernelPredictor":
+        """``rows``: measured kernels (``op``, ``features``, ``ms``); ``nets``: sample networks
+        (``kernels``: their kernel rows' indices, ``whole_ms``: measured whole-model time)."""
+        if not rows:
+            raise HwnasError("a kernel predictor needs measured kernels: build one with 'hwnas profile "
+                             "build-predictor --device SPEC -o FILE'")
+        self.rows, self.nets = list(rows), list(nets)
+        by_family: dict[str, list[dict[str, Any]]] = {}
+        for r in self.rows:
+            by_family.setdefault(family_of(r["op"]), []).append(r)
+        self.models = {f: self._fit_family(f, rs) for f, rs in sorted(by_family.items())}
+        self._fit_whole()
+        return self
+
+    def _fit_whole(self) -> None:
+        """``whole = scale x sum + per_kernel x count``, least squares in relative error, on
+        the nets' measured kernels (what the kernels' measured times miss is the same whether
+        they are measured or predicted)."""
+        nets = [n for n in self.nets if n.get("whole_ms")]
+        if len(nets) < 3:
+            return
+        a = np.array([[sum(self.rows[i]["ms"] for i in n["kernels"]), len(n["kernels"])] for n in nets])
+        w = np.array([n["whole_ms"] for n in nets])
+        coef, *_ = np.linalg.lstsq(a / w[:, None], np.ones(len(nets)), rcond=None)
+        # per_kernel_ms may be negative: the profiler's own cost per kernel, counted in the kernels' times
+        self.scale, self.per_kernel_ms = float(max(coef[0], 0.5)), float(coef[1])
+
+    # -- predicting -------------------------------------------------------------------
+    def kernel_ms(self, kernels: list[Kernel]) -> np.ndarray:
+        """Each kernel's predicted time (ms), as measured in context by the profiler."""
+        out = np.zeros(len(kernels))
+        by_family: dict[str, list[int]] = {}
+        for i, k in enumerate(kernels):
+            by_family.setdefault(k.family, []).append(i)
+        for family, idx in by_family.items():
+            model = self.models.get(family)
+            if model is None:
+                model = self.models.get("elementwise")
+                if model is None:
+                    raise HwnasError(f"the kernel predictor has no samples of {family} kernels "
+                                     f"({kernels[idx[0]].op}); rebuild it with more sample networks")
+                family_for = "elementwise"
+            else:
+                family_for = family
+            rows = [{"op": kernels[i].op, "features": kernels[i].features} for i in idx]
+            if isinstance(model, float):
+                rate = np.full(len(idx), model)
+            else:
+                rate = model.predict(self._matrix(family_for, rows))
+            work = np.array([_work(kernels[i].features, family_for) for i in idx])
+            out[idx] = np.exp(rate + work)
+        return out
+
+    def predict(self, kernels: list[Kernel]) -> float:
+        """The whole model's latency (ms)."""
+        total = float(self.kernel_ms(kernels).sum())
+        return max(self.scale * total + self.per_kernel_ms * len(kernels), 0.5 * total)
+
+    # -- files ------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "version": VERSION, "meta": self.meta, "seed": self.seed,
+                "features": list(FEATURES), "whole": {"scale": self.scale, "per_kernel_ms": self.per_kernel_ms},
+                "rows": self.rows, "nets": self.nets}
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_json()))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "KernelPredictor":
+        path = Path(path)
+        if not path.is_file():
+            raise HwnasError(f"kernel predictor {path} does not exist (build one with 'hwnas profile build-predictor "
+                             "--device SPEC -o FILE')")
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise HwnasError(f"{path} is not a kernel predictor (not JSON: {e})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise HwnasError(f"{path} is not a kernel predictor (no format '{FORMAT}')")
+        if data.get("version") != VERSION or data.get("features") != list(FEATURES):
+            raise HwnasError(f"{path} was written by another hwnas version (kernel predictor format "
+                             f"{data.get('version')}); rebuild it with 'hwnas profile build-predictor'")
+        return cls(data.get("meta"), int(data.get("seed", 0))).fit(data["rows"], data["nets"])

@@ -1,0 +1,232 @@
+"""Random networks whose kernels cover the configurations real CNNs use.
+
+Each sample network is a chain of blocks of the kinds classification networks are built
+from (convolutions of every kernel size, stride and grouping with batch norm and an
+activation; residual blocks; squeeze-and-excitation; pooling; dense concatenation; channel
+shuffle; ConvNeXt-style channels-last blocks with layer norm and GELU; a classifier head),
+at resolutions from 224 to 7 and widths from 8 to 2048. Profiling one such network on a
+device measures all its kernels in context (after the kernels before them, as in a real
+model), so one measurement yields many samples. A network is a JSON spec, built the same
+way from it every time, so a sample file says exactly what was measured.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import torch
+from torch import nn
+
+KINDS = ("conv", "residual", "se", "pool", "concat", "shuffle", "convnext", "head")
+WIDTHS = (8, 16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 240, 256, 320, 384, 480, 512, 640, 768, 960,
+          1024, 1280, 1536, 2048)
+RESOLUTIONS = (224, 112, 56, 28, 14, 7)
+ACTIVATIONS = ("relu", "relu6", "hardswish", "silu", "gelu", "sigmoid", "none")
+MAX_BLOCK_MACS = 4e8
+"""A block's multiply-accumulates at most (the largest layers of ResNet/VGG-sized models
+are ~1e8-2e9); keeps one sample network to tens of milliseconds on a CPU core."""
+MAX_ACTIVATION = 2_000_000
+"""Elements of a feature map at most (64 x 112 x 112 in ResNet's stem is 0.8 M): real networks
+are narrow where they are large."""
+BLOCK_WEIGHTS = {"conv": 3.0, "residual": 2.0, "se": 1.0, "pool": 0.7, "concat": 1.0, "shuffle": 0.5,
+                 "convnext": 1.0}
+"""How often each kind is drawn before adaptive sampling reweights them."""
+
+
+def _act(name: str) -> nn.Module:
+    return {"relu": nn.ReLU(), "relu6": nn.ReLU6(), "hardswish": nn.Hardswish(), "silu": nn.SiLU(),
+            "gelu": nn.GELU(), "sigmoid": nn.Sigmoid(), "none": nn.Identity()}[name]
+
+
+def _conv_bn(cin: int, cout: int, k: int, s: int, g: int, bn: bool, act: str, dilation: int = 1) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, s, dilation * (k // 2), dilation=dilation, groups=g,
+                                         bias=not bn)]
+    if bn:
+        layers.append(nn.BatchNorm2d(cout))
+    layers.append(_act(act))
+    return nn.Sequential(*layers)
+
+
+class _Residual(nn.Module):
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class _SE(nn.Module):
+    def __init__(self, c: int, r: int, gate: str) -> None:
+        super().__init__()
+        self.reduce = nn.Conv2d(c, max(c // r, 8), 1)
+        self.expand = nn.Conv2d(max(c // r, 8), c, 1)
+        self.gate = nn.Hardsigmoid() if gate == "hardsigmoid" else nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean((2, 3), keepdim=True)
+        return x * self.gate(self.expand(torch.relu(self.reduce(s))))
+
+
+class _Concat(nn.Module):
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, self.body(x)], 1)
+
+
+class _Shuffle(nn.Module):
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        return x.reshape(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+class _ConvNeXt(nn.Module):
+    def __init__(self, c: int, k: int, expand: int) -> None:
+        super().__init__()
+        self.dw = nn.Conv2d(c, c, k, 1, k // 2, groups=c)
+        self.norm = nn.LayerNorm(c)
+        self.up = nn.Linear(c, expand * c)
+        self.down = nn.Linear(expand * c, c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dw(x).permute(0, 2, 3, 1)
+        y = self.down(nn.functional.gelu(self.up(self.norm(y))))
+        return x + y.permute(0, 3, 1, 2)
+
+
+class _Head(nn.Module):
+    def __init__(self, c: int, classes: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(c, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def _near(widths: tuple[int, ...], c: int, rng: random.Random) -> int:
+    """A width within a factor of ~4 of ``c`` (networks widen gradually)."""
+    choices = [w for w in widths if c / 4 <= w <= c * 4] or list(widths)
+    return rng.choice(choices)
+
+
+def sample_spec(seed: int, weights: dict[str, float] | None = None, max_blocks: int = 14) -> dict[str, Any]:
+    """A random network spec: its input shape and blocks (each a dict with its ``kind``)."""
+    rng = random.Random(seed)
+    weights = {k: BLOCK_WEIGHTS[k] * (weights or {}).get(k, 1.0) for k in BLOCK_WEIGHTS}
+    hw = rng.choice(RESOLUTIONS)
+    fits = [w for w in WIDTHS if w * hw * hw <= MAX_ACTIVATION]
+    c = 3 if hw >= 112 and rng.random() < 0.6 else rng.choice(fits or [8])
+    spec: dict[str, Any] = {"seed": seed, "input_shape": [c, hw, hw], "blocks": []}
+    for _ in range(rng.randint(3, max_blocks)):
+        kind = rng.choices(list(weights), weights=list(weights.values()))[0]
+        block = _sample_block(kind, c, hw, rng)
+        if block is None:
+            continue
+        spec["blocks"].append(block)
+        c, hw = block["out"]
+        if hw <= 1:
+            break
+    if rng.random() < 0.3 or not spec["blocks"]:
+        spec["blocks"].append({"kind": "head", "c": c, "classes": rng.choice((10, 100, 1000)), "out": [0, 0]})
+    return spec
+
+
+def _sample_block(kind: str, c: int, hw: int, rng: random.Random) -> dict[str, Any] | None:
+    act = rng.choice(ACTIVATIONS)
+    if kind == "conv":
+        k = rng.choice((1, 1, 3, 3, 3, 5, 7))
+        s = 2 if hw > 7 and rng.random() < 0.25 else 1
+        mode = rng.choices(("full", "depthwise", "grouped"), weights=(0.5, 0.3, 0.2))[0]
+        if mode == "depthwise" and c > 3:
+            cout, g = c, c
+        elif mode == "grouped" and c >= 16:
+            # ResNeXt / RegNet: a group width of 4-64 channels
+            g = rng.choice([c // gw for gw in (4, 8, 16, 24, 32, 48, 64) if c % gw == 0 and c // gw >= 2] or [1])
+            fits = tuple(w for w in WIDTHS if w % g == 0)
+            cout = c if rng.random() < 0.7 or not fits else _near(fits, c, rng)
+        else:
+            cout, g = _near(WIDTHS, c, rng), 1
+        out_hw = (hw + s - 1) // s
+        dilation = 2 if k == 3 and s == 1 and rng.random() < 0.05 else 1
+        block = {"kind": kind, "c": c, "cout": cout, "k": k, "s": s, "g": g, "bn": rng.random() < 0.85,
+                 "act": act, "dilation": dilation, "out": [cout, out_hw]}
+        macs = out_hw * out_hw * cout * (c // g) * k * k
+    elif kind == "residual":
+        mid = _near(WIDTHS, c, rng)
+        k = rng.choice((1, 3, 3, 5))
+        dw = rng.random() < 0.5
+        block = {"kind": kind, "c": c, "mid": mid, "k": k, "dw": dw, "act": act if act != "none" else "relu",
+                 "out": [c, hw]}
+        macs = hw * hw * (2 * c * mid + (mid * k * k if dw else mid * mid * k * k))
+    elif kind == "se":
+        block = {"kind": kind, "c": c, "r": rng.choice((4, 8, 16)),
+                 "gate": rng.choice(("sigmoid", "hardsigmoid")), "out": [c, hw]}
+        macs = hw * hw * c
+    elif kind == "pool":
+        if hw < 4:
+            return None
+        k = rng.choice((2, 3))
+        block = {"kind": kind, "c": c, "op": rng.choice(("max", "avg")), "k": k,
+                 "out": [c, (hw + 2 * ((k - 1) // 2) - k) // 2 + 1]}
+        macs = hw * hw * c
+    elif kind == "concat":
+        growth = rng.choice((12, 16, 32, 48, 64))
+        block = {"kind": kind, "c": c, "growth": growth, "k": rng.choice((1, 3)), "act": act, "out": [c + growth, hw]}
+        macs = hw * hw * c * growth * block["k"] ** 2
+    elif kind == "shuffle":
+        groups = [g for g in (2, 3, 4, 8) if c % g == 0 and c > g]
+        if not groups:
+            return None
+        block = {"kind": kind, "c": c, "groups": rng.choice(groups), "out": [c, hw]}
+        macs = hw * hw * c
+    elif kind == "convnext":
+        if c < 8:
+            return None
+        block = {"kind": kind, "c": c, "k": rng.choice((3, 7, 7)), "expand": rng.choice((2, 4)), "out": [c, hw]}
+        macs = hw * hw * c * (block["k"] ** 2 + 2 * block["expand"] * c)
+    else:
+        return None
+    return block if macs <= MAX_BLOCK_MACS and block["out"][0] * block["out"][1] ** 2 <= MAX_ACTIVATION else None
+
+
+def build(spec: dict[str, Any]) -> nn.Module:
+    """The network a spec describes (random weights, eval mode; an ``nn.Sequential`` whose
+    module ``i`` is block ``i``, so each kernel's name tells the block it came from)."""
+    torch.manual_seed(int(spec.get("seed", 0)))
+    return nn.Sequential(*(_module(b) for b in spec["blocks"])).eval()
+
+
+def _module(b: dict[str, Any]) -> nn.Module:
+    kind, c = b["kind"], b["c"]
+    if kind == "conv":
+        return _conv_bn(c, b["cout"], b["k"], b["s"], b["g"], b["bn"], b["act"], b.get("dilation", 1))
+    if kind == "residual":
+        mid, k = b["mid"], b["k"]
+        if b["dw"]:
+            body = nn.Sequential(_conv_bn(c, mid, 1, 1, 1, True, b["act"]), _conv_bn(mid, mid, k, 1, mid, True, b["act"]),
+                                 _conv_bn(mid, c, 1, 1, 1, True, "none"))
+        else:
+            body = nn.Sequential(_conv_bn(c, mid, k, 1, 1, True, b["act"]), _conv_bn(mid, c, k, 1, 1, True, "none"))
+        return _Residual(body)
+    if kind == "se":
+        return _SE(c, b["r"], b["gate"])
+    if kind == "pool":
+        pool = nn.MaxPool2d if b["op"] == "max" else nn.AvgPool2d
+        return pool(b["k"], 2, (b["k"] - 1) // 2)
+    if kind == "concat":
+        return _Concat(_conv_bn(c, b["growth"], b["k"], 1, 1, True, b["act"]))
+    if kind == "shuffle":
+        return _Shuffle(b["groups"])
+    if kind == "convnext":
+        return _ConvNeXt(c, b["k"], b["expand"])
+    if kind == "head":
+        return _Head(c, b["classes"])
+    raise ValueError(f"unknown block kind {kind!r}")

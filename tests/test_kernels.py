@@ -1,0 +1,134 @@
+"""The kernel-level predictor: kernels as onnxruntime executes them, their configuration on
+tiny shapes, the sample networks, a real build on this CPU (resumed, refused on another
+device), the saved file refitting to the same predictions, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from hwnas.errors import HwnasError
+from hwnas.export.onnx import export_onnx
+from hwnas.kernels.build import _read_samples, build_kernel_predictor, samples_path
+from hwnas.kernels.graph import Kernel, configure, model_kernels
+from hwnas.kernels.model import KernelPredictor
+from hwnas.kernels.sampler import build, sample_spec
+
+
+def _feat(op: str, ins: list[list[int]], out: list[int]) -> dict[str, float]:
+    return configure(Kernel("k", op, ins, [out]))
+
+
+def test_configuration_of_tiny_kernels_is_exact() -> None:
+    conv = _feat("Conv", [[1, 3, 5, 5], [8, 3, 3, 3], [8]], [1, 8, 5, 5])  # 8 x 5 x 5 outputs x 27 MACs
+    assert math.exp(conv["log_macs"]) == pytest.approx(5400)
+    assert (conv["kernel"], conv["stride"], conv["depthwise"], conv["grouped"]) == (3, 1, 0, 0)
+    assert math.exp(conv["log_params"]) - 1 == pytest.approx(8 * 27 + 8)
+    dw = _feat("Conv", [[1, 16, 8, 8], [16, 1, 3, 3]], [1, 16, 4, 4])
+    assert math.exp(dw["log_macs"]) == pytest.approx(16 * 16 * 9)
+    assert (dw["stride"], dw["depthwise"], dw["grouped"]) == (2, 1, 0)
+    grouped = _feat("Conv", [[1, 32, 7, 7], [64, 8, 1, 1]], [1, 64, 7, 7])
+    assert (grouped["depthwise"], grouped["grouped"]) == (0, 1)
+    gemm = _feat("Gemm", [[1, 64], [10]], [1, 10])
+    assert math.exp(gemm["log_macs"]) == pytest.approx(640)
+    add = _feat("Add", [[1, 4, 2, 2], [1, 4, 2, 2]], [1, 4, 2, 2])
+    assert math.exp(add["log_in"]) == pytest.approx(32) and math.exp(add["log_out"]) == pytest.approx(16)
+
+
+def test_kernels_are_what_onnxruntime_runs_after_fusing(tmp_path: Path) -> None:
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                          nn.Conv2d(16, 16, 3, 1, 1, groups=16), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    path = export_onnx(model.eval(), (3, 32, 32), tmp_path / "m.onnx")
+    kernels = model_kernels(path.read_bytes())
+    ops = [k.op for k in kernels]
+    assert "BatchNormalization" not in ops and "Relu" not in ops  # folded into the convolution by the runtime
+    convs = [k for k in kernels if k.family == "conv"]
+    assert len(convs) == 2
+    first = next(k for k in convs if k.input_shapes[0][1] == 3)
+    assert first.output_shapes[0] == [1, 16, 16, 16] and first.features["stride"] == 2
+    assert math.exp(first.features["log_macs"]) == pytest.approx(16 * 16 * 16 * 27)
+    assert any(k.family == "gemm" for k in kernels)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_sample_networks_build_as_specified(seed: int) -> None:
+    spec = sample_spec(seed)
+    assert sample_spec(seed) == spec and json.loads(json.dumps(spec)) == spec
+    y = build(spec)(torch.zeros(1, *spec["input_shape"]))
+    last = spec["blocks"][-1]
+    if last["kind"] == "head":
+        assert y.shape == (1, last["classes"])
+    else:
+        assert tuple(y.shape[1:3]) == (last["out"][0], last["out"][1])
+
+
+def test_build_resume_and_refit(tmp_path: Path) -> None:
+    from hwnas.devices import get_device
+
+    device = get_device("cpu-ort:threads=1")
+    out = tmp_path / "kp.json"
+    first = build_kernel_predictor(device, out, nets=5, round_size=3, progress=False)
+    lines = samples_path(out).read_text().splitlines()
+    assert len(lines) == 6 and json.loads(lines[0])["kind"] == "header"
+    more = build_kernel_predictor(device, out, nets=7, round_size=3, progress=False)
+    again = samples_path(out).read_text().splitlines()
+    assert again[:6] == lines and len(again) == 8  # resumed: the first five kept, two more measured
+    assert len(more.nets) == 7 and more.meta["rounds"]  # a round's out-of-fold error reweighted the sampling
+    loaded = KernelPredictor.load(out)
+    kernels = [Kernel("", r["op"], [], [], None, r["features"]) for r in loaded.rows[:40]]
+    assert loaded.kernel_ms(kernels).tolist() == pytest.approx(more.kernel_ms(kernels).tolist(), rel=1e-9)
+    assert all(t > 0 for t in loaded.kernel_ms(kernels))
+    assert first.meta["runtime"] == "onnxruntime" and loaded.meta["calibrated_ms"] > 0
+    # a sample file from another device is refused, naming the difference
+    header = json.loads(again[0])
+    header["identity"]["cpu_model"] = "Another CPU"
+    samples_path(out).write_text("\n".join([json.dumps(header), *again[1:]]) + "\n")
+    with pytest.raises(HwnasError, match="measured on another device \\(cpu_model: Another CPU then"):
+        _read_samples(samples_path(out), {"identity": {**header["identity"], "cpu_model": "This CPU"}})
+
+
+def test_bad_predictor_files(tmp_path: Path) -> None:
+    with pytest.raises(HwnasError, match="does not exist"):
+        KernelPredictor.load(tmp_path / "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(HwnasError, match="not a kernel predictor \\(not JSON"):
+        KernelPredictor.load(bad)
+    bad.write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(HwnasError, match="no format 'hwnas-kernel-predictor'"):
+        KernelPredictor.load(bad)
+    with pytest.raises(HwnasError, match="needs measured kernels"):
+        KernelPredictor().fit([], [])
+
+
+def _hwnas(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hwnas.cli.main", *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_cli_build_predictor_then_predict_without_the_device(tmp_path: Path) -> None:
+    out = tmp_path / "kp.json"
+    r = _hwnas("profile", "build-predictor", "--device", "cpu-ort:threads=1", "-o", str(out), "--nets", "5",
+               "--round", "5", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "kernel predictor for cpu-ort:threads=1" in r.stdout and out.exists()
+    model = export_onnx(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 1)).eval(), (3, 24, 24),
+                        tmp_path / "m.onnx")
+    r = _hwnas("profile", str(model), "--predictor", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    pred = json.loads(r.stdout)
+    assert pred["predicted_ms"] > 0 and len(pred["kernels"]) >= 2
+    assert pred["predictor"]["device"] == "cpu-ort:threads=1"
+    r = _hwnas("profile", str(model), "--predictor", str(out), "--device", "cpu-ort:threads=1", "--no-ops")
+    assert r.returncode == 0 and "kernel predictor:" in r.stdout and "ms measured" in r.stdout, r.stderr
+    r = _hwnas("profile", str(model))
+    assert r.returncode == 2 and "--device SPEC) or a kernel predictor (--predictor FILE)" in r.stderr
+    r = _hwnas("profile", "build-predictor", "--device", "cpu-tflite:threads=1", "-o", str(tmp_path / "t.json"))
+    assert r.returncode == 2 and "needs per-kernel times from the runtime's profiler" in r.stderr, r.stderr
