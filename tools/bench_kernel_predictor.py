@@ -9,7 +9,7 @@ FLOPs-proportional baseline (one rate fitted on the sample networks), and writes
 predicted against measured latency. Measurements are kept in ``--cache`` so reruns only
 predict.
 
-    /tmp/tv/bin/python tools/export_torchvision.py -o /tmp/tvonnx
+    PYTHONPATH=. /tmp/tv/bin/python -m tools.export_torchvision -o /tmp/tvonnx
     .venv/bin/python -m tools.bench_kernel_predictor --models /tmp/tvonnx --predictor kp.json [--nets 300]
 """
 
@@ -67,7 +67,7 @@ def macs_of(kernels) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", required=True, help="folder of .onnx models (tools/export_torchvision.py)")
+    ap.add_argument("--models", required=True, help="folder of .onnx models (python -m tools.export_torchvision)")
     ap.add_argument("--device", default="cpu-ort:threads=1",
                     help="the device (default cpu-ort:threads=1; add ,compensate=false for raw medians)")
     ap.add_argument("--predictor", required=True, help="kernel predictor JSON (built here first if missing)")
@@ -94,7 +94,7 @@ def main() -> int:
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     files = sorted(Path(args.models).glob("*.onnx"))
     if not files:
-        print(f"no .onnx files in {args.models}: export some with tools/export_torchvision.py", file=sys.stderr)
+        print(f"no .onnx files in {args.models}: export some with python -m tools.export_torchvision", file=sys.stderr)
         return 2
     # the FLOPs baseline: one rate (ms per MAC) fitted on the sample networks' whole times
     rows = predictor.rows

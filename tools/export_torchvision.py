@@ -5,7 +5,7 @@ torchvision needs the torch build it was made for, which is not the CPU torch ``
 installs; run this with a Python that has both, e.g.::
 
     python3 -m venv /tmp/tv && /tmp/tv/bin/pip install torch==2.14.1 torchvision==0.29.1 onnx
-    /tmp/tv/bin/python tools/export_torchvision.py -o ~/.cache/hwnas/torchvision-onnx
+    PYTHONPATH=. /tmp/tv/bin/python -m tools.export_torchvision -o /tmp/tvonnx
 
 Every file is written at batch 1, 3x224x224 (299 for inception_v3), opset 17, as
 ``hwnas export`` writes its own models.
@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 MODELS = ("resnet18", "resnet34", "resnet50", "resnext50_32x4d", "mobilenet_v2", "mobilenet_v3_small",
           "mobilenet_v3_large", "efficientnet_b0", "efficientnet_b1", "mnasnet0_5", "mnasnet1_0",

@@ -58,15 +58,21 @@ class _Residual(nn.Module):
 
 
 class _SE(nn.Module):
-    def __init__(self, c: int, r: int, gate: str) -> None:
+    """Squeeze-and-excitation as models write it: the squeeze as a global average pool
+    (torchvision's ``AdaptiveAvgPool2d(1)``) or a mean, ReLU or SiLU inside, a sigmoid or
+    hard-sigmoid gate."""
+
+    def __init__(self, c: int, r: int, gate: str, squeeze: str = "pool", inner: str = "relu") -> None:
         super().__init__()
         self.reduce = nn.Conv2d(c, max(c // r, 8), 1)
         self.expand = nn.Conv2d(max(c // r, 8), c, 1)
+        self.inner = _act(inner)
         self.gate = nn.Hardsigmoid() if gate == "hardsigmoid" else nn.Sigmoid()
+        self.squeeze = squeeze
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = x.mean((2, 3), keepdim=True)
-        return x * self.gate(self.expand(torch.relu(self.reduce(s))))
+        s = nn.functional.adaptive_avg_pool2d(x, 1) if self.squeeze == "pool" else x.mean((2, 3), keepdim=True)
+        return x * self.gate(self.expand(self.inner(self.reduce(s))))
 
 
 class _Concat(nn.Module):
@@ -167,8 +173,9 @@ def _sample_block(kind: str, c: int, hw: int, rng: random.Random) -> dict[str, A
                  "out": [c, hw]}
         macs = hw * hw * (2 * c * mid + (mid * k * k if dw else mid * mid * k * k))
     elif kind == "se":
-        block = {"kind": kind, "c": c, "r": rng.choice((4, 8, 16)),
-                 "gate": rng.choice(("sigmoid", "hardsigmoid")), "out": [c, hw]}
+        block = {"kind": kind, "c": c, "r": rng.choice((4, 8, 16, 24)),
+                 "gate": rng.choice(("sigmoid", "hardsigmoid")), "squeeze": rng.choice(("pool", "pool", "mean")),
+                 "inner": rng.choice(("relu", "silu")), "out": [c, hw]}
         macs = hw * hw * c
     elif kind == "pool":
         if hw < 4:
@@ -217,7 +224,7 @@ def _module(b: dict[str, Any]) -> nn.Module:
             body = nn.Sequential(_conv_bn(c, mid, k, 1, 1, True, b["act"]), _conv_bn(mid, c, k, 1, 1, True, "none"))
         return _Residual(body)
     if kind == "se":
-        return _SE(c, b["r"], b["gate"])
+        return _SE(c, b["r"], b["gate"], b.get("squeeze", "mean"), b.get("inner", "relu"))
     if kind == "pool":
         pool = nn.MaxPool2d if b["op"] == "max" else nn.AvgPool2d
         return pool(b["k"], 2, (b["k"] - 1) // 2)
