@@ -86,6 +86,9 @@ def test_build_resume_and_refit(tmp_path: Path) -> None:
     assert loaded.kernel_ms(kernels).tolist() == pytest.approx(more.kernel_ms(kernels).tolist(), rel=1e-9)
     assert all(t > 0 for t in loaded.kernel_ms(kernels))
     assert first.meta["runtime"] == "onnxruntime" and loaded.meta["calibrated_ms"] > 0
+    softmax = Kernel("s", "Softmax", [[1, 1000]], [[1, 1000]])
+    configure(softmax)
+    assert loaded.unseen_ops([softmax, kernels[0]]) == ["Softmax"] and loaded.kernel_ms([softmax])[0] > 0
     # a sample file from another device is refused, naming the difference
     header = json.loads(again[0])
     header["identity"]["cpu_model"] = "Another CPU"

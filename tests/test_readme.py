@@ -40,6 +40,7 @@ TINY = [
     (r"--budget-quantile 0\.3(?=.*--finalists)", "--budget-quantile 0.6"),
     (r"--queries \d+(?!.*--finalists)", "--queries 3"),
     (r"--runs 50\b", "--runs 2"),
+    (r"(?<=profile build-predictor )", "--nets 4 --round 4 "),
     (r"(predictor fit --space nb201 --data \S+) -o", r"\1 --rows 1000 -o"),
     (r"--source (\S+/latency_ms\.csv) ", r"--source \1:gold_6226,samsung_a50,fpga "),
     (r"(cpu-(?:ort|tflite):threads=1)(?=[\s\"]|$)", r"\1,runs=10,rounds=2,warmup=2"),

@@ -124,6 +124,11 @@ class KernelPredictor:
             out[idx] = np.exp(rate + work)
         return out
 
+    def unseen_ops(self, kernels: list[Kernel]) -> list[str]:
+        """Operators among ``kernels`` that no sample had: predicted by their family's model
+        (or the element-wise one) from their shapes alone, so less surely."""
+        return sorted({k.op for k in kernels if k.op not in self.ops.get(k.family, [])})
+
     def predict(self, kernels: list[Kernel]) -> float:
         """The whole model's latency (ms)."""
         total = float(self.kernel_ms(kernels).sum())

@@ -41,6 +41,11 @@ def predict_source(source: Any, predictor: KernelPredictor) -> dict[str, Any]:
     rows = sorted(({"name": k.name, "op": k.op, "family": k.family, "predicted_ms": float(t)}
                    for k, t in zip(kernels, ms)), key=lambda r: -r["predicted_ms"])
     notes = []
+    unseen = predictor.unseen_ops(kernels)
+    if unseen:
+        share = sum(t for k, t in zip(kernels, ms) if k.op in unseen) / max(float(ms.sum()), 1e-12)
+        notes.append(f"operators no sample network had ({', '.join(unseen)}; {100 * share:.1f} % of the predicted "
+                     "kernel time) are predicted from their shapes by their family's model: less surely")
     here = OrtRunner.version()
     if meta.get("runtime_version") and meta["runtime_version"] != here:
         notes.append(f"the kernels are onnxruntime {here}'s graph here; the predictor was measured with "
