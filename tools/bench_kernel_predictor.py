@@ -28,8 +28,9 @@ from scipy.stats import kendalltau
 from hwnas.cli.common import format_table
 from hwnas.devices import get_device
 from hwnas.devices.calibration import device_calibration
+from hwnas.devices.profile import load_model
 from hwnas.kernels.build import build_kernel_predictor
-from hwnas.kernels.graph import model_kernels
+from hwnas.kernels.graph import family_of, model_kernels
 from hwnas.kernels.model import KernelPredictor
 from hwnas.measure.protocol import MeasureProtocol
 
@@ -40,18 +41,9 @@ def measured(device, path: Path, protocol: MeasureProtocol, cache: dict, referen
     key = (f"{hashlib.sha256(data).hexdigest()[:16]}:{device.spec}:{reference_ms}:{protocol.runs}x{protocol.rounds}:"
            f"{protocol.compensate}" + (f":{repeat}" if repeat else ""))
     if key not in cache:
-        m = device.measure(data, _shape(data), protocol=protocol, reference_ms=reference_ms)
+        m = device.measure(data, load_model(str(path)).input_shape, protocol=protocol, reference_ms=reference_ms)
         cache[key] = {"model": path.stem, "latency_ms": m.latency_ms, "raw_ms": m.stats.median_ms, "cv": m.stats.cv}
     return cache[key]["latency_ms"]
-
-
-def _shape(data: bytes) -> tuple[int, int, int]:
-    import onnx
-
-    proto = onnx.load_from_string(data)
-    inits = {i.name for i in proto.graph.initializer}
-    x = next(i for i in proto.graph.input if i.name not in inits)
-    return tuple(d.dim_value for d in x.type.tensor_type.shape.dim[1:])  # type: ignore[return-value]
 
 
 def summary(meas: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -99,7 +91,7 @@ def main() -> int:
     # the FLOPs baseline: one rate (ms per MAC) fitted on the sample networks' whole times
     rows = predictor.rows
     sample_macs = np.array([sum(np.exp(rows[i]["features"]["log_macs"]) for i in n["kernels"]
-                                if rows[i]["op"] in ("Conv", "FusedConv", "Gemm", "MatMul", "FusedMatMul"))
+                                if family_of(rows[i]["op"]) in ("conv", "gemm"))
                             for n in predictor.nets])
     sample_ms = np.array([n["whole_ms"] for n in predictor.nets])
     rate = float(np.median(sample_ms / np.maximum(sample_macs, 1)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -60,10 +59,9 @@ class OrtDevice(FileRuntimeDevice):
     what = "onnxruntime"
 
     def export(self, model: Any, input_shape: tuple[int, int, int]) -> bytes:
-        from hwnas.export.onnx import export_onnx
+        from hwnas.export.onnx import onnx_bytes
 
-        with tempfile.TemporaryDirectory() as d:
-            return export_onnx(model, input_shape, Path(d) / "model.onnx").read_bytes()
+        return onnx_bytes(model, input_shape)
 
 
 class TfliteDevice(FileRuntimeDevice):

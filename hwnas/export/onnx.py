@@ -55,6 +55,12 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, ...], path: str | Path
     return path
 
 
+def onnx_bytes(model: nn.Module, input_shape: tuple[int, ...]) -> bytes:
+    """The ONNX file :func:`export_onnx` writes, as bytes (through a temporary folder)."""
+    with tempfile.TemporaryDirectory() as d:
+        return export_onnx(model, input_shape, Path(d) / "model.onnx").read_bytes()
+
+
 def onnx_parity(path: str | Path, model: nn.Module, input_shape: tuple[int, ...], seed: int = 0) -> Parity:
     """Run the file in onnxruntime and the module in torch on the same random input."""
     from hwnas.measure.runtimes import OrtRunner

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -54,16 +52,14 @@ def _identity(fingerprint: dict[str, Any]) -> dict[str, Any]:
 def _read_samples(path: Path, header: dict[str, Any]) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-    try:
-        records = [json.loads(ln) for ln in lines]
-    except json.JSONDecodeError:
-        records = []
-        for ln in lines:  # a line cut by an interruption is dropped; the rest resume
-            try:
-                records.append(json.loads(ln))
-            except json.JSONDecodeError:
-                break
+    records = []
+    for ln in path.read_text().splitlines():
+        if not ln.strip():
+            continue
+        try:
+            records.append(json.loads(ln))
+        except json.JSONDecodeError:
+            break  # a line cut by an interruption is dropped; the rest resume
     if not records or records[0].get("kind") != "header":
         raise HwnasError(f"{path} is not a kernel-sample file; move it away or choose another -o")
     old = records[0]["identity"]
@@ -76,16 +72,10 @@ def _read_samples(path: Path, header: dict[str, Any]) -> list[dict[str, Any]]:
 
 def measure_net(device: Any, spec: dict[str, Any], reference_ms: float | None) -> dict[str, Any]:
     """One sample network on ``device``: whole-model time and every kernel's time."""
-    from hwnas.export.onnx import export_onnx
+    from hwnas.export.onnx import onnx_bytes
 
     shape = tuple(spec["input_shape"])
-    fd, tmp = tempfile.mkstemp(suffix=".onnx")
-    os.close(fd)
-    try:
-        export_onnx(build(spec), shape, tmp)
-        data = Path(tmp).read_bytes()
-    finally:
-        os.unlink(tmp)
+    data = onnx_bytes(build(spec), shape)
     protocol = replace(SAMPLE_PROTOCOL, compensate=device.protocol.compensate)
     m = device.measure(data, shape, protocol=protocol, reference_ms=reference_ms)
     if m.stats.median_ms * protocol.runs < ROUND_MS:  # a small network: rounds long enough to time well

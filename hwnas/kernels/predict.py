@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from hwnas.errors import HwnasError
@@ -18,15 +15,9 @@ def onnx_bytes(source: Any) -> bytes:
     if source.fmt == "onnx":
         return source.model
     if source.fmt == "module":
-        from hwnas.export.onnx import export_onnx
+        from hwnas.export.onnx import onnx_bytes as export
 
-        fd, tmp = tempfile.mkstemp(suffix=".onnx")
-        os.close(fd)
-        try:
-            export_onnx(source.model, source.input_shape, tmp)
-            return Path(tmp).read_bytes()
-        finally:
-            os.unlink(tmp)
+        return export(source.model, source.input_shape)
     raise HwnasError(f"{source.name}: the kernel predictor reads ONNX graphs; give the model as .onnx (a .tflite "
                      "file's kernels are LiteRT's, which the predictor does not know)")
 
