@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import numpy as np
 
-from hwnas.cli.common import add_json, emit_json, format_table
+from hwnas.cli.common import answers_json, emit_json, format_table
 from hwnas.errors import HwnasError
 from hwnas.job.recipe import CHOICES
 
@@ -45,8 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--seed", type=int, default=0, help="seed of the first run (run r uses seed + r)")
     b.add_argument("--plot", metavar="PNG", help="also write the search curves (best accuracy against queries) here")
     b.add_argument("--quiet", action="store_true")
-    add_json(b)
-    b.set_defaults(func=cmd_nb201)
+    answers_json(b, cmd_nb201)
 
 
 def cmd_nb201(args: argparse.Namespace) -> int:

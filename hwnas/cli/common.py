@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from hwnas.spaces import SPACES, Arch, SearchSpace, get_space
 
@@ -30,8 +30,10 @@ def arch_from_args(space: SearchSpace, text: str) -> Arch:
     return space.resolve(text)
 
 
-def add_json(p: argparse.ArgumentParser) -> None:
+def answers_json(p: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int], **defaults: Any) -> None:
+    """Make ``p`` run ``func`` and give it the ``--json`` flag every command has."""
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=func, **defaults)
 
 
 def emit_json(obj: Any) -> None:

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from hwnas import __version__
-from hwnas.cli.common import add_json, add_space_args, arch_from_args, emit_json, space_from_args
+from hwnas.cli.common import answers_json, add_space_args, arch_from_args, emit_json, space_from_args
 from hwnas.errors import HwnasError
 
 
@@ -23,8 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default: from the output file's extension)")
     p.add_argument("-o", "--output", help="output file (SPACE ARCH form)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17, default 17)")
-    add_json(p)
-    p.set_defaults(func=cmd_export)
+    answers_json(p, cmd_export)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

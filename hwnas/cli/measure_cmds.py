@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from hwnas.cli.common import add_json, add_space_args, emit_json, space_from_args, format_table
+from hwnas.cli.common import answers_json, add_space_args, emit_json, space_from_args, format_table
 from hwnas.devices import get_device
 from hwnas.errors import HwnasError
 from hwnas.lut.table import LatencyTable
@@ -24,8 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recalibrate", action="store_true",
                    help="with --calibrate: keep this measurement as the device's calibration from now on (later "
                         "tables and sets are reported through it; earlier files keep theirs)")
-    add_json(p)
-    p.set_defaults(func=cmd_device_info)
+    answers_json(p, cmd_device_info)
 
     lut = sub.add_parser("lut", help="build, show and compare latency tables")
     lsub = lut.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -34,27 +33,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", required=True, metavar="SPEC", help="e.g. cpu-ort:threads=1")
     p.add_argument("-o", "--output", required=True, help="table file (JSON); re-run to resume")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_json(p)
-    p.set_defaults(func=cmd_lut_build)
+    answers_json(p, cmd_lut_build)
 
     p = lsub.add_parser("show", help="summary of a table and its coverage of its space")
     p.add_argument("table", metavar="FILE")
-    add_json(p)
-    p.set_defaults(func=cmd_lut_show)
+    answers_json(p, cmd_lut_show)
 
     p = lsub.add_parser("diff", help="per-key latency ratios B/A of two tables")
     p.add_argument("a", metavar="A")
     p.add_argument("b", metavar="B")
-    add_json(p)
-    p.set_defaults(func=cmd_lut_diff)
+    answers_json(p, cmd_lut_diff)
 
     p = lsub.add_parser("rebase", help="report tables or measured sets through another reference calibration")
     p.add_argument("files", nargs="+", metavar="FILE", help="latency tables (.lut.json) and measured sets (.csv)")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--reference-ms", type=float, help="the calibration to report through (ms)")
     how.add_argument("--device", metavar="SPEC", help="the device's kept calibration (see hwnas device info --calibrate)")
-    add_json(p)
-    p.set_defaults(func=cmd_lut_rebase)
+    answers_json(p, cmd_lut_rebase)
 
     p = sub.add_parser("measure", help="sample and measure whole networks into a CSV (resumable)")
     add_space_args(p, positional=False)
@@ -66,8 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="CSV file; provenance goes to FILE.meta.json")
     p.add_argument("--remeasure-noisy", action="store_true", help="also measure again the rows flagged noisy")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_json(p)
-    p.set_defaults(func=cmd_measure)
+    answers_json(p, cmd_measure)
 
 
 def cmd_device_info(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from hwnas.cli.common import add_json, add_space_args, emit_json, space_from_args
+from hwnas.cli.common import answers_json, add_space_args, emit_json, space_from_args
 from hwnas.errors import HwnasError
 
 
@@ -31,15 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rows", type=int, help="fit on this many rows drawn at random (seeded), not all")
     p.add_argument("--seed", type=int, default=0, help="which rows --rows draws (default 0)")
     p.add_argument("-o", "--output", required=True, help="predictor file (JSON)")
-    add_json(p)
-    p.set_defaults(func=cmd_fit)
+    answers_json(p, cmd_fit)
 
     p = psub.add_parser("eval", help="score a predictor on a latency CSV (and plot predicted vs measured)")
     p.add_argument("model", metavar="MODEL")
     p.add_argument("--data", required=True, metavar="FILE[:COL]")
     p.add_argument("--plot", metavar="PNG", help="also write a scatter plot of predicted against measured here")
-    add_json(p)
-    p.set_defaults(func=cmd_eval)
+    answers_json(p, cmd_eval)
 
     p = psub.add_parser("transfer", help="a predictor for a new device from K of its measurements")
     add_space_args(p, positional=False)
@@ -58,8 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="instead of fitting: print the K architectures to measure on the new device first (the "
                         "ones the sources' prior is least sure of)")
     p.add_argument("-o", "--output", help="the fitted predictor (JSON)")
-    add_json(p)
-    p.set_defaults(func=cmd_transfer)
+    answers_json(p, cmd_transfer)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwnas.cli.common import add_json, emit_json, format_table
+from hwnas.cli.common import answers_json, emit_json, format_table
 
 
 BUILD = "build-predictor"
@@ -32,8 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-ops", action="store_true", help="whole-model latency only")
     p.add_argument("--top", type=int, default=20, help="operators listed (default 20; --json has all)")
     p.add_argument("--plot", metavar="PNG", help="also draw the slowest operators as a bar chart")
-    add_json(p)
-    p.set_defaults(func=cmd_profile)
+    answers_json(p, cmd_profile)
 
     b = sub.add_parser(f"profile-{BUILD}", prog=f"hwnas profile {BUILD}",
                        description="Measure random sample networks on a device (every kernel's time from the "
@@ -48,8 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--round", type=int, default=30, help="networks per adaptive-sampling round (default 30)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_json(b)
-    b.set_defaults(func=cmd_build_predictor)
+    answers_json(b, cmd_build_predictor)
 
 
 def route(argv: list[str]) -> list[str]:

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import add_json, emit_json
+from hwnas.cli.common import answers_json, emit_json
 from hwnas.job.recipe import CHOICES
 from hwnas.spaces import SPACES, space_presets
 
@@ -116,15 +116,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "of meeting the budget (default 0.2)")
     p.add_argument("-o", "--output", help="run directory (resumes if it holds a checkpoint)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_json(p)
-    p.set_defaults(func=cmd_search, parser=p)
+    answers_json(p, cmd_search, parser=p)
 
     p = sub.add_parser("train", help="train a search's derived architecture from scratch, evaluate, export ONNX")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--quiet", action="store_true")
-    add_json(p)
-    p.set_defaults(func=cmd_train)
+    answers_json(p, cmd_train)
 
 
 def _losses() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hwnas.cli.common import add_json, add_space_args, arch_from_args, emit_json, space_from_args, format_table
+from hwnas.cli.common import answers_json, add_space_args, arch_from_args, emit_json, space_from_args, format_table
 from hwnas.errors import HwnasError
 from hwnas.ops import count_layer
 from hwnas.spaces import SPACES, get_space, space_presets
@@ -15,20 +15,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     ssub = space.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     p = ssub.add_parser("list", help="the registered spaces and their presets")
-    add_json(p)
-    p.set_defaults(func=cmd_list)
+    answers_json(p, cmd_list)
 
     p = ssub.add_parser("show", help="a space's skeleton and decisions")
     add_space_args(p)
-    add_json(p)
-    p.set_defaults(func=cmd_show)
+    answers_json(p, cmd_show)
 
     p = ssub.add_parser("sample", help="seeded uniform samples of arch strings")
     add_space_args(p)
     p.add_argument("-n", type=int, default=1, help="how many (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    add_json(p)
-    p.set_defaults(func=cmd_sample)
+    answers_json(p, cmd_sample)
 
     arch = sub.add_parser("arch", help="inspect one architecture")
     asub = arch.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -36,8 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_space_args(p)
     p.add_argument("arch", metavar="ARCH", help="an arch string or a reference name (see 'space show')")
     p.add_argument("--verify", action="store_true", help="also build the module and count what it really has")
-    add_json(p)
-    p.set_defaults(func=cmd_info)
+    answers_json(p, cmd_info)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hwnas.cli.common import add_json, emit_json
+from hwnas.cli.common import answers_json, emit_json
 from hwnas.errors import HwnasError
 
 
@@ -18,8 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lut", help="the device's latency table (default: shipped with the same fingerprint, or built)")
     p.add_argument("--predictor", help="the device's predictor (default: shipped beside the table, or LUT-sum)")
     p.add_argument("--quiet", action="store_true")
-    add_json(p)
-    p.set_defaults(func=cmd_verify)
+    answers_json(p, cmd_verify)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
