@@ -34,11 +34,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import percentileofscore
+from scipy.stats import kendalltau, percentileofscore
 
 from hwnas.bench.nb201 import BenchConfig, run_bench
 from hwnas.cli.common import format_table
 from hwnas.data.datasets import load
+from hwnas.evaluators.supernet import SupernetAccuracy
 from hwnas.evaluators.tabular import nb201_accuracy, nb201_latency
 from hwnas.predictors import LearnedPredictor
 from hwnas.predictors.base import holdout_error
@@ -76,7 +77,17 @@ def one_search(key: str, mode: str, variant: str, seed: int, space, proxy, targe
     log = [json.loads(line) for line in (out / "runs" / key / "log.jsonl").read_text().splitlines()]
     return {"argmax": str(s.derive()), "budget": str(s.final_arch()), "probabilities": s.net.probabilities(),
             "final_train_acc": log[-1]["train_acc"], "final_val_acc": log[-1]["val_acc"],
-            "expected_ms": log[-1]["expected_ms"][target.name]}
+            "expected_ms": log[-1]["expected_ms"][target.name],
+            "oneshot_tau": oneshot_tau(s.net, space, proxy, data, args.oneshot) if args.oneshot else None}
+
+
+def oneshot_tau(net, space, proxy, data, n: int) -> float:
+    """Kendall τ between the trained supernet's one-shot accuracy of ``n`` sampled cells (inherited
+    weights, batch norm re-estimated) and their NAS-Bench-201 CIFAR-10 accuracy: can the supernet
+    rank cells at all? (Its probabilities can only be as good as this ranking.)"""
+    cells = space.sample(n, seed=12345)
+    scored = SupernetAccuracy(net, proxy, data, max_val=2000).evaluate([proxy.parse(str(c)) for c in cells])
+    return float(kendalltau(scored, nb201_accuracy(space)(cells))[0])
 
 
 def main() -> None:
@@ -99,6 +110,9 @@ def main() -> None:
     ap.add_argument("--partial-channels", type=int, default=1, help="PC-DARTS: searched edges see 1/K of the "
                     "channels (a memory saving; compare with 1, the full mixture)")
     ap.add_argument("--evolution-runs", type=int, default=20)
+    ap.add_argument("--oneshot", type=int, default=60, metavar="N",
+                    help="after each search, Kendall tau between its supernet's one-shot accuracy of N sampled cells "
+                         "and their CIFAR-10 accuracy (0: skip)")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_cells"))
     args = ap.parse_args()
     out = Path(args.out)
@@ -139,7 +153,7 @@ def main() -> None:
                         for how in ("argmax", "budget"):
                             row = judge(space, done[key][how], accuracy, latency, budget, under, target)
                             table["rows"].append({"mode": mode, "variant": variant, "derive": how, "seed": seed,
-                                                  **row})
+                                                  "oneshot_tau": done[key].get("oneshot_tau"), **row})
             tables.append(table)
             report(table)
     (out / "results.json").write_text(json.dumps({"args": vars(args), "tables": tables, "searches": done}, indent=1))
@@ -164,9 +178,15 @@ def report(t: dict) -> None:
                          f"{np.std([r['cifar10'] for r in rs]):.2f}",
                          f"{np.mean([r['percentile'] for r in rs]):.0f}", f"{sum(r['met'] for r in rs)}/{len(rs)}",
                          f"{sum(r['connected'] for r in rs)}/{len(rs)}",
-                         "yes" if np.mean([r['cifar10'] for r in rs]) >= t["under"]["p75"] else "no"]
+                         "yes" if np.mean([r['cifar10'] for r in rs]) >= t["under"]["p75"] else "no", _tau(rs)]
                         for (m, v, d), rs in groups.items()],
-                       ["mode", "variant", "derive", "mean %", "std", "mean pct", "met", "connected", ">= p75"]))
+                       ["mode", "variant", "derive", "mean %", "std", "mean pct", "met", "connected", ">= p75",
+                        "one-shot τ"]))
+
+
+def _tau(rows: list[dict]) -> str:
+    taus = [r["oneshot_tau"] for r in rows if r.get("oneshot_tau") is not None]
+    return f"{np.mean(taus):+.2f}" if taus else "-"
 
 
 def plot(tables: list[dict], path: Path) -> None:

@@ -48,10 +48,12 @@ def load_supernet(run_dir: str | Path, space: SearchSpace) -> nn.Module:
 
 
 class SupernetAccuracy:
-    def __init__(self, run_dir: str | Path, space: SearchSpace, data: Splits, calib_batches: int = 8,
+    """``run_dir``: a differentiable search's run directory, or the trained supernet itself."""
+
+    def __init__(self, run_dir: str | Path | nn.Module, space: SearchSpace, data: Splits, calib_batches: int = 8,
                  batch_size: int = 64, max_val: int | None = None) -> None:
         self.space, self.data = space, data
-        self.net = load_supernet(run_dir, space)
+        self.net = run_dir if isinstance(run_dir, nn.Module) else load_supernet(run_dir, space)
         self.calib_batches, self.batch_size, self.max_val = calib_batches, batch_size, max_val
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.net.to(self.device)
