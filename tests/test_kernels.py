@@ -135,3 +135,52 @@ def test_cli_build_predictor_then_predict_without_the_device(tmp_path: Path) -> 
     assert r.returncode == 2 and "--device SPEC) or a kernel predictor (--predictor FILE)" in r.stderr
     r = _hwnas("profile", "build-predictor", "--device", "cpu-tflite:threads=1", "-o", str(tmp_path / "t.json"))
     assert r.returncode == 2 and "needs per-kernel times from the runtime's profiler" in r.stderr, r.stderr
+
+
+def test_fill_a_table_from_the_kernel_predictor_then_measure_it(tmp_path: Path) -> None:
+    """A table for a space nobody measured, predicted layer by layer without the device;
+    shown as predicted; the table build measures the predictions; another device's predictor
+    is refused."""
+    from hwnas.devices import get_device
+    from hwnas.lut.build import build_table
+    from hwnas.lut.table import LatencyTable
+    from hwnas.spaces import get_space
+
+    device = get_device("cpu-ort:threads=1")
+    kp = tmp_path / "kp.json"
+    build_kernel_predictor(device, kp, nets=4, round_size=4, progress=False)
+    table = tmp_path / "t.lut.json"
+    r = _hwnas("lut", "fill", str(table), "--predictor", str(kp), "--space", "mbv2", "--preset", "small",
+               "--resolution", "32", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    space = get_space("mbv2", "small", resolution=32)
+    keys = {s.key for s in space.all_layers()}
+    assert report["predicted"] == report["total"] == len(keys) and report["had"] == 0
+    t = LatencyTable.load(table, space=space)
+    assert set(t.entries) == keys and all(e["n"] == 0 and e["predicted_by"]["file"] == "kp.json"
+                                          for e in t.entries.values())
+    large, small = (space.option_layers(0, op)[0].key for op in ("k7e6", "k3e3"))
+    assert t.latency_ms(large) > t.latency_ms(small) > 0  # a larger kernel and expansion cost more
+    assert t.header["device"]["cpu_model"] == device.fingerprint()["cpu_model"]
+    r = _hwnas("lut", "show", str(table))
+    assert f"{len(keys)} predicted, not measured" in r.stdout, r.stdout + r.stderr
+    from hwnas.job.targets import predictor_quality
+    from hwnas.predictors.simple import LutSumPredictor
+    from hwnas.target import Target
+
+    # (the shipped mbv2/small tables are of another resolution: the report does not read them for it)
+    said = predictor_quality(Target("t", LutSumPredictor(space, t), 1.0, table_path=str(table)))
+    assert f"{len(keys)} of the table's {len(keys)} layers are predicted by the kernel predictor kp.json" in said
+    again = _hwnas("lut", "fill", str(table), "--predictor", str(kp), "--json")  # complete: nothing to do
+    assert json.loads(again.stdout)["predicted"] == 0, again.stderr
+    build_table(space, device, table, progress=False, limit=1)  # measures a predicted entry
+    t = LatencyTable.load(table)
+    measured = [k for k, e in t.entries.items() if not e.get("predicted_by")]
+    assert len(measured) == 1 and t.entries[measured[0]]["n"] > 0
+    doc = json.loads(kp.read_text())
+    doc["meta"]["fingerprint"]["cpu_model"] = "Another CPU"
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(doc))
+    r = _hwnas("lut", "fill", str(table), "--predictor", str(other))
+    assert r.returncode != 0 and "measured on another device" in r.stderr and "Another CPU" in r.stderr

@@ -10,11 +10,11 @@ from typing import Any, Callable
 from hwnas.spaces import SPACES, Arch, SearchSpace, get_space
 
 
-def add_space_args(p: argparse.ArgumentParser, positional: bool = True) -> None:
+def add_space_args(p: argparse.ArgumentParser, positional: bool = True, required: bool = True) -> None:
     if positional:
         p.add_argument("space", metavar="SPACE", help=f"search space ({', '.join(SPACES.names())})")
     else:
-        p.add_argument("--space", required=True, choices=SPACES.names(), help="search space")
+        p.add_argument("--space", required=required, choices=SPACES.names(), help="search space")
     p.add_argument("--preset", help="space preset (see 'hwnas space list')")
     p.add_argument("--num-classes", type=int, help="override the preset's class count")
     p.add_argument("--resolution", type=int, help="override the preset's input resolution")

@@ -35,6 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     answers_json(p, cmd_lut_build)
 
+    p = lsub.add_parser("fill", help="predict the layers a table lacks with the device's kernel predictor "
+                                     "(no device needed; 'lut build' measures them later)")
+    p.add_argument("table", metavar="FILE", help="the table to complete (made for --space when it does not exist)")
+    p.add_argument("--predictor", required=True, metavar="KP",
+                   help="the device's kernel predictor (hwnas profile build-predictor)")
+    add_space_args(p, positional=False, required=False)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    answers_json(p, cmd_lut_fill)
+
     p = lsub.add_parser("show", help="summary of a table and its coverage of its space")
     p.add_argument("table", metavar="FILE")
     answers_json(p, cmd_lut_show)
@@ -115,12 +124,27 @@ def cmd_lut_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lut_fill(args: argparse.Namespace) -> int:
+    from hwnas.predictors.kernel_fill import fill_table
+
+    space = space_from_args(args) if args.space else None
+    report = fill_table(args.table, args.predictor, space, progress=not args.quiet)
+    if args.json:
+        emit_json(report.__dict__)
+    else:
+        print(f"{report.table}: {report.total} layers, {report.predicted} predicted now, {report.had} there before "
+              f"(calibration scale {report.scale:.3f}), {report.seconds:.1f} s; 'hwnas lut build' on the device "
+              "measures the predicted ones")
+    return 0
+
+
 def cmd_lut_show(args: argparse.Namespace) -> int:
     t = LatencyTable.load(args.table)
     h = t.header
     lat = np.array([e["median_ms"] for e in t.entries.values()]) if t.entries else np.zeros(0)
     info = {"path": t.path, "space": h["space"], "preset": h["preset"], "device_spec": h.get("device_spec"),
             "device": h["device"], "entries": len(t), "noisy": sum(bool(e.get("noisy")) for e in t.entries.values()),
+            "predicted": sum(bool(e.get("predicted_by")) for e in t.entries.values()),
             "reference_ms": h["reference"]["calibrated_ms"], "created": h.get("created"),
             "updated": h.get("updated"), "total_ms": float(lat.sum()),
             "min_ms": float(lat.min()) if lat.size else None, "max_ms": float(lat.max()) if lat.size else None}
@@ -138,7 +162,8 @@ def cmd_lut_show(args: argparse.Namespace) -> int:
     print(f"{t.path}: {h['space']}/{h['preset']} on {h.get('device_spec')}")
     print(f"device: {d.get('cpu_model')}, {d.get('logical_cores')} cores, {d.get('runtime')} "
           f"{d.get('runtime_version')}, threads {d.get('threads')}")
-    print(f"entries: {len(t)} ({info['noisy']} noisy)   reference: {info['reference_ms']} ms   "
+    predicted = f", {info['predicted']} predicted, not measured" if info["predicted"] else ""
+    print(f"entries: {len(t)} ({info['noisy']} noisy{predicted})   reference: {info['reference_ms']} ms   "
           f"updated: {info['updated']}")
     cov = info["coverage"]
     print(f"coverage: {cov['have']}/{cov['total']} layers of the space" if "have" in cov else f"coverage: {cov['error']}")

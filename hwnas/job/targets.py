@@ -33,6 +33,26 @@ SHIPPED = REPO_ROOT / "latency_tables"
 
 def predictor_quality(target: Target) -> str:
     """What the target's latency model is and how far off it is expected to be, in words for the report."""
+    return _model_quality(target) + _predicted_entries(target)
+
+
+def _predicted_entries(target: Target) -> str:
+    """A note when some of the table's layers were predicted by a kernel predictor, not measured."""
+    from hwnas.lut.table import LatencyTable
+    from hwnas.predictors.kernel_fill import predicted_keys
+
+    if not target.table_path:
+        return ""
+    table = LatencyTable.load(target.table_path)
+    keys = predicted_keys(table)
+    if not keys:
+        return ""
+    files = sorted({str(table.entries[k]["predicted_by"].get("file")) for k in keys})
+    return (f"; {len(keys)} of the table's {len(table)} layers are predicted by the kernel predictor "
+            f"{', '.join(files)}, not measured ('hwnas lut build' on the device measures them)")
+
+
+def _model_quality(target: Target) -> str:
     model = target.model
     meta = getattr(model, "meta", {}) or {}
     v, c = meta.get("validation"), meta.get("correction")
@@ -67,7 +87,8 @@ def _lutsum_expectation(target: Target) -> str:
     for lut in sorted(SHIPPED.glob(f"{space.name}-{space.preset}.*.lut.json")):
         shipped = LatencyTable.load(lut)
         measured = lut.with_name(lut.name.replace(".lut.json", ".measured.csv"))
-        if shipped.header["device"].get("runtime") != runtime or not measured.is_file():
+        if shipped.header["device"].get("runtime") != runtime or not measured.is_file() or not same_skeleton(
+                shipped, space):
             continue
         data, col = one_column(str(measured))
         m = metrics(LutSumPredictor(space, shipped).plain().predict(data.archs_in(space)), data.column(col))
@@ -76,6 +97,15 @@ def _lutsum_expectation(target: Target) -> str:
                 f"{m['pct_within_10pct']:.0f} % within ±10 %: expect the first measurement to miss the prediction "
                 f"by that much, and let --refine correct it")
     return head
+
+
+def same_skeleton(table: Any, space: SearchSpace) -> bool:
+    """Whether ``table`` was built for ``space`` as it is (not another resolution, width or class count)."""
+    try:
+        table.check_space(space)
+    except HwnasError:
+        return False
+    return True
 
 
 def find_shipped_table(space: SearchSpace, fingerprint: dict[str, Any]) -> Path | None:

@@ -48,8 +48,15 @@ def new_header(space: SearchSpace, device: Device, protocol: MeasureProtocol,
         reference_ms = None
     elif reference_ms is None:
         reference_ms = float(device_calibration(device)["calibrated_ms"])
+    return header_for(space, device.fingerprint(), device.spec, protocol, reference_ms)
+
+
+def header_for(space: SearchSpace, fingerprint: dict[str, Any], device_spec: str, protocol: MeasureProtocol,
+               reference_ms: float | None) -> dict[str, Any]:
+    """A table's header from what identifies the device (a table whose entries are
+    predicted is made without the device at hand)."""
     return {"space": space.name, "preset": space.preset, "skeleton": space.skeleton(),
-            "device": device.fingerprint(), "device_spec": device.spec, "batch": 1, "dtype": "float32",
+            "device": fingerprint, "device_spec": device_spec, "batch": 1, "dtype": "float32",
             "protocol": protocol.to_dict(),
             "reference": {"model": "/".join(REFERENCE), "calibrated_ms": reference_ms},
             "created": now(), "updated": now(), "hwnas_version": __version__}
@@ -69,7 +76,7 @@ def open_or_create(path: Path, space: SearchSpace, device: Device, protocol: Mea
 def build_table(space: SearchSpace, device: Device, path: str | Path, *,
                 protocol: MeasureProtocol | None = None, progress: bool = True,
                 limit: int | None = None) -> BuildReport:
-    """Measure the layers ``path`` lacks (at most ``limit`` of them this call)."""
+    """Measure the layers ``path`` lacks or holds only predictions of (at most ``limit`` of them this call)."""
     import torch
 
     from hwnas.ops import build_layer
@@ -78,7 +85,8 @@ def build_table(space: SearchSpace, device: Device, path: str | Path, *,
     path = Path(path)
     table = open_or_create(path, space, device, protocol or device.protocol)
     specs = space.all_layers()
-    todo = [s for s in specs if s.key not in table][:limit]
+    # entries a kernel predictor filled in are measured now (hwnas.predictors.kernel_fill)
+    todo = [s for s in specs if s.key not in table or table.entries[s.key].get("predicted_by")][:limit]
     noisy = 0
     bar = tqdm(todo, desc=f"lut {space.name}/{space.preset} on {device.spec}", unit="layer", disable=not progress)
     for spec in bar:
