@@ -76,6 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="differentiable: PC-DARTS memory saving: searched layers that keep their shape see 1/K of "
                         "the channels (the rest bypass them), the others are recomputed in the backward pass "
                         "(default 1: the full mixture)")
+    p.add_argument("--nproc", type=int, metavar="N",
+                   help="differentiable: train the supernet on N processes (torchrun; gloo on the CPU, NCCL on "
+                        "GPUs), each on its share of every batch; a run resumes with any N (default 1)")
     p.add_argument("--budget-tracking", action="store_true", default=None,
                    help="differentiable: the latency term's weight tracks the budget (dual ascent: it presses only "
                         "while the expected latency is over the budget) instead of a fixed one")

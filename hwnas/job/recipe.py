@@ -52,8 +52,9 @@ CHOICES: dict[str, Callable[[], list[str]]] = {
 }
 """Fields whose values come from a registry: the flags' ``choices`` and the recipe check share these."""
 
-RESUMABLE = frozenset({"output", "retrain_epochs", "export", "refine", "refine_rounds"})
-"""Fields a resumed run may change: they act after the search."""
+RESUMABLE = frozenset({"output", "retrain_epochs", "export", "refine", "refine_rounds", "nproc"})
+"""Fields a resumed run may change: they act after the search, or (``nproc``) change only how
+many processes train the supernet."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class SearchRecipe:
     finalists: int = 0
     min_chance: float = 0.2
     correction_networks: int = 20
+    nproc: int = 1
 
     # -- parsing --------------------------------------------------------------------
     @classmethod
@@ -138,6 +140,9 @@ class SearchRecipe:
         if not (self.device or self.lut or self.predictor):
             raise HwnasError("give the target device (--device SPEC), or its latency table (--lut TABLE) or a fitted "
                              f"predictor (--predictor){where and ' (fields device, lut or predictor' + in_recipe + ')'}")
+        if self.nproc > 1 and self.search_kind != "differentiable":
+            raise HwnasError(f"--nproc (field 'nproc'{in_recipe}) trains a supernet on several processes: it applies "
+                             f"to the differentiable strategies, not to {self.strategy}")
         n = max(len(self.device), 1)
         for k in ("lut", "predictor", "budget_ms"):
             if len(getattr(self, k)) not in (0, 1, n):
@@ -217,6 +222,7 @@ RANGES: dict[str, tuple[str, Any]] = {
     "budget_quantile": ("(0, 1)", lambda v: 0 < v < 1),
     "min_chance": ("[0, 1)", lambda v: 0 <= v < 1),
     "correction_networks": ("[0, inf)", lambda v: v >= 0),
+    "nproc": ("[1, inf)", lambda v: v >= 1),
 }
 """Fields whose values must lie in an interval (as written in the error, and the test)."""
 MARGINS = ("screen_margin", "derive_margin")

@@ -115,6 +115,11 @@ class DifferentiableJob:
                              f"{space.num_classes}; pass --num-classes {data.num_classes} (and a table for it)")
         margin = max(r.margin_for(t.model, t.budget_ms, "derive_margin") for t in self.ctx.targets)
         cfg = SearchConfig.of(r, warmup_epochs=r.warmup, derive_margin=margin)
+        if r.nproc > 1:
+            from hwnas.supernet.worker import train_distributed
+
+            train_distributed(r.nproc, self.ctx.run_dir, space, self.ctx.targets,
+                              {"name": r.data, "data_dir": r.data_dir, "seed": r.seed}, cfg, progress=self.ctx.progress)
         search = DifferentiableSearch(space, self.ctx.targets, data, cfg, self.ctx.run_dir,
                                       progress=self.ctx.progress)
         out = search.run()

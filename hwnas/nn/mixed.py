@@ -51,6 +51,8 @@ class MixedOp(nn.Module):
         self.fixed: int | None = None  # set to run one chosen candidate (derived network / eval)
         self.gates: torch.Tensor | None = None
         self.active: list[int] = []
+        #: paths are drawn from the supernet's own generator (see :class:`hwnas.nn.supernets.Supernet`)
+        self.generator: torch.Generator | None = None
         self.decision = -1  # index of the architecture vector this op reads (set by the supernet)
 
     def forward(self, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -68,19 +70,21 @@ class MixedOp(nn.Module):
             w = F.softmax(alpha, dim=-1)
             return sum(w[j] * op(x) for j, op in enumerate(self.candidates))
         if self.mode == "gdas":
-            # one-hot in value, softmax in gradient (straight-through)
-            hard = F.gumbel_softmax(alpha, tau=self.tau, hard=True)
-            j = int(hard.argmax())
+            # Gumbel-softmax, one-hot in value, softmax in gradient (straight-through)
+            noise = -torch.empty(alpha.shape).exponential_(generator=self.generator).log().to(alpha.device)
+            soft = F.softmax((alpha + noise) / self.tau, dim=-1)
+            j = int(soft.argmax())
+            hard = F.one_hot(torch.tensor(j, device=alpha.device), len(alpha)).to(soft.dtype) - soft.detach() + soft
             return hard[j] * self.candidates[j](x)
-        probs = F.softmax(alpha.detach(), dim=-1)
+        probs = F.softmax(alpha.detach(), dim=-1).cpu()
         if self.phase == "weights":
-            j = int(torch.multinomial(probs, 1))
+            j = int(torch.multinomial(probs, 1, generator=self.generator))
             self.active = [j]
             return self.candidates[j](x)
         k = min(2, len(self.candidates))
-        self.active = [int(i) for i in torch.multinomial(probs, k, replacement=False)]
+        self.active = [int(i) for i in torch.multinomial(probs, k, replacement=False, generator=self.generator)]
         gates = torch.zeros(len(self.active), device=x.device)
-        chosen = int(torch.multinomial(probs[self.active] / probs[self.active].sum(), 1))
+        chosen = int(torch.multinomial(probs[self.active] / probs[self.active].sum(), 1, generator=self.generator))
         gates[chosen] = 1.0
         self.gates = gates.requires_grad_(True)
         return sum(self.gates[n] * self.candidates[j](x) for n, j in enumerate(self.active))

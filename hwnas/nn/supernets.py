@@ -23,11 +23,17 @@ from hwnas.nn.shared import CandidateView, SharedInvertedResidual
 
 
 class Supernet(nn.Module):
-    """Holds the architecture parameters (one vector per decision) and the mixed ops."""
+    """Holds the architecture parameters (one vector per decision) and the mixed ops.
+
+    Paths (ProxylessNAS, GDAS) are drawn from ``sampler``, the supernet's own generator, not
+    torch's global one that dropout also draws from: processes training one supernet on
+    batches of different sizes then still sample the same paths, and a checkpoint resumes
+    the sampling exactly."""
 
     def __init__(self, space: Any) -> None:
         super().__init__()
         self.space = space
+        self.sampler = torch.Generator()
         self.alphas = nn.ParameterList(nn.Parameter(1e-3 * torch.randn(len(d.choices)))
                                        for d in space.decisions())
 
@@ -36,7 +42,7 @@ class Supernet(nn.Module):
 
     def set_mode(self, mode: str, phase: str = "weights", tau: float = 1.0) -> None:
         for m in self.mixed_ops():
-            m.mode, m.phase, m.tau = mode, phase, tau
+            m.mode, m.phase, m.tau, m.generator = mode, phase, tau, self.sampler
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return list(self.alphas)

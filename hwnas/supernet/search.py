@@ -26,6 +26,7 @@ from hwnas.nn.supernets import Supernet
 from hwnas.spaces.base import Arch, SearchSpace
 from hwnas.strategies.base import STRATEGIES, strategy_names
 from hwnas.supernet.derive import DERIVATIONS, derive
+from hwnas.supernet.distributed import World
 from hwnas.supernet.latency import ExpectedLatency
 from hwnas.supernet.losses import LOSSES, BudgetTracker, get_loss
 from hwnas.target import Target
@@ -96,18 +97,22 @@ class SearchConfig:
 
 class DifferentiableSearch:
     def __init__(self, space: SearchSpace, targets: list[Target], data: Splits, config: SearchConfig,
-                 run_dir: str | Path, progress: bool = True, proxy: SearchSpace | None = None) -> None:
+                 run_dir: str | Path, progress: bool = True, proxy: SearchSpace | None = None,
+                 world: World | None = None) -> None:
         """``proxy``: train the supernet of this skeleton instead (the same decisions, e.g. fewer
         channels and cells: the DARTS practice of searching on a smaller network); architectures,
-        latencies and results stay those of ``space``."""
+        latencies and results stay those of ``space``. ``world``: this process's place among
+        several training one supernet (:mod:`hwnas.supernet.distributed`; default: the current
+        process group, else alone)."""
         if not targets:
             raise HwnasError("a latency-aware search needs at least one device with a budget")
         if proxy is not None and [d.choices for d in proxy.decisions()] != [d.choices for d in space.decisions()]:
             raise HwnasError(f"the proxy skeleton {proxy.name}/{proxy.preset} does not have the decisions of "
                              f"{space.name}/{space.preset}; a proxy may change widths and depths, not choices")
         self.space, self.targets, self.data, self.cfg = space, targets, data, config
+        self.world = world or World.current()
         self.run_dir = Path(run_dir)
-        self.progress = progress
+        self.progress = progress and self.world.main
         torch.manual_seed(config.seed)
         self.device = torch.device(config.torch_device)
         trained = proxy or space
@@ -115,6 +120,7 @@ class DifferentiableSearch:
         self.net: Supernet = (trained.supernet(partial_channels=k) if k > 1 else trained.supernet()).to(self.device)
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)
+        self.net.sampler.manual_seed(config.seed)
         self.options = [t.option_latency() for t in targets]
         self.lat = [ExpectedLatency(o).to(self.device) for o in self.options]
         self.loss = get_loss(config.loss, alpha=config.alpha, beta=config.beta, lam=config.lam)
@@ -151,6 +157,7 @@ class DifferentiableSearch:
         ce, logits = self._forward_ce(x, y)
         self.scaler.scale(ce).backward()
         self.scaler.unscale_(self.w_opt)
+        self.world.average([p.grad for p in self.net.weight_parameters() if p.grad is not None])
         torch.nn.utils.clip_grad_norm_(self.net.weight_parameters(), 5.0)
         self.scaler.step(self.w_opt)
         self.scaler.update()
@@ -171,6 +178,7 @@ class DifferentiableSearch:
                 for m in self.net.mixed_ops():
                     a = self.net.alphas[m.decision]
                     a.grad = (a.grad if a.grad is not None else torch.zeros_like(a)) + m.binary_alpha_grad(a)
+        self.world.average([a.grad for a in self.net.arch_parameters() if a.grad is not None])
         self.a_opt.step()
         if self.tracker is not None:
             self.tracker.update([float(e.detach()) for e in self.expected_ms()], self.budgets())
@@ -286,11 +294,13 @@ class DifferentiableSearch:
         c, e = self.cfg, self.epoch
         t0 = time.perf_counter()
         searching = e >= c.warmup_epochs
-        val = cycle(self.data.loader("val", c.batch_size, True, c.seed + 1, e))
-        train = self.data.loader("train", c.batch_size, True, c.seed, e)
+        val_loader = self.data.loader("val", c.batch_size, True, c.seed + 1, e)
+        val = cycle(self.world.shard(val_loader, len(val_loader)))
+        train_loader = self.data.loader("train", c.batch_size, True, c.seed, e)
+        train = self.world.shard(train_loader, len(train_loader))
         losses, accs, arch_losses = [], [], []
         bar = tqdm(train, desc=f"{c.strategy} epoch {e + 1}/{c.epochs}" + ("" if searching else " (warm-up)"),
-                   unit="batch", disable=not self.progress, leave=False)
+                   unit="batch", disable=not self.progress, leave=False, total=len(train_loader) // self.world.size)
         for x, y in bar:
             x, y = self._to(x, y)
             if searching:
@@ -302,10 +312,22 @@ class DifferentiableSearch:
             bar.set_postfix(loss=f"{loss:.3f}", lat=f"{float(self.expected_ms()[0].detach()):.3f}ms")
         self.sched.step()
         self.epoch += 1
+        self._agree()
+        train_loss, train_acc = self.world.mean(float(np.mean(losses))), self.world.mean(float(np.mean(accs)))
+        arch_loss = self.world.mean(float(np.mean(arch_losses))) if arch_losses else None
+        if self.world.main:
+            # scoring draws from torch's generator (a data loader's seed); training must not see
+            # that, or a rank-0-only evaluation would make rank 0 sample other paths than the rest
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                self._log_epoch(searching, train_loss, train_acc, arch_loss, t0)
+            self.save_checkpoint()
+
+    def _log_epoch(self, searching: bool, train_loss: float, train_acc: float, arch_loss: float | None,
+                   t0: float) -> None:
         arch = self.derive()
         record = {"epoch": self.epoch, "phase": "search" if searching else "warmup", "tau": self.tau,
-                  "train_loss": float(np.mean(losses)), "train_acc": float(np.mean(accs)),
-                  "arch_loss": float(np.mean(arch_losses)) if arch_losses else None,
+                  "train_loss": train_loss, "train_acc": train_acc, "arch_loss": arch_loss,
+                  "processes": self.world.size,
                   "val_acc": self.evaluate(arch, "val"),
                   "expected_ms": {t.name: float(v.detach()) for t, v in zip(self.targets, self.expected_ms())},
                   "arch": str(arch),
@@ -314,7 +336,15 @@ class DifferentiableSearch:
                   "probabilities": self.net.probabilities(), "seconds": time.perf_counter() - t0}
         with open(self.run_dir / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
-        self.save_checkpoint()
+
+    def _agree(self) -> None:
+        """Several processes: rank 0's batch-norm statistics for all, and a check that the
+        weights and architecture parameters are the same everywhere."""
+        if self.world.size == 1:
+            return
+        self.world.broadcast([b for b in self.net.buffers() if b.is_floating_point()])
+        self.world.check_identical(self.net.arch_parameters(), "architecture parameters")
+        self.world.check_identical(self.net.weight_parameters(), "weights")
 
     def result(self) -> dict[str, Any]:
         arch = self.final_arch()
@@ -331,9 +361,13 @@ class DifferentiableSearch:
 
     # -- checkpoints ----------------------------------------------------------------
     def save_checkpoint(self) -> None:
+        """Rank 0 writes; the state holds nothing of the process count, so a run resumes on any."""
+        if not self.world.main:
+            return
         state = {"epoch": self.epoch, "net": self.net.state_dict(), "w_opt": self.w_opt.state_dict(),
                  "a_opt": self.a_opt.state_dict(), "sched": self.sched.state_dict(),
                  "scaler": self.scaler.state_dict(), "rng": torch.get_rng_state(),
+                 "sampler_rng": self.net.sampler.get_state(),
                  "latency_weights": torch.tensor(self.tracker.state() if self.tracker is not None else [],
                                                 dtype=torch.float64)}
         if torch.cuda.is_available():
@@ -359,6 +393,8 @@ class DifferentiableSearch:
         if self.tracker is not None and len(state.get("latency_weights", [])):
             self.tracker.load(state["latency_weights"].tolist())
         torch.set_rng_state(state["rng"].cpu())
+        if "sampler_rng" in state:
+            self.net.sampler.set_state(state["sampler_rng"].cpu())
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
         self.epoch = int(state["epoch"])
