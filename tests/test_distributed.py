@@ -18,6 +18,7 @@ import torch.multiprocessing as mp
 
 from hwnas.data.datasets import load
 from hwnas.errors import HwnasError
+from hwnas.job.recipe import SearchRecipe
 from hwnas.lut.table import LatencyTable
 from hwnas.paths import REPO_ROOT
 from hwnas.predictors.simple import LutSumPredictor
@@ -82,18 +83,22 @@ def _hwnas(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=900, cwd=cwd, env=env)
 
 
-def test_cli_search_on_two_processes_resumes_on_one(tmp_path: Path) -> None:
-    args = ["search", "--strategy", "proxyless", "--space", "mbv2", "--preset", "small", "--lut", str(TABLE),
-            "--budget-quantile", "0.5", "--data", "digits", "--epochs", "1", "--warmup-epochs", "0", "--quiet",
-            "-o", str(tmp_path / "run")]
-    r = _hwnas(*args, "--nproc", "2", cwd=tmp_path)
+def test_cli_search_on_two_processes(tmp_path: Path) -> None:
+    r = _hwnas("search", "--strategy", "proxyless", "--space", "mbv2", "--preset", "small", "--lut", str(TABLE),
+               "--budget-quantile", "0.5", "--data", "digits", "--epochs", "1", "--warmup-epochs", "0", "--quiet",
+               "--nproc", "2", "-o", str(tmp_path / "run"), cwd=tmp_path)
     assert r.returncode in (0, 3), r.stderr[-3000:]
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [x["processes"] for x in log] == [2]
-    result = json.loads((tmp_path / "run" / "result.json").read_text())
-    again = _hwnas(*args, "--nproc", "1", cwd=tmp_path)  # another process count resumes the same run
-    assert again.returncode in (0, 3), again.stderr[-3000:]
-    assert json.loads((tmp_path / "run" / "result.json").read_text())["arch"] == result["arch"]
-    r = _hwnas("search", "--strategy", "evolution", "--space", "mbv2", "--preset", "small", "--lut", str(TABLE),
-               "--budget-quantile", "0.5", "--nproc", "2", "-o", str(tmp_path / "bb"), cwd=tmp_path)
-    assert r.returncode == 2 and "applies to the differentiable strategies, not to evolution" in r.stderr
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["strategy"] == "proxyless"
+
+
+def test_recipe_takes_nproc_for_supernets_and_lets_a_resume_change_it() -> None:
+    flags = {"strategy": "gdas", "space": "mbv2", "preset": "small", "lut": [str(TABLE)], "budget_ms": [0.2],
+             "output": "run"}
+    stored = SearchRecipe.parse(flags={**flags, "nproc": 2}).to_json()
+    assert SearchRecipe.parse(flags={**flags, "nproc": 1}).differences(stored) == []
+    with pytest.raises(HwnasError, match="applies to the differentiable strategies, not to evolution"):
+        SearchRecipe.parse(flags={**flags, "strategy": "evolution", "nproc": 2})
+    with pytest.raises(HwnasError, match="--nproc .* must be in \\[1, inf\\)"):
+        SearchRecipe.parse(flags={**flags, "nproc": 0})
