@@ -69,7 +69,7 @@ def cmd_nb201(args: argparse.Namespace) -> int:
         budget = float(np.quantile(latency_lookup(space, args.latency).values, args.budget_quantile))
     results = []
     for s in strategies:
-        params = accepted(STRATEGIES[s], population=args.population)
+        params = accepted(STRATEGIES[s], population=args.population, queries=args.queries)
         cfg = BenchConfig(strategy=s, queries=args.queries, runs=args.runs, dataset=args.dataset, latency=args.latency,
                           budget_ms=budget, predictor=predictor, reward=args.reward, seed=args.seed, params=params,
                           margin=args.margin, finalists=args.finalists,

@@ -82,7 +82,7 @@ class BlackBoxSearch:
         if r.finalists and measure is None:
             raise HwnasError("--finalists measures candidates on the device: name it with --device")
         problem = Problem(targets, accuracy, reward)
-        params = accepted(STRATEGIES[r.strategy], population=r.population)
+        params = accepted(STRATEGIES[r.strategy], population=r.population, queries=r.queries)
         strategy = get_strategy(r.strategy, space, seed=r.seed, **params)
         meta = {"problem": {**problem.describe(), "accuracy": acc_spec}}
         strategy, log = run(strategy, problem, r.queries, batch=r.batch, state_file=run_dir / "state.json",
