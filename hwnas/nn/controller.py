@@ -1,9 +1,11 @@
-"""The REINFORCE controller's network (:mod:`hwnas.strategies.reinforce`): an LSTM that emits
-an architecture's decisions one by one, its policy-gradient step, and its state as JSON."""
+"""The controller network of :mod:`hwnas.strategies.reinforce` and :mod:`hwnas.strategies.ppo`:
+an LSTM that emits an architecture's decisions one by one, its policy-gradient and PPO
+steps, and its state as JSON."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -57,6 +59,20 @@ def _json_to_tensors(d: Any) -> Any:
     return d
 
 
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """torch on one intra-op thread while the block runs: the controller's tensors are tiny, and
+    a thread pool sized for the machine spins and stalls when another job holds the cores."""
+    before = torch.get_num_threads()
+    if before != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            torch.set_num_threads(before)
+
+
 class Policy:
     """The controller with its Adam optimiser, seeded; numbers in, numbers out."""
 
@@ -70,6 +86,10 @@ class Policy:
     @torch.no_grad()
     def decode(self, pick: Callable[[np.ndarray], int]) -> list[int]:
         """Run the controller decision by decision, ``pick`` choosing from the probabilities."""
+        with single_thread():
+            return self._decode(pick)
+
+    def _decode(self, pick: Callable[[np.ndarray], int]) -> list[int]:
         ctl = self.controller
         x = ctl.start
         hc = (torch.zeros_like(x), torch.zeros_like(x))
@@ -80,8 +100,8 @@ class Policy:
             x = ctl.embed[i](torch.tensor([idx[-1]]))
         return idx
 
-    def step(self, idx: np.ndarray, advantages: list[float], entropy: float) -> None:
-        """One policy-gradient step: -(advantage · log p(arch)) minus the entropy bonus."""
+    def log_probs(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """log p(arch) and the policy's entropy, per index row (differentiable)."""
         rows = torch.tensor(idx, dtype=torch.long)
         logp = torch.zeros(len(rows))
         ent = torch.zeros(len(rows))
@@ -89,8 +109,30 @@ class Policy:
             lsm = torch.log_softmax(lg, -1)
             logp = logp + lsm.gather(1, rows[:, i:i + 1]).squeeze(1)
             ent = ent - (lsm.exp() * lsm).sum(-1)
-        adv = torch.tensor(advantages, dtype=torch.float32)
-        loss = -(adv * logp).mean() - entropy * ent.mean()
+        return logp, ent
+
+    def step(self, idx: np.ndarray, advantages: list[float], entropy: float) -> None:
+        """One policy-gradient step: -(advantage · log p(arch)) minus the entropy bonus."""
+        with single_thread():
+            logp, ent = self.log_probs(idx)
+            adv = torch.tensor(advantages, dtype=torch.float32)
+            self._apply(-(adv * logp).mean() - entropy * ent.mean())
+
+    def ppo_steps(self, idx: np.ndarray, advantages: list[float], entropy: float, clip: float, epochs: int) -> None:
+        """PPO (Schulman et al. 2017) as NASNet trains its controller: ``epochs`` steps on the
+        clipped surrogate -min(ρ A, clip(ρ, 1 ± clip) A), ρ = p(arch) / p_old(arch), p_old the
+        policy that sampled the batch, minus the entropy bonus."""
+        with single_thread():
+            with torch.no_grad():
+                old, _ = self.log_probs(idx)
+            adv = torch.tensor(advantages, dtype=torch.float32)
+            for _ in range(epochs):
+                logp, ent = self.log_probs(idx)
+                ratio = torch.exp(logp - old)
+                surrogate = torch.minimum(ratio * adv, torch.clamp(ratio, 1 - clip, 1 + clip) * adv)
+                self._apply(-surrogate.mean() - entropy * ent.mean())
+
+    def _apply(self, loss: torch.Tensor) -> None:
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()

@@ -5,7 +5,7 @@ Black-box strategies (``random``, ``evolution``, ``reinforce``, ``pareto``) see 
 space and the trials; :class:`~hwnas.strategies.problem.Problem` holds the objectives.
 """
 
-from hwnas.strategies import differentiable, evolution, metaqnn, pareto, random_search, reinforce  # noqa: F401  (registration)
+from hwnas.strategies import differentiable, evolution, metaqnn, pareto, ppo, random_search, reinforce  # noqa: F401  (registration)
 from hwnas.strategies.base import STRATEGIES, Strategy, Trial, get_strategy, strategy_from_state
 from hwnas.strategies.loop import SearchLog, run
 from hwnas.strategies.problem import Problem

@@ -46,20 +46,24 @@ class Reinforce(Strategy):
     def ask(self, n: int = 1) -> list[Arch]:
         return [self.fresh(self._sample, tries=20) for _ in range(n)]
 
+    def advantages(self, trials: list[Trial]) -> list[float]:
+        """Reward minus the moving baseline, over the moving standard deviation (0 for a rejected
+        candidate's reward), updating both as it goes."""
+        out = []
+        d = self.baseline_decay
+        for r in (0.0 if t.reward is None else float(t.reward) for t in trials):
+            if self.baseline is None:
+                self.baseline = r
+            adv = r - self.baseline
+            self.variance = d * self.variance + (1 - d) * adv * adv
+            self.baseline = d * self.baseline + (1 - d) * r
+            out.append(adv / (np.sqrt(self.variance) + 1e-8) if self.variance > 0 else 0.0)
+        return out
+
     def _tell(self, trials: list[Trial]) -> None:
         if not trials:
             return
-        rewards = np.array([0.0 if t.reward is None else t.reward for t in trials])
-        advantages = []
-        d = self.baseline_decay
-        for r in rewards:
-            if self.baseline is None:
-                self.baseline = float(r)
-            adv = float(r) - self.baseline
-            self.variance = d * self.variance + (1 - d) * adv * adv
-            self.baseline = d * self.baseline + (1 - d) * float(r)
-            advantages.append(adv / (np.sqrt(self.variance) + 1e-8) if self.variance > 0 else 0.0)
-        self.policy.step(self.space.index_matrix([t.arch for t in trials]), advantages, self.entropy)
+        self.policy.step(self.space.index_matrix([t.arch for t in trials]), self.advantages(trials), self.entropy)
 
     def _state(self) -> dict[str, Any]:
         return {**self.policy.state(), "baseline": self.baseline, "variance": self.variance}
