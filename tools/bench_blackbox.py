@@ -8,7 +8,8 @@
     more than 5 % over budget): trusting the predictor, and screening with a margin of one std of its error
     then measuring the finalists on the device (the table's true latency plays the device;
     at most 10 per run); the same with the true latency, for reference;
-(c) throughput: candidate evaluations per second with predicted latency and tabular accuracy;
+(c) throughput: candidate evaluations per second with predicted latency and tabular accuracy,
+    every strategy, quiet and with a CPU-bound process per core running beside it;
 (d) the (b) target (evolution, margin + finalists) again for predictors fitted on 8 other
     samples of 200 pixel2 cells: how much the figure depends on which cells were measured;
 (e) the (b) target on every device of nb201/latency_ms.csv in turn (evolution, 200 queries,
@@ -16,6 +17,9 @@
     margin auto, up to 50 finalists skipping those with less than a 20 % chance of meeting
     the budget), beside the same search seeing the true latency (goal: every run answers,
     none over the budget, mean gap <= 0.5).
+(f) every strategy (random, evolution, reinforce, ppo, metaqnn, gp, pareto) on CIFAR-10,
+    CIFAR-100 and ImageNet16-120 at 100 and 200 queries, no budget: best test accuracy
+    found beside the optimum and random search, and evaluations per second.
 
     .venv/bin/python -m tools.bench_blackbox [--runs 50] [--devices pixel2,gold_6226] [--out runs/bench]
 """
@@ -24,7 +28,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +63,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--devices", default="pixel2,gold_6226")
     ap.add_argument("--out", default="runs/bench")
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip (a, b, c, d, e)")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip (a, b, c, d, e, f)")
+    ap.add_argument("--strategies", default=",".join(EVERY), help="part (f): the strategies to compare")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -106,19 +115,17 @@ def main() -> None:
         pred = LearnedPredictor(space).fit(idx[pick], lat.values[pick], device={"name": "pixel2"})
         acc = nb201_accuracy(space)
         rows = []
-        for s in ("random", "evolution", "pareto", "reinforce"):
-            prob = Problem([Target("pixel2", pred)], acc, get_reward("pareto"))
-            n = 2000 if s != "reinforce" else 300
-            t0 = time.perf_counter()
-            _, log = run(get_strategy(s, space, seed=0), prob, n)
-            dt = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            _, blog = run(get_strategy(s, space, seed=0), prob, n, batch=100)
-            bdt = time.perf_counter() - t0
-            rows.append([s, n, f"{len(log.trials) / dt:,.0f}", f"{len(blog.trials) / bdt:,.0f}"])
+        for s in EVERY:
+            n = 2000 if s in ("random", "evolution", "pareto") else 300
+            rates = [evals_per_s(s, space, pred, acc, n, 1), evals_per_s(s, space, pred, acc, n, 100)]
+            with busy_cores():
+                rates.append(evals_per_s(s, space, pred, acc, n, 1))
+            rows.append([s, n, *(f"{r:,.0f}" for r in rates)])
         results["c"] = rows
-        print("(c) candidate evaluations per second (learned predictor latency + tabular accuracy; goal >= 5,000)")
-        print(format_table(rows, ["strategy", "queries", "evals/s, batch 1", "evals/s, batch 100"]))
+        print("(c) candidate evaluations per second (learned predictor latency + tabular accuracy; goal >= 5,000), "
+              f"quiet and with {os.cpu_count()} CPU-bound processes running beside it")
+        print(format_table(rows, ["strategy", "queries", "evals/s, batch 1", "evals/s, batch 100",
+                                  "evals/s, batch 1, under load"]))
     if "d" not in skip:
         lat = latency_lookup(space, "pixel2")
         idx = lat.all_indices()
@@ -141,7 +148,55 @@ def main() -> None:
         print(f"    gap: mean {np.mean(gaps):.2f}, worst {max(gaps):.2f} (goal <= 0.3)")
     if "e" not in skip:
         results["e"] = part_every_device(space, args.runs, out)
+    if "f" not in skip:
+        results["f"] = part_every_strategy(args.runs, args.strategies.split(","), out)
     (out / "bench_blackbox.json").write_text(json.dumps(results, indent=1))
+
+
+def evals_per_s(strategy: str, space, pred, acc, n: int, batch: int) -> float:
+    prob = Problem([Target("pixel2", pred)], acc, get_reward("pareto"))
+    t0 = time.perf_counter()
+    _, log = run(get_strategy(strategy, space, seed=0), prob, n, batch=batch)
+    return len(log.trials) / (time.perf_counter() - t0)
+
+
+@contextmanager
+def busy_cores():
+    """One CPU-bound process per core while the block runs (another job on the machine)."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+EVERY = ("random", "evolution", "reinforce", "ppo", "metaqnn", "gp", "pareto")
+DATASETS = ("cifar10", "cifar100", "imagenet16_120")
+
+
+def part_every_strategy(runs: int, strategies: list[str], out: Path) -> list[dict]:
+    """(f) Every strategy on the three datasets at 100 and 200 queries, no budget, beside the
+    optimum and random search, and its evaluations per second."""
+    rows, found = [], []
+    for dataset in DATASETS:
+        for queries in (100, 200):
+            base = None
+            for s in strategies:
+                r = run_bench(BenchConfig(strategy=s, queries=queries, runs=runs, dataset=dataset), progress=False)
+                j = r.to_json()
+                found.append(j)
+                base = j["mean"] if s == "random" else base
+                above = "-" if base is None or s == "random" else ("yes" if j["mean"] > base else "NO")
+                rows.append([dataset, queries, s, f"{j['mean']:.2f} ± {j['std']:.2f}", f"{j['optimum']:.2f}",
+                             f"{j['optimum'] - j['mean']:.2f}", above, f"{j['evaluations_per_s']:,.0f}"])
+    print(f"(f) every strategy, no budget, {runs} runs: best test accuracy found (the reward is the dataset's)")
+    print(format_table(rows, ["dataset", "queries", "strategy", "best test acc (%)", "optimum", "gap",
+                              "above random", "evals/s"]))
+    (out / "every_strategy.json").write_text(json.dumps(found, indent=1))
+    return found
 
 
 def part_every_device(space, runs: int, out: Path) -> list[dict]:

@@ -20,7 +20,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
 
 from hwnas.errors import HwnasError
 from hwnas.spaces.base import Arch, SearchSpace
@@ -28,6 +27,8 @@ from hwnas.strategies.base import Strategy, Trial, register_strategy
 
 
 def expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float, xi: float) -> np.ndarray:
+    from scipy.stats import norm
+
     sigma = np.maximum(sigma, 1e-12)
     z = (mu - best - xi) / sigma
     return (mu - best - xi) * norm.cdf(z) + sigma * norm.pdf(z)
