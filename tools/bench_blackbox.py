@@ -17,7 +17,7 @@
     margin auto, up to 50 finalists skipping those with less than a 20 % chance of meeting
     the budget), beside the same search seeing the true latency (goal: every run answers,
     none over the budget, mean gap <= 0.5).
-(f) every strategy (random, evolution, reinforce, ppo, metaqnn, gp, pareto) on CIFAR-10,
+(f) every strategy (random, evolution, reinforce, ppo, metaqnn, gp, tpe, pareto) on CIFAR-10,
     CIFAR-100 and ImageNet16-120 at 100 and 200 queries, no budget: best test accuracy
     found beside the optimum and random search, and evaluations per second.
 
@@ -173,7 +173,7 @@ def busy_cores():
             p.wait()
 
 
-EVERY = ("random", "evolution", "reinforce", "ppo", "metaqnn", "gp", "pareto")
+EVERY = ("random", "evolution", "reinforce", "ppo", "metaqnn", "gp", "tpe", "pareto")
 DATASETS = ("cifar10", "cifar100", "imagenet16_120")
 
 
