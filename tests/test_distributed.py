@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
@@ -19,37 +20,37 @@ import torch.multiprocessing as mp
 from hwnas.data.datasets import load
 from hwnas.errors import HwnasError
 from hwnas.job.recipe import SearchRecipe
-from hwnas.lut.table import LatencyTable
 from hwnas.paths import REPO_ROOT
-from hwnas.predictors.simple import LutSumPredictor
 from hwnas.spaces import get_space
 from hwnas.supernet.distributed import World
+from hwnas.spaces.option_table import OptionTable
 from hwnas.supernet.search import DifferentiableSearch, SearchConfig
-from hwnas.supernet.worker import train_distributed
+from hwnas.supernet.worker import OptionLatency, train_distributed
 from hwnas.target import Target
 
 TABLE = REPO_ROOT / "latency_tables" / "mbv2-small.cpu-ort.lut.json"
 
 
 def test_two_processes_train_one_epoch_then_one_process_resumes(tmp_path: Path) -> None:
-    space = get_space("mbv2", "small")
-    pred = LutSumPredictor(space, LatencyTable.load(TABLE)).plain()
-    target = Target("cpu", pred, pred.option_latency().quantile(space, 0.5))
+    # a small NAS-Bench-201 skeleton and per-option latencies made up for it: the test is about
+    # training, not latency
+    space = get_space("nb201", resolution=8, channels=4, cells_per_stage=1)
+    costs = OptionTable(1.0, [np.array([0.0, 0.1, 0.5, 1.0, 0.3]) for _ in space.decisions()])
+    target = Target("made-up", OptionLatency(space, costs), 3.0)
     # batch 48: 719 training images make 15 batches, the last one of 47, so the two processes
-    # see batches of different sizes (and draw dropout masks of different sizes) but must
-    # still sample the same paths
+    # see batches of different sizes but must still sample the same paths
     cfg = SearchConfig(strategy="gdas", epochs=2, warmup_epochs=0, batch_size=48, torch_device="cpu")
     data = {"name": "digits", "data_dir": None, "seed": 0}
     train_distributed(2, tmp_path, space, [target], data, cfg, stop_after=1, progress=False)
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert len(log) == 1 and log[0]["processes"] == 2 and (tmp_path / "checkpoint.pt").is_file()
     after_two = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
-    search = DifferentiableSearch(space, [target], load("digits", resolution=32), cfg, tmp_path, progress=False)
+    search = DifferentiableSearch(space, [target], load("digits", resolution=8), cfg, tmp_path, progress=False)
     out = search.run()  # resumes the two processes' checkpoint, one process from here
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["processes"] for r in log] == [2, 1] and out["epochs"] == 2
     assert not torch.equal(after_two["net"]["alphas.0"], search.net.alphas[0].detach())  # it went on searching
-    assert out["meets_all_budgets"]
+    assert out["meets_all_budgets"] and space.connected(space.parse(out["arch"]))
 
 
 def _disagree(rank: int, store: str, errors: "mp.Queue") -> None:
@@ -86,7 +87,7 @@ def _hwnas(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_cli_search_on_two_processes(tmp_path: Path) -> None:
     r = _hwnas("search", "--strategy", "proxyless", "--space", "mbv2", "--preset", "small", "--lut", str(TABLE),
                "--budget-quantile", "0.5", "--data", "digits", "--epochs", "1", "--warmup-epochs", "0", "--quiet",
-               "--nproc", "2", "-o", str(tmp_path / "run"), cwd=tmp_path)
+               "--batch-size", "240", "--nproc", "2", "-o", str(tmp_path / "run"), cwd=tmp_path)
     assert r.returncode in (0, 3), r.stderr[-3000:]
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [x["processes"] for x in log] == [2]
