@@ -22,8 +22,8 @@ from hwnas.errors import HwnasError
 from hwnas.job.recipe import SearchRecipe
 from hwnas.paths import REPO_ROOT
 from hwnas.spaces import get_space
-from hwnas.supernet.distributed import World
 from hwnas.spaces.option_table import OptionTable
+from hwnas.supernet.distributed import World
 from hwnas.supernet.search import DifferentiableSearch, SearchConfig
 from hwnas.supernet.worker import OptionLatency, train_distributed
 from hwnas.target import Target
