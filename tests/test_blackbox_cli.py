@@ -19,6 +19,7 @@ from hwnas.evaluators.training import TrainingAccuracy
 from hwnas.job.recipe import SearchRecipe
 from hwnas.predictors import FlopsPredictor
 from hwnas.spaces import get_space
+from hwnas.strategies.base import strategy_names
 from hwnas.supernet.search import DifferentiableSearch, SearchConfig
 from hwnas.target import Target
 
@@ -181,8 +182,8 @@ def test_a_resumed_run_keeps_its_recipe(pixel2_predictor: Path, tmp_path: Path) 
 
 
 @pytest.mark.parametrize("line,fragment", [
-    ('strategy = "annealing"', "field 'strategy' should be one of darts, evolution, gdas, pareto, proxyless, random, "
-                               "reinforce, not 'annealing'"),
+    ('strategy = "annealing"', f"field 'strategy' should be one of {', '.join(sorted(strategy_names()))}, "
+                               "not 'annealing'"),
     ('loss = "mul#exp"', "field 'loss' should be one of add#linear, mul#log, not 'mul#exp'"),
     ("queries = 2.5", "field 'queries' should be an integer, not 2.5"),
     ('screen_margin = "wide"', "field 'screen_margin' should be a fraction >= 0 or 'auto', not 'wide'"),
