@@ -276,6 +276,32 @@ class SearchSpace(ABC):
             np.put_along_axis(out, idx + offsets, 1.0, axis=1)
         return out
 
+    def path_encoding_size(self) -> int:
+        return self.encoding_size()
+
+    def path_encode_indices(self, idx: np.ndarray) -> np.ndarray:
+        """BANANAS's path encoding (White et al. 2021) of an (n, decisions) index matrix: one
+        feature per operation-labelled path from the input to the output. A chain has one path,
+        labelled by every decision; its features truncated to one label each (as BANANAS
+        truncates long paths) are the one-hot encoding, which is this default."""
+        return self.encode_indices(idx)
+
+    def growth(self) -> tuple[tuple[int, ...], ...]:
+        """The order in which a network grows from :meth:`simplest` to a full one, as groups of
+        decision positions (PNAS's blocks, added one group at a time); by default one decision
+        at a time, in decision order."""
+        return tuple((i,) for i in range(len(self.decisions())))
+
+    def simplest(self) -> tuple[int, ...]:
+        """Each decision's cheapest option (fewest multiply-adds of the layers it contributes,
+        the first option on a tie): ``none`` on a cell's edges, ``zero`` on a chain's
+        skippable blocks, the smallest block where a block cannot be skipped."""
+        out = []
+        for i, d in enumerate(self.decisions()):
+            macs = [sum(count_layer(s).macs for s in self.option_layers(i, c)) for c in d.choices]
+            out.append(int(np.argmin(macs)))
+        return tuple(out)
+
     def enumerate(self) -> Iterator[Arch]:
         """Every architecture, in decision order (only sensible for small spaces)."""
         for combo in itertools.product(*(d.choices for d in self.decisions())):

@@ -157,6 +157,14 @@ class MBV2Space(SearchSpace):
         stem, first, _ = self._fixed_head()
         return [stem, first, *self._tail(self._positions()[-1][1])]
 
+    def growth(self) -> tuple[tuple[int, ...], ...]:
+        """Stage by stage from the input: the simplest network has each stage's first block at
+        its smallest and the rest skipped; a step specifies every block of the next stage."""
+        stages: dict[str, list[int]] = {}
+        for i, d in enumerate(self.decisions()):
+            stages.setdefault(d.name.split(".")[0], []).append(i)
+        return tuple(tuple(v) for v in stages.values())
+
     def option_layers(self, position: int, option: str) -> list[LayerSpec]:
         spec = self.block_layer(position, option)
         return [] if spec is None else [spec]

@@ -133,6 +133,30 @@ class NB201Space(SearchSpace):
             return np.zeros(0, dtype=bool)
         return (_live_table()[_codes(idx)] != OPS.index("none")).any(axis=1)
 
+    def path_encoding_size(self) -> int:
+        return sum((len(OPS) - 1) ** len(path) for path in _paths())
+
+    def path_encode_indices(self, idx: np.ndarray) -> np.ndarray:
+        """One feature per path from the input node to the output node and per sequence of
+        operations on it (``none`` ends a path): 4 + 2 x 16 + 64 = 100 features; an edge
+        that lies on no path does not show (dead operations encode like ``none``)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        out = np.zeros((len(idx), self.path_encoding_size()), dtype=np.float32)
+        rows, base, labels = np.arange(len(idx)), 0, len(OPS) - 1
+        for path in _paths():
+            ops = idx[:, list(path)] - 1  # none is option 0: -1 means the path is cut
+            alive = (ops >= 0).all(axis=1)
+            slot = (np.maximum(ops, 0) * labels ** np.arange(len(path))).sum(axis=1)
+            out[rows[alive], base + slot[alive]] = 1.0
+            base += labels ** len(path)
+        return out
+
+    def growth(self) -> tuple[tuple[int, ...], ...]:
+        """Node by node, as PNAS adds blocks: the edge from the input to the output first (a
+        one-operation cell), then node 1 with its edges in and out, then node 2 with its three."""
+        return ((EDGES.index((3, 0)),), (EDGES.index((1, 0)), EDGES.index((3, 1))),
+                (EDGES.index((2, 0)), EDGES.index((2, 1)), EDGES.index((3, 2))))
+
     def from_choices(self, choices: Sequence[str]) -> NB201Arch:
         return NB201Arch(self, tuple(choices))
 
@@ -181,6 +205,23 @@ class NB201Space(SearchSpace):
         from hwnas.nn.supernets import CellSupernet
 
         return CellSupernet(self, partial_channels)
+
+
+@functools.lru_cache(maxsize=1)
+def _paths() -> tuple[tuple[int, ...], ...]:
+    """Every path from node 0 to the last node, as the positions of its edges, shortest first."""
+    found: list[tuple[int, ...]] = []
+
+    def walk(node: int, path: tuple[int, ...]) -> None:
+        if node == NODES - 1:
+            found.append(path)
+            return
+        for pos, (to, frm) in enumerate(EDGES):
+            if frm == node:
+                walk(to, path + (pos,))
+
+    walk(0, ())
+    return tuple(sorted(found, key=len))
 
 
 def _reached(choices: Sequence[str]) -> set[int]:

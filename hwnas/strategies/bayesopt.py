@@ -24,6 +24,7 @@ import numpy as np
 from hwnas.errors import HwnasError
 from hwnas.spaces.base import Arch, SearchSpace
 from hwnas.strategies.base import Strategy, Trial, register_strategy
+from hwnas.strategies.surrogate import History, candidates as candidates_of, history_xy
 
 
 def expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float, xi: float) -> np.ndarray:
@@ -45,7 +46,7 @@ class GaussianProcessBO(Strategy):
             raise HwnasError("gp needs initial >= 1, pool >= 1, top >= 0, xi >= 0 and refit_every >= 1")
         self.initial, self.pool, self.top, self.xi = int(initial), int(pool), int(top), float(xi)
         self.refit_every = int(refit_every)
-        self.history: list[tuple[list[int], float | None]] = []
+        self.history: History = []
         self.sizes = [len(d.choices) for d in space.decisions()]
         #: the kernel's fitted hyperparameters (log scale) and at how many trials they were fitted
         self.theta: list[float] | None = None
@@ -59,7 +60,7 @@ class GaussianProcessBO(Strategy):
         scored = [(i, r) for i, r in self.history if r is not None]
         if len(scored) < self.initial:
             return [self.fresh(self.random_arch) for _ in range(n)]
-        candidates = self._candidates(scored)
+        candidates = candidates_of(self.rng, self.sizes, self.seen, self.history, self.pool, self.top)
         out = []
         if len(candidates):
             ei = self._acquisition(candidates)
@@ -69,27 +70,12 @@ class GaussianProcessBO(Strategy):
                 out.append(arch)
         return out + [self.fresh(self.random_arch) for _ in range(n - len(out))]
 
-    def _candidates(self, scored: list[tuple[list[int], float]]) -> np.ndarray:
-        """Index rows, unseen, sorted: ``pool`` random ones and the neighbours of the ``top`` best."""
-        sizes = np.array(self.sizes)
-        rows = [(self.rng.random((self.pool, len(sizes))) * sizes).astype(np.int64)]
-        for idx, _ in sorted(scored, key=lambda t: -t[1])[:self.top]:
-            base = np.array(idx, dtype=np.int64)
-            for d, k in enumerate(sizes):
-                block = np.repeat(base[None, :], k, axis=0)
-                block[:, d] = np.arange(k)
-                rows.append(block)
-        cand = np.unique(np.concatenate(rows), axis=0)
-        keep = np.array([tuple(r) not in self.seen for r in cand.tolist()], dtype=bool)
-        return cand[keep]
-
     def _acquisition(self, candidates: np.ndarray) -> np.ndarray:
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-        low = min(r for _, r in self.history if r is not None)
-        x = self.space.encode_indices(np.array([i for i, _ in self.history], dtype=np.int64))
-        y = np.array([low if r is None else r for _, r in self.history])
+        idx, y = history_xy(self.history)
+        x = self.space.encode_indices(idx)
         kernel = ConstantKernel(1.0) * Matern(length_scale=2.0, length_scale_bounds=(0.1, 100.0), nu=2.5) \
             + WhiteKernel(1e-3, (1e-6, 1e-1))
         # the hyperparameters are fitted anew every refit_every trials (the fit is most of the
