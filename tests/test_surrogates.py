@@ -82,3 +82,18 @@ def test_pnas_grows_the_cell_level_by_level() -> None:
     assert len(second) == 3 and all(a.choices[3] in parents for a in second)
     assert all(a.choices[0] != "none" or a.choices[4] != "none" for a in second)
     assert all(a.choices[1] == a.choices[2] == a.choices[5] == "none" for a in second)
+
+
+def test_model_based_strategies_search_a_chain() -> None:
+    from hwnas.strategies import run
+    from hwnas.testing.strategies import Synthetic, problem
+
+    space = get_space("mbv2", "small")
+    first = get_strategy("pnas", space, seed=0).ask(10)  # level 1: stage 1 specified, the rest simplest
+    simplest = space.simplest()
+    assert all(a.indices()[2:] == simplest[2:] for a in first) and len({a.indices() for a in first}) == 10
+    for name in ("pnas", "bananas"):
+        obj = Synthetic(seed=1, space=space)
+        _, log = run(get_strategy(name, space, seed=0), problem(obj, "hard", 20.0), 40)
+        assert log.queries == 40 and len(set(obj.calls)) == 40
+        assert log.best().feasible and log.best().latency_ms["synthetic"] <= 20.0
