@@ -51,7 +51,7 @@ def test_simplest_network_and_growth_order() -> None:
 def test_history_and_candidates() -> None:
     history = [([0, 1], 0.5), ([1, 1], None), ([2, 0], 0.9)]
     idx, y = history_xy(history)
-    assert idx.tolist() == [[0, 1], [1, 1], [2, 0]] and y.tolist() == [0.5, 0.5, 0.9]
+    assert idx.tolist() == [[0, 1], [2, 0]] and y.tolist() == [0.5, 0.9]  # a rejected one has no reward
     assert sorted(neighbour_rows([3, 2], [[2, 0]]).tolist()) == [[0, 0], [1, 0], [2, 0], [2, 0], [2, 1]]
     seen = {(0, 1), (1, 1), (2, 0)}
     cand = candidates(np.random.default_rng(0), [3, 2], seen, history, pool=0, top=1)
@@ -97,3 +97,15 @@ def test_model_based_strategies_search_a_chain() -> None:
         _, log = run(get_strategy(name, space, seed=0), problem(obj, "hard", 20.0), 40)
         assert log.queries == 40 and len(set(obj.calls)) == 40
         assert log.best().feasible and log.best().latency_ms["synthetic"] <= 20.0
+
+
+def test_feasibility_learns_which_side_of_a_budget_a_cell_is_on() -> None:
+    from hwnas.strategies.surrogate import feasibility
+
+    rng = np.random.default_rng(0)
+    rows = rng.integers(0, 5, size=(300, 6))
+    cost = (rows == 3).sum(axis=1)  # conv3x3 is the expensive option; the budget allows two
+    history = [(r.tolist(), None if c > 2 else 1.0) for r, c in zip(rows[:200], cost[:200])]
+    chance = feasibility(NB201, history, rows[200:])
+    assert np.mean((chance >= 0.5) == (cost[200:] <= 2)) > 0.9
+    assert np.array_equal(feasibility(NB201, [(r, 1.0) for r, _ in history], rows[200:]), np.ones(100))

@@ -60,6 +60,16 @@ def row(j: dict, extra: list | None = None) -> list:
             "-" if j["budget_ms"] is None else f"{100 * j['worst_overshoot']:.1f} %"]
 
 
+def budget_and_predictor(space, dev: str) -> tuple:
+    """A device's true latencies, a budget at their 25 % quantile, and a learned predictor
+    fitted on 200 of its cells (a fixed sample)."""
+    lat = latency_lookup(space, dev)
+    idx = lat.all_indices()
+    pick = np.random.default_rng(0).choice(len(idx), 200, replace=False)
+    pred = LearnedPredictor(space).fit(idx[pick], lat.values[pick], device={"name": dev})
+    return lat, float(np.quantile(lat.values, 0.25)), pred
+
+
 HEAD = ["runs", "queries", "best test acc (%)", "optimum", "gap", "over budget", "worst overshoot"]
 
 
@@ -89,11 +99,8 @@ def main() -> None:
     if "b" not in skip:
         rows, results["b"], margins = [], [], {}
         for dev in args.devices.split(","):
-            lat = latency_lookup(space, dev)
-            budget = float(np.quantile(lat.values, 0.25))
+            lat, budget, pred = budget_and_predictor(space, dev)
             idx = lat.all_indices()
-            pick = np.random.default_rng(0).choice(len(idx), 200, replace=False)
-            pred = LearnedPredictor(space).fit(idx[pick], lat.values[pick], device={"name": dev})
             mape = float(np.mean(np.abs(pred.predict(idx) - lat.values) / lat.values) * 100)
             margins[dev] = screen_margin("auto", pred, budget)
             for s in ("evolution", "random"):
@@ -114,10 +121,7 @@ def main() -> None:
                   f"screen margin (auto) {100 * margins[j['device']]:.2f} %")
 
     if "c" not in skip:
-        lat = latency_lookup(space, "pixel2")
-        idx = lat.all_indices()
-        pick = np.random.default_rng(0).choice(len(idx), 200, replace=False)
-        pred = LearnedPredictor(space).fit(idx[pick], lat.values[pick], device={"name": "pixel2"})
+        _, _, pred = budget_and_predictor(space, "pixel2")
         acc = nb201_accuracy(space)
         rows = []
         for s in args.strategies.split(","):
@@ -212,11 +216,7 @@ def part_constrained(space, runs: int, strategies: list[str], devices: list[str]
     measuring finalists, judged by the true latency (the table plays the device)."""
     rows, found = [], []
     for dev in devices:
-        lat = latency_lookup(space, dev)
-        budget = float(np.quantile(lat.values, 0.25))
-        idx = lat.all_indices()
-        pick = np.random.default_rng(0).choice(len(idx), 200, replace=False)
-        pred = LearnedPredictor(space).fit(idx[pick], lat.values[pick], device={"name": dev})
+        lat, budget, pred = budget_and_predictor(space, dev)
         for s in strategies:
             if STRATEGIES[s].goal != "reward":
                 continue  # a front-builder answers with a front, not one network under the budget
@@ -241,11 +241,7 @@ def part_every_device(space, runs: int, out: Path) -> list[dict]:
     devices = nb201_file("latency_ms.csv").read_text().split("\n", 1)[0].strip().split(",")[1:]
     rows, found = [], []
     for dev in devices:
-        lat = latency_lookup(space, dev)
-        budget = float(np.quantile(lat.values, 0.25))
-        idx = lat.all_indices()
-        pick = np.random.default_rng(0).choice(len(idx), 200, replace=False)
-        pred = LearnedPredictor(space).fit(idx[pick], lat.values[pick], device={"name": dev})
+        lat, budget, pred = budget_and_predictor(space, dev)
         seen = run_bench(BenchConfig(strategy="evolution", queries=200, runs=runs, latency=dev, budget_ms=budget,
                                      predictor=pred, margin="auto", finalists=50, min_chance=0.2),
                          progress=False).to_json()

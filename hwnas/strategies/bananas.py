@@ -7,7 +7,10 @@ for a cell, one-hot decisions for a chain), scores candidates made by mutation (
 neighbour of the ``top`` best, as the paper's acquisition optimisation) and ``pool`` random
 ones with an acquisition function of the ensemble's mean and spread, and proposes the
 ``batch`` best, the paper's batch of 10. The next ``batch`` proposals come from the next fit,
-with everything told by then.
+with everything told by then. Under a hard budget, a rejected candidate stays out of the
+ensemble and the acquisition is weighted by the chance that the budget lets a candidate
+through (:func:`hwnas.strategies.surrogate.feasibility`; EI times it, or, for ITS and UCB,
+the candidates more likely through than not first).
 
 The acquisition is one of the paper's: ``ei`` (expected improvement over the best reward,
 the default), ``its`` (independent Thompson sampling: one draw per candidate from a normal
@@ -26,9 +29,9 @@ import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.strategies.base import register_strategy
 from hwnas.strategies.bayesopt import expected_improvement
-from hwnas.strategies.base import Strategy, Trial, register_strategy
-from hwnas.strategies.surrogate import History, candidates, history_xy
+from hwnas.strategies.surrogate import History, ModelBased, candidates, feasibility, history_xy
 
 ACQUISITIONS = ("ei", "its", "ucb")
 
@@ -42,7 +45,7 @@ def fit_surrogate(space: SearchSpace, history: History, members: int, steps: int
 
 
 @register_strategy
-class Bananas(Strategy):
+class Bananas(ModelBased):
     name = "bananas"
 
     def __init__(self, space: SearchSpace, seed: int = 0, initial: int = 10, batch: int = 10, members: int = 5,
@@ -55,10 +58,6 @@ class Bananas(Strategy):
         self.acquisition = acquisition
         self.initial, self.batch, self.members = int(initial), int(batch), int(members)
         self.pool, self.top, self.steps = int(pool), int(top), int(steps)
-        self.sizes = [len(d.choices) for d in space.decisions()]
-        self.history: History = []
-        #: the current iteration's proposals not yet asked, best draw first
-        self.queue: list[list[int]] = []
         self.fits = 0
 
     def params(self) -> dict[str, Any]:
@@ -66,44 +65,29 @@ class Bananas(Strategy):
                 "top": self.top, "steps": self.steps, "acquisition": self.acquisition}
 
     def ask(self, n: int = 1) -> list[Arch]:
-        if sum(r is not None for _, r in self.history) < self.initial:
+        if self.scored() < self.initial:
             return [self.fresh(self.random_arch) for _ in range(n)]
-        out: list[Arch] = []
-        while len(out) < n:
-            if not self.queue:
-                self._iterate()
-                if not self.queue:
-                    break
-            row = self.queue.pop(0)
-            if tuple(row) not in self.seen:
-                self.seen.add(tuple(row))
-                out.append(self.space.from_indices(row))
-        return out + [self.fresh(self.random_arch) for _ in range(n - len(out))]
+        return super().ask(n)
 
-    def _iterate(self) -> None:
+    def _refill(self) -> None:
         """Fit the ensemble on everything told and queue the ``batch`` best candidates."""
         cand = candidates(self.rng, self.sizes, self.seen, self.history, self.pool, self.top)
         if not len(cand):
             return
         model = fit_surrogate(self.space, self.history, self.members, self.steps, int(self.rng.integers(2 ** 31)))
         mu, sd = model.predict(self.space.path_encode_indices(cand))
-        if self.acquisition == "its":
-            score = self.rng.normal(mu, np.maximum(sd, 1e-12))
-        elif self.acquisition == "ucb":
-            score = mu + sd
+        chance = feasibility(self.space, self.history, cand)
+        if self.acquisition == "ei":
+            order = np.argsort(-expected_improvement(mu, sd, max(r for _, r in self.history if r is not None), 0.0)
+                               * chance, kind="stable")
         else:
-            score = expected_improvement(mu, sd, max(r for _, r in self.history if r is not None), 0.0)
-        self.queue = [cand[int(j)].tolist() for j in np.argsort(-score, kind="stable")[:self.batch]]
+            score = self.rng.normal(mu, np.maximum(sd, 1e-12)) if self.acquisition == "its" else mu + sd
+            order = np.lexsort((-score, chance < 0.5))  # those a budget likely lets through first
+        self.queue = [cand[int(j)].tolist() for j in order[:self.batch]]
         self.fits += 1
 
-    def _tell(self, trials: list[Trial]) -> None:
-        for t in trials:
-            self.history.append((list(t.arch.indices()), t.reward))
+    def _model_state(self) -> dict[str, Any]:
+        return {"fits": self.fits}
 
-    def _state(self) -> dict[str, Any]:
-        return {"history": [[i, r] for i, r in self.history], "queue": self.queue, "fits": self.fits}
-
-    def _load(self, state: dict[str, Any]) -> None:
-        self.history = [([int(x) for x in i], None if r is None else float(r)) for i, r in state["history"]]
-        self.queue = [[int(x) for x in row] for row in state["queue"]]
+    def _model_load(self, state: dict[str, Any]) -> None:
         self.fits = int(state["fits"])

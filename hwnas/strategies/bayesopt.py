@@ -10,8 +10,8 @@ After them each proposal maximises expected improvement over the best reward so 
 EI = (μ - best - ξ) Φ(z) + σ φ(z), among ``pool`` random unseen architectures and every
 unseen neighbour (one decision changed) of the ``top`` best ones: mutation-based
 acquisition optimisation, as BANANAS does it. Several asked at once take the best EIs
-in turn. A candidate a hard budget rejected has no reward; it enters the model at the
-lowest reward seen, so the search learns to leave its region.
+in turn. Under a hard budget the EI is weighted by the probability that the budget lets a
+candidate through (:func:`hwnas.strategies.surrogate.feasibility`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.spaces.base import Arch, SearchSpace
-from hwnas.strategies.base import Strategy, Trial, register_strategy
-from hwnas.strategies.surrogate import History, candidates as candidates_of, history_xy
+from hwnas.strategies.base import register_strategy
+from hwnas.strategies.surrogate import ModelBased, candidates as candidates_of, feasibility, history_xy
 
 
 def expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float, xi: float) -> np.ndarray:
@@ -36,7 +36,7 @@ def expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float, xi: flo
 
 
 @register_strategy
-class GaussianProcessBO(Strategy):
+class GaussianProcessBO(ModelBased):
     name = "gp"
 
     def __init__(self, space: SearchSpace, seed: int = 0, initial: int = 10, pool: int = 1000, top: int = 10,
@@ -46,8 +46,6 @@ class GaussianProcessBO(Strategy):
             raise HwnasError("gp needs initial >= 1, pool >= 1, top >= 0, xi >= 0 and refit_every >= 1")
         self.initial, self.pool, self.top, self.xi = int(initial), int(pool), int(top), float(xi)
         self.refit_every = int(refit_every)
-        self.history: History = []
-        self.sizes = [len(d.choices) for d in space.decisions()]
         #: the kernel's fitted hyperparameters (log scale) and at how many trials they were fitted
         self.theta: list[float] | None = None
         self.fitted_at = 0
@@ -57,8 +55,7 @@ class GaussianProcessBO(Strategy):
                 "refit_every": self.refit_every}
 
     def ask(self, n: int = 1) -> list[Arch]:
-        scored = [(i, r) for i, r in self.history if r is not None]
-        if len(scored) < self.initial:
+        if self.scored() < self.initial:
             return [self.fresh(self.random_arch) for _ in range(n)]
         candidates = candidates_of(self.rng, self.sizes, self.seen, self.history, self.pool, self.top)
         out = []
@@ -90,15 +87,11 @@ class GaussianProcessBO(Strategy):
         if refit:
             self.theta, self.fitted_at = [float(v) for v in gp.kernel_.theta], len(self.history)
         mu, sigma = gp.predict(self.space.encode_indices(candidates), return_std=True)
-        return expected_improvement(mu, sigma, float(y.max()), self.xi)
+        return expected_improvement(mu, sigma, float(y.max()), self.xi) * feasibility(self.space, self.history,
+                                                                                      candidates)
 
-    def _tell(self, trials: list[Trial]) -> None:
-        for t in trials:
-            self.history.append((list(t.arch.indices()), t.reward))
+    def _model_state(self) -> dict[str, Any]:
+        return {"theta": self.theta, "fitted_at": self.fitted_at}
 
-    def _state(self) -> dict[str, Any]:
-        return {"history": [[i, r] for i, r in self.history], "theta": self.theta, "fitted_at": self.fitted_at}
-
-    def _load(self, state: dict[str, Any]) -> None:
-        self.history = [([int(x) for x in i], None if r is None else float(r)) for i, r in state["history"]]
+    def _model_load(self, state: dict[str, Any]) -> None:
         self.theta, self.fitted_at = state["theta"], int(state["fitted_at"])

@@ -10,7 +10,8 @@ group's decisions (``expand`` of them at random per parent when there are more),
 children with the surrogate, an ensemble of small MLPs on the path encoding trained on
 everything told, and queries the ``beam`` best (mean + ``kappa`` x spread). After the last
 level the search goes on the same way from the ``beam`` best networks so far, their
-children now being their one-decision neighbours.
+children now being their one-decision neighbours. Under a hard budget the children that the
+budget likely lets through (:func:`hwnas.strategies.surrogate.feasibility`) rank first.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import HwnasError
-from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.spaces.base import SearchSpace
 from hwnas.strategies.bananas import fit_surrogate
-from hwnas.strategies.base import Strategy, Trial, register_strategy
-from hwnas.strategies.surrogate import History, best_rows, neighbour_rows, unseen
+from hwnas.strategies.base import register_strategy
+from hwnas.strategies.surrogate import ModelBased, best_rows, feasibility, neighbour_rows, unseen
 
 
 @register_strategy
-class Pnas(Strategy):
+class Pnas(ModelBased):
     name = "pnas"
 
     def __init__(self, space: SearchSpace, seed: int = 0, beam: int = 10, expand: int = 500, members: int = 5,
@@ -39,30 +40,14 @@ class Pnas(Strategy):
         self.beam, self.expand, self.members = int(beam), int(expand), int(members)
         self.kappa, self.steps = float(kappa), int(steps)
         self.groups = space.growth()
-        self.sizes = [len(d.choices) for d in space.decisions()]
-        self.history: History = []
         #: how many groups the networks of the current level specify (past the last: refining)
         self.level = 0
         #: the current level's networks, asked or still to ask
         self.current: list[list[int]] = []
-        self.queue: list[list[int]] = []
 
     def params(self) -> dict[str, Any]:
         return {"beam": self.beam, "expand": self.expand, "members": self.members, "kappa": self.kappa,
                 "steps": self.steps}
-
-    def ask(self, n: int = 1) -> list[Arch]:
-        out: list[Arch] = []
-        while len(out) < n:
-            if not self.queue:
-                self._next_level()
-                if not self.queue:
-                    break
-            row = self.queue.pop(0)
-            if tuple(row) not in self.seen:
-                self.seen.add(tuple(row))
-                out.append(self.space.from_indices(row))
-        return out + [self.fresh(self.random_arch) for _ in range(n - len(out))]
 
     def _parents(self) -> list[list[int]]:
         """The ``beam`` best of the current level (its told rewards; those not yet told after),
@@ -93,7 +78,7 @@ class Pnas(Strategy):
             out.append(block)
         return np.concatenate(out)
 
-    def _next_level(self) -> None:
+    def _refill(self) -> None:
         cand = unseen(self._children(self._parents()), self.seen)
         self.level += 1
         if not len(cand):
@@ -107,20 +92,14 @@ class Pnas(Strategy):
             model = fit_surrogate(self.space, self.history, self.members, self.steps,
                                   int(self.rng.integers(2 ** 31)))
             mu, sd = model.predict(self.space.path_encode_indices(cand))
-            chosen = cand[np.argsort(-(mu + self.kappa * sd), kind="stable")[:self.beam]]
+            chance = feasibility(self.space, self.history, cand)
+            chosen = cand[np.lexsort((-(mu + self.kappa * sd), chance < 0.5))[:self.beam]]
         self.current = chosen.tolist()
         self.queue = list(self.current)
 
-    def _tell(self, trials: list[Trial]) -> None:
-        for t in trials:
-            self.history.append((list(t.arch.indices()), t.reward))
+    def _model_state(self) -> dict[str, Any]:
+        return {"level": self.level, "current": self.current}
 
-    def _state(self) -> dict[str, Any]:
-        return {"history": [[i, r] for i, r in self.history], "level": self.level, "current": self.current,
-                "queue": self.queue}
-
-    def _load(self, state: dict[str, Any]) -> None:
-        self.history = [([int(x) for x in i], None if r is None else float(r)) for i, r in state["history"]]
+    def _model_load(self, state: dict[str, Any]) -> None:
         self.level = int(state["level"])
         self.current = [[int(x) for x in row] for row in state["current"]]
-        self.queue = [[int(x) for x in row] for row in state["queue"]]
