@@ -99,7 +99,7 @@ def test_recipe_takes_nproc_for_supernets_and_lets_a_resume_change_it() -> None:
              "output": "run"}
     stored = SearchRecipe.parse(flags={**flags, "nproc": 2}).to_json()
     assert SearchRecipe.parse(flags={**flags, "nproc": 1}).differences(stored) == []
-    with pytest.raises(HwnasError, match="applies to the differentiable strategies, not to evolution"):
+    with pytest.raises(HwnasError, match="applies to the differentiable modes, not to evolution"):
         SearchRecipe.parse(flags={**flags, "strategy": "evolution", "nproc": 2})
     with pytest.raises(HwnasError, match="--nproc .* must be in \\[1, inf\\)"):
         SearchRecipe.parse(flags={**flags, "nproc": 0})

@@ -13,6 +13,11 @@ mechanisms against collapse, each shown on its own):
 - ``tracking``: the latency term's weight tracks the budget (dual ascent);
 - ``none``: no latency term at all (the budget acts only at derivation).
 
+``enas`` (a controller samples the trained path; REINFORCE on accuracy × MnasNet's latency
+factor) takes ``fixed`` (w = -0.07) and ``none`` (w = 0); its "argmax" is the controller's
+greedy decoding and its "budget" derivation is ENAS's own (sampled cells under the budget,
+ranked by their accuracy under the shared weights).
+
 Each search is derived twice: ``argmax`` (each edge's most likely operation, as published)
 and ``budget`` (the most likely connected cell whose predicted latency fills 90-100 % of
 the budget). References: 200 random cells under the budget, and regularized evolution at
@@ -22,7 +27,7 @@ Searches resume from their run directories (``OUT/runs/KEY``): an interrupted be
 picks up where it stopped, and a finished search is only derived again.
 
     .venv/bin/python -m tools.bench_cells [--devices pixel2,gold_6226] [--quantiles 0.25,0.5]
-        [--modes proxyless,gdas,darts] [--variants fixed,tracking,none] [--seeds 5] [--epochs 8]
+        [--modes proxyless,gdas,darts,enas] [--variants fixed,tracking,none] [--seeds 5] [--epochs 8]
         [--partial-channels K]
 """
 
@@ -44,11 +49,14 @@ from hwnas.evaluators.tabular import nb201_accuracy, nb201_latency
 from hwnas.predictors import LearnedPredictor
 from hwnas.predictors.base import holdout_error
 from hwnas.spaces import get_space
-from hwnas.supernet.search import DifferentiableSearch, SearchConfig
+from hwnas.strategies.base import STRATEGIES
+from hwnas.supernet.search import SearchConfig, make_search
 from hwnas.target import Target
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {"fixed": {}, "tracking": {"budget_tracking": True}, "none": {"loss": "add#linear", "lam": 0.0}}
+CONTROLLER_VARIANTS = {"fixed": {}, "none": {"mnas_w": 0.0}}
+"""ENAS's latency term is its reward's exponent: ``fixed`` keeps MnasNet's -0.07, ``none`` drops it."""
 
 
 def fit_predictor(space, latency, device: str, n: int = 200, seed: int = 0) -> LearnedPredictor:
@@ -69,13 +77,16 @@ def judge(space, arch, accuracy, latency, budget: float, under_acc: np.ndarray, 
 def one_search(key: str, mode: str, variant: str, seed: int, space, proxy, target: Target, data, args,
                out: Path) -> dict:
     margin = holdout_error(target.model) if args.derive_margin == "auto" else float(args.derive_margin)
+    variants = CONTROLLER_VARIANTS if getattr(STRATEGIES[mode], "controller", False) else VARIANTS
+    if variant not in variants:
+        raise SystemExit(f"variant {variant!r} does not apply to {mode}; use {', '.join(variants)}")
     cfg = SearchConfig(strategy=mode, epochs=args.epochs, warmup_epochs=args.warmup, seed=seed, derive="budget",
                        derive_margin=margin, batch_size=args.batch_size, partial_channels=args.partial_channels,
-                       torch_device="cpu", **{"loss": args.loss, **VARIANTS[variant]})
-    s = DifferentiableSearch(space, [target], data, cfg, out / "runs" / key, progress=False, proxy=proxy)
+                       torch_device="cpu", **{"loss": args.loss, **variants[variant]})
+    s = make_search(space, [target], data, cfg, out / "runs" / key, progress=False, proxy=proxy)
     s.run()
     log = [json.loads(line) for line in (out / "runs" / key / "log.jsonl").read_text().splitlines()]
-    return {"argmax": str(s.derive()), "budget": str(s.final_arch()), "probabilities": s.net.probabilities(),
+    return {"argmax": str(s.derive()), "budget": str(s.final_arch()), "probabilities": s.probabilities(),
             "final_train_acc": log[-1]["train_acc"], "final_val_acc": log[-1]["val_acc"],
             "expected_ms": log[-1]["expected_ms"][target.name],
             "oneshot_tau": oneshot_tau(s.net, space, proxy, data, args.oneshot) if args.oneshot else None}

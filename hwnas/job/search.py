@@ -106,7 +106,7 @@ class DifferentiableJob:
 
     def run(self) -> SearchResult:
         from hwnas.data.datasets import load
-        from hwnas.supernet.search import DifferentiableSearch, SearchConfig
+        from hwnas.supernet.search import SearchConfig, make_search
 
         r, space = self.ctx.recipe, self.ctx.space
         data = load(r.data, r.data_dir, resolution=space.input_shape()[1], seed=r.seed)
@@ -120,8 +120,8 @@ class DifferentiableJob:
 
             train_distributed(r.nproc, self.ctx.run_dir, space, self.ctx.targets,
                               {"name": r.data, "data_dir": r.data_dir, "seed": r.seed}, cfg, progress=self.ctx.progress)
-        search = DifferentiableSearch(space, self.ctx.targets, data, cfg, self.ctx.run_dir,
-                                      progress=self.ctx.progress)
+        search = make_search(space, self.ctx.targets, data, cfg, self.ctx.run_dir,
+                             progress=self.ctx.progress)
         out = search.run()
         common = {"space", "preset", "strategy", "arch", "devices", "meets_all_budgets"}
         return SearchResult(space.recipe(), r.strategy, out["arch"], out["devices"],

@@ -5,7 +5,7 @@ steps, and its state as JSON."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -71,6 +71,30 @@ def single_thread() -> Iterator[None]:
     finally:
         if before != 1:
             torch.set_num_threads(before)
+
+
+class MovingBaseline:
+    """REINFORCE's baseline: advantages are the reward minus an exponential moving average of
+    the reward, over the root of a moving average of the squared advantage (rewards such as
+    accuracy cluster in a narrow band, so unscaled advantages barely move the policy)."""
+
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+        self.mean: float | None = None
+        self.variance = 0.0
+
+    def advantages(self, rewards: Iterable[float]) -> list[float]:
+        """The rewards' advantages, updating the averages as it goes."""
+        out = []
+        d = self.decay
+        for r in rewards:
+            if self.mean is None:
+                self.mean = r
+            adv = r - self.mean
+            self.variance = d * self.variance + (1 - d) * adv * adv
+            self.mean = d * self.mean + (1 - d) * r
+            out.append(adv / (np.sqrt(self.variance) + 1e-8) if self.variance > 0 else 0.0)
+        return out
 
 
 class Policy:

@@ -1,4 +1,5 @@
-"""The differentiable strategies: how a supernet's mixed operations relax a decision.
+"""The one-shot strategies: how a supernet's mixed operations relax a decision (the
+differentiable modes), or which controller picks the path each step trains (ENAS).
 
 They live in the one strategy registry beside the black-box ones, so ``--strategy`` and
 its help come from one place; :class:`hwnas.nn.mixed.MixedOp` implements each mode of
@@ -20,6 +21,8 @@ class DifferentiableStrategy:
     second_order: ClassVar[bool] = False
     #: binary gates: the architecture gradient comes from the sampled gates (BinaryConnect)
     binary_gates: ClassVar[bool] = False
+    #: a controller network samples the paths and learns by REINFORCE (:mod:`hwnas.supernet.enas`)
+    controller: ClassVar[bool] = False
 
 
 @register_strategy
@@ -40,3 +43,10 @@ class Darts(DifferentiableStrategy):
 class Gdas(DifferentiableStrategy):
     name = "gdas"
     help = "GDAS: hard Gumbel-softmax, one sampled path"
+
+
+@register_strategy
+class Enas(DifferentiableStrategy):
+    name = "enas"
+    help = "ENAS: an LSTM controller samples the trained path; REINFORCE on accuracy x latency factor"
+    controller = True

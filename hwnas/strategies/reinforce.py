@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from hwnas.spaces.base import Arch, SearchSpace
 from hwnas.strategies.base import Strategy, Trial, register_strategy
 
@@ -31,11 +29,10 @@ class Reinforce(Strategy):
                  baseline_decay: float = 0.9, hidden: int = 64) -> None:
         super().__init__(space, seed)
         self.lr, self.entropy, self.baseline_decay, self.hidden = lr, entropy, baseline_decay, hidden
-        from hwnas.nn.controller import Policy
+        from hwnas.nn.controller import MovingBaseline, Policy
 
         self.policy = Policy([len(d.choices) for d in space.decisions()], hidden, lr, seed)
-        self.baseline: float | None = None
-        self.variance = 0.0
+        self.baseline = MovingBaseline(baseline_decay)
 
     def params(self) -> dict[str, Any]:
         return {"lr": self.lr, "entropy": self.entropy, "baseline_decay": self.baseline_decay, "hidden": self.hidden}
@@ -47,18 +44,8 @@ class Reinforce(Strategy):
         return [self.fresh(self._sample, tries=20) for _ in range(n)]
 
     def advantages(self, trials: list[Trial]) -> list[float]:
-        """Reward minus the moving baseline, over the moving standard deviation (0 for a rejected
-        candidate's reward), updating both as it goes."""
-        out = []
-        d = self.baseline_decay
-        for r in (0.0 if t.reward is None else float(t.reward) for t in trials):
-            if self.baseline is None:
-                self.baseline = r
-            adv = r - self.baseline
-            self.variance = d * self.variance + (1 - d) * adv * adv
-            self.baseline = d * self.baseline + (1 - d) * r
-            out.append(adv / (np.sqrt(self.variance) + 1e-8) if self.variance > 0 else 0.0)
-        return out
+        """The trials' advantages over the moving baseline (a rejected candidate's reward is 0)."""
+        return self.baseline.advantages(0.0 if t.reward is None else float(t.reward) for t in trials)
 
     def _tell(self, trials: list[Trial]) -> None:
         if not trials:
@@ -66,9 +53,9 @@ class Reinforce(Strategy):
         self.policy.step(self.space.index_matrix([t.arch for t in trials]), self.advantages(trials), self.entropy)
 
     def _state(self) -> dict[str, Any]:
-        return {**self.policy.state(), "baseline": self.baseline, "variance": self.variance}
+        return {**self.policy.state(), "baseline": self.baseline.mean, "variance": self.baseline.variance}
 
     def _load(self, state: dict[str, Any]) -> None:
         self.policy.load(state)
-        self.baseline = state["baseline"]
-        self.variance = float(state["variance"])
+        self.baseline.mean = state["baseline"]
+        self.baseline.variance = float(state["variance"])

@@ -63,6 +63,9 @@ class SearchConfig:
     #: Gumbel-softmax temperature (gdas), annealed geometrically over the epochs
     tau_start: float = 5.0
     tau_end: float = 0.5
+    #: ENAS: the controller's REINFORCE steps per epoch, and its reward's latency exponent (MnasNet's w)
+    controller_steps: int = 30
+    mnas_w: float = -0.07
     seed: int = 0
     torch_device: str = field(default_factory=lambda: "cuda" if torch.cuda.is_available() else "cpu")
 
@@ -85,6 +88,12 @@ class SearchConfig:
         if self.unrolled and not STRATEGIES[self.strategy].second_order:
             second = [n for n in modes if STRATEGIES[n].second_order]
             raise HwnasError(f"--unrolled (second-order) applies to {', '.join(second)} only")
+        if getattr(STRATEGIES[self.strategy], "controller", False) and self.budget_tracking:
+            raise HwnasError(f"{self.strategy}'s latency term is its reward's exponent (--mnas-w), not a loss weight; "
+                             "drop --budget-tracking")
+        if self.controller_steps < 1 or self.mnas_w > 0:
+            raise HwnasError(f"controller steps must be >= 1 (got {self.controller_steps}) and the latency exponent "
+                             f"<= 0 (got {self.mnas_w})")
         if self.partial_channels < 1:
             raise HwnasError(f"--partial-channels is a channel divisor >= 1 (1: the full mixture), not "
                              f"{self.partial_channels}")
@@ -226,6 +235,10 @@ class DifferentiableSearch:
     def derive(self) -> Arch:
         return self.space.from_indices([int(torch.argmax(a)) for a in self.net.alphas])
 
+    def probabilities(self) -> list[list[float]]:
+        """Each decision's probability of each option under the learnt architecture distribution."""
+        return self.net.probabilities()
+
     def final_arch(self) -> Arch:
         """The run's answer, always connected and (if any connected architecture can) within every
         budget less the derivation margin: argmax when that is so, else (or with derive="budget")
@@ -245,7 +258,7 @@ class DifferentiableSearch:
             if self.space.connected(arch) and fits(predicted(arch)):
                 return arch
             fill = 0.0
-        probs = self.net.probabilities()
+        probs = self.probabilities()
         budget = float(self.targets[0].budget_ms) * keep
         fallback = self.derive()
         for _ in range(6):
@@ -333,7 +346,7 @@ class DifferentiableSearch:
                   "arch": str(arch),
                   "arch_latency_ms": {t.name: t.predict_one(arch) for t in self.targets},
                   "latency_weights": self.tracker.state() if self.tracker is not None else None,
-                  "probabilities": self.net.probabilities(), "seconds": time.perf_counter() - t0}
+                  "probabilities": self.probabilities(), "seconds": time.perf_counter() - t0}
         with open(self.run_dir / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -372,6 +385,7 @@ class DifferentiableSearch:
                                                 dtype=torch.float64)}
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        state.update(self._extra_state())
         tmp = self.run_dir / "checkpoint.pt.tmp"
         torch.save(state, tmp)
         os.replace(tmp, self.run_dir / "checkpoint.pt")
@@ -397,5 +411,24 @@ class DifferentiableSearch:
             self.net.sampler.set_state(state["sampler_rng"].cpu())
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+        self._load_extra(state)
         self.epoch = int(state["epoch"])
         return True
+
+    def _extra_state(self) -> dict[str, Any]:
+        """What a subclass adds to the checkpoint (tensors, numbers, dicts of them: no pickles)."""
+        return {}
+
+    def _load_extra(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`_extra_state` saved."""
+
+
+def make_search(space: SearchSpace, targets: list[Target], data: Splits, config: SearchConfig,
+                run_dir: str | Path, **kwargs: Any) -> DifferentiableSearch:
+    """The search that trains ``config.strategy``'s supernet: a controller-driven one (ENAS) or
+    the relaxed architecture parameters of the differentiable modes."""
+    if getattr(STRATEGIES[config.strategy], "controller", False):
+        from hwnas.supernet.enas import EnasSearch
+
+        return EnasSearch(space, targets, data, config, run_dir, **kwargs)
+    return DifferentiableSearch(space, targets, data, config, run_dir, **kwargs)
