@@ -6,7 +6,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -84,11 +84,13 @@ def accuracy(model: nn.Module, data: Splits, split: str, device: torch.device, l
 def train_arch(arch: Arch, data: Splits, epochs: int = 10, batch_size: int = 64, lr: float = 0.05,
                weight_decay: float = 4e-5, seed: int = 0, device: str | None = None,
                progress: bool = True, train_split: str = "trainval", eval_split: str = "test",
-               recalibrate: int = 0) -> TrainResult:
+               recalibrate: int = 0, on_epoch: Callable[[int, nn.Module], bool] | None = None) -> TrainResult:
     """SGD (Nesterov momentum) with a cosine schedule on ``train_split`` (train + val);
     accuracy on ``eval_split`` (test). A search's accuracy evaluator trains on ``train``
     and scores on ``val``, keeping the test split for the final report; after its short
-    training it re-estimates batch-norm statistics on ``recalibrate`` batches first."""
+    training it re-estimates batch-norm statistics on ``recalibrate`` batches first.
+    ``on_epoch(epoch, model)`` runs after each epoch; when it answers True training stops
+    there (early stopping; the history then has fewer epochs)."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
     model = arch.build().to(dev)
@@ -110,6 +112,8 @@ def train_arch(arch: Arch, data: Splits, epochs: int = 10, batch_size: int = 64,
             losses.append(float(loss.detach()))
         sched.step()
         history.append({"epoch": epoch + 1, "loss": sum(losses) / max(len(losses), 1)})
+        if on_epoch is not None and on_epoch(epoch + 1, model):
+            break
     if recalibrate:
         recalibrate_bn(model, data, recalibrate, batch_size, dev)
     return TrainResult(model.cpu().eval(), accuracy(model.cpu(), data, eval_split, torch.device("cpu")), history,

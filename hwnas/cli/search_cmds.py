@@ -70,7 +70,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, help="training batch size (default 64)")
     p.add_argument("--loss", choices=CHOICES["loss"](), help="differentiable latency loss: " + _losses())
     p.add_argument("--lr", type=float, help="weight learning rate (SGD, cosine schedule; default 0.05)")
-    p.add_argument("--arch-lr", type=float, help="differentiable: architecture learning rate (Adam; default 6e-3)")
+    p.add_argument("--arch-lr", type=float, help="differentiable: architecture learning rate (Adam; enas: the "
+                                                 "controller's; default 6e-3)")
+    p.add_argument("--controller-steps", type=int,
+                   help="enas: controller REINFORCE steps per epoch, 10 sampled architectures each (default 30)")
     p.add_argument("--unrolled", action="store_true", default=None, help="darts: second-order gradient")
     p.add_argument("--partial-channels", type=int, metavar="K",
                    help="differentiable: PC-DARTS memory saving: searched layers that keep their shape see 1/K of "
@@ -101,10 +104,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--queries", type=int, help="accuracy evaluations to spend (default 100)")
     g.add_argument("--reward", choices=CHOICES["reward"](),
                    help="hard budget (default), MnasNet soft constraint, or the Pareto front (pareto strategy)")
-    g.add_argument("--mnas-w", type=float, help="MnasNet exponent w in ACC*(LAT/T)^w (default -0.07)")
+    g.add_argument("--mnas-w", type=float, help="MnasNet exponent w in ACC*(LAT/T)^w (default -0.07; also "
+                                                    "enas's reward)")
     g.add_argument("--accuracy", metavar="EVALUATOR",
                    help="table:DATASET (nb201 benchmark table), supernet:RUN_DIR, train:EPOCHS "
                         "(default table:cifar10 for nb201, train:1 otherwise)")
+    g.add_argument("--early-stop", type=float, metavar="P",
+                   help="train:EPOCHS: after each epoch extrapolate the run's learning curve (Domhan et al.) and "
+                        "stop it once its chance of ending above the best so far is below P (e.g. 0.05)")
     g.add_argument("--population", type=int, help="evolution / pareto population size (default 20)")
     g.add_argument("--batch", type=int, help="architectures asked per step (default 1)")
     g.add_argument("--screen-margin", metavar="FRACTION|auto",

@@ -26,6 +26,9 @@ def accuracy_evaluator(recipe: SearchRecipe, space: SearchSpace) -> tuple[Any, s
     if spec is None:
         spec = "table:cifar10" if space.name == "nb201" else "train:1"
     kind, _, arg = spec.partition(":")
+    if recipe.early_stop is not None and kind != "train":
+        raise HwnasError(f"--early-stop stops training runs by their learning curves: it needs --accuracy "
+                         f"train:EPOCHS, not {spec}")
     if kind == "table":
         from hwnas.evaluators.tabular import nb201_accuracy
 
@@ -46,7 +49,8 @@ def accuracy_evaluator(recipe: SearchRecipe, space: SearchSpace) -> tuple[Any, s
             epochs = int(arg or 1)
         except ValueError:
             raise HwnasError(f"--accuracy train:EPOCHS wants a whole number of epochs, not {arg!r}") from None
-        return TrainingAccuracy(data, epochs=epochs, batch_size=recipe.batch_size, seed=recipe.seed), spec
+        return TrainingAccuracy(data, epochs=epochs, batch_size=recipe.batch_size, seed=recipe.seed,
+                                early_stop=recipe.early_stop), spec
     raise HwnasError(f"unknown accuracy evaluator {spec!r}; use table:DATASET, supernet:RUN_DIR or train:EPOCHS")
 
 
@@ -100,6 +104,7 @@ class BlackBoxSearch:
                                  "measure more (--finalists), lower --screen-margin or raise the budget")
         front = log.front()
         _write_trials(run_dir / "trials.csv", log.trials)
+        plot_cost(run_dir / "cost.png", log, acc_spec)
         hv = None
         first = targets[0]
         if front:
@@ -111,7 +116,7 @@ class BlackBoxSearch:
         details = {"accuracy": best.accuracy, "accuracy_evaluator": acc_spec, "reward": name,
                    "reward_value": best.reward, "queries": log.queries, "proposals": log.proposals,
                    "exhausted": log.exhausted, "front": [t.to_json() for t in front], "hypervolume": hv,
-                   "curve": log.curve(), "screen_margin": {t.name: t.screen_margin for t in targets},
+                   "curve": log.curve(), "evaluation_cost": evaluation_cost(log.trials), "screen_margin": {t.name: t.screen_margin for t in targets},
                    "finalists": [f.to_json() for f in measured]}
         rows = device_rows(targets, best.arch, measured[-1].measured_ms if measured else None)
         return SearchResult(space.recipe(), r.strategy, str(best.arch), rows,
@@ -122,11 +127,46 @@ def _write_trials(path: Path, trials: list) -> None:
     devices = sorted({k for t in trials for k in t.latency_ms})
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["arch", "accuracy", "reward", "feasible", "cached"] + [f"{d}_latency_ms" for d in devices])
+        w.writerow(["arch", "accuracy", "reward", "feasible", "cached"] + [f"{d}_latency_ms" for d in devices]
+                   + ["cost_seconds", "cost_epochs", "stopped_early"])
         for t in trials:
             w.writerow([str(t.arch), "" if t.accuracy is None else f"{t.accuracy:.6f}",
                         "" if t.reward is None else f"{t.reward:.6f}", int(t.feasible), int(t.cached)]
-                       + [f"{t.latency_ms.get(d, float('nan')):.6f}" for d in devices])
+                       + [f"{t.latency_ms.get(d, float('nan')):.6f}" for d in devices]
+                       + [f"{t.cost['seconds']:.3f}" if "seconds" in t.cost else "", t.cost.get("epochs", ""),
+                          int(bool(t.cost.get("stopped", False)))])
+
+
+def evaluation_cost(trials: list) -> dict[str, Any]:
+    """What the accuracy evaluations cost in all: seconds, epochs (training), runs stopped early."""
+    paid = [t.cost for t in trials if t.cost]
+    out: dict[str, Any] = {"seconds": sum(c.get("seconds", 0.0) for c in paid), "evaluations": len(paid)}
+    if any("epochs" in c for c in paid):
+        out["epochs"] = sum(c.get("epochs", 0) for c in paid)
+        out["stopped_early"] = sum(1 for c in paid if c.get("stopped"))
+    return out
+
+
+def plot_cost(path: Path, log: Any, acc_spec: str) -> None:
+    """The best feasible accuracy found against the evaluation cost spent (seconds)."""
+    from hwnas.plots import pyplot, save
+
+    spent, best, xs, ys = 0.0, None, [], []
+    for t in log.trials:
+        if not t.cost:
+            continue
+        spent += t.cost.get("seconds", 0.0)
+        if t.feasible and t.accuracy is not None and not t.cost.get("stopped"):
+            best = t.accuracy if best is None else max(best, t.accuracy)
+        if best is not None:
+            xs.append(spent)
+            ys.append(100 * best)
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.step(xs, ys, where="post")
+    ax.set_xlabel("evaluation cost spent (s)")
+    ax.set_ylabel(f"best accuracy found (%), {acc_spec}")
+    save(fig, path)
 
 
 def plot_front(path: Path, log: Any, front: list, target: Target, space: SearchSpace) -> None:

@@ -102,6 +102,8 @@ class SearchRecipe:
     min_chance: float = 0.2
     correction_networks: int = 20
     nproc: int = 1
+    controller_steps: int = 30
+    early_stop: float | None = None
 
     # -- parsing --------------------------------------------------------------------
     @classmethod
@@ -140,9 +142,9 @@ class SearchRecipe:
         if not (self.device or self.lut or self.predictor):
             raise HwnasError("give the target device (--device SPEC), or its latency table (--lut TABLE) or a fitted "
                              f"predictor (--predictor){where and ' (fields device, lut or predictor' + in_recipe + ')'}")
-        if self.nproc > 1 and self.search_kind != "differentiable":
+        if self.nproc > 1 and (self.search_kind != "differentiable" or self.controller_driven):
             raise HwnasError(f"--nproc (field 'nproc'{in_recipe}) trains a supernet on several processes: it applies "
-                             f"to the differentiable strategies, not to {self.strategy}")
+                             f"to the differentiable modes, not to {self.strategy}")
         n = max(len(self.device), 1)
         for k in ("lut", "predictor", "budget_ms"):
             if len(getattr(self, k)) not in (0, 1, n):
@@ -155,6 +157,13 @@ class SearchRecipe:
         from hwnas.strategies.base import STRATEGIES
 
         return str(STRATEGIES[self.strategy].search)
+
+    @property
+    def controller_driven(self) -> bool:
+        """A one-shot search whose paths a controller samples (ENAS)."""
+        from hwnas.strategies.base import STRATEGIES
+
+        return bool(getattr(STRATEGIES[self.strategy], "controller", False))
 
     @property
     def budgeted(self) -> bool:
@@ -223,6 +232,8 @@ RANGES: dict[str, tuple[str, Any]] = {
     "min_chance": ("[0, 1)", lambda v: 0 <= v < 1),
     "correction_networks": ("[0, inf)", lambda v: v >= 0),
     "nproc": ("[1, inf)", lambda v: v >= 1),
+    "controller_steps": ("[1, inf)", lambda v: v >= 1),
+    "early_stop": ("(0, 1)", lambda v: 0 < v < 1),
 }
 """Fields whose values must lie in an interval (as written in the error, and the test)."""
 MARGINS = ("screen_margin", "derive_margin")

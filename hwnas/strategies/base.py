@@ -36,15 +36,18 @@ class Trial:
     latency_ms: dict[str, float] = field(default_factory=dict)
     feasible: bool = True
     cached: bool = False  # proposed again and served from the cache (not a new query)
+    #: what evaluating the accuracy cost (``seconds``; ``epochs`` for training, with ``stopped``
+    #: and the extrapolation when a learning curve stopped it early); empty when not evaluated
+    cost: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"arch": str(self.arch), "reward": self.reward, "accuracy": self.accuracy,
-                "latency_ms": self.latency_ms, "feasible": self.feasible, "cached": self.cached}
+                "latency_ms": self.latency_ms, "feasible": self.feasible, "cached": self.cached, "cost": self.cost}
 
     @classmethod
     def from_json(cls, space: SearchSpace, d: dict[str, Any]) -> "Trial":
         return cls(space.parse(d["arch"]), d["reward"], d["accuracy"], dict(d["latency_ms"]), bool(d["feasible"]),
-                   bool(d.get("cached", False)))
+                   bool(d.get("cached", False)), dict(d.get("cost") or {}))
 
     def score(self) -> float:
         return -math.inf if self.reward is None else self.reward

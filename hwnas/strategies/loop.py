@@ -103,6 +103,7 @@ def run(strategy: Strategy, problem: Problem, queries: int, *, batch: int = 1, s
         if saved_meta.get("problem") != meta["problem"]:
             raise HwnasError(f"{path} holds a search with other objectives ({saved_meta.get('problem')}); "
                              "use another run directory or delete the state file")
+    problem.observe(log.trials)
     cache = {t.arch.indices(): t for t in log.trials}
     limit = max_proposals if max_proposals is not None else 50 * queries
     start = log.queries

@@ -14,6 +14,7 @@ budget may well meet it. The hard-budget screen can therefore admit candidates u
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -26,9 +27,25 @@ from hwnas.target import Target
 
 
 class AccuracyEvaluator(Protocol):
-    """Accuracy of architectures as fractions in [0, 1], batched."""
+    """Accuracy of architectures as fractions in [0, 1], batched. An evaluator may also have
+    ``evaluate_with_cost(archs) -> (accuracies, [cost per arch])`` (costs beyond seconds, such
+    as epochs) and ``observe(trials)`` (past trials of a resumed search, for evaluators whose
+    decisions depend on them, such as early stopping)."""
 
     def evaluate(self, archs: Sequence[Arch]) -> np.ndarray: ...
+
+
+def evaluate_with_cost(evaluator: AccuracyEvaluator, archs: Sequence[Arch]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Accuracies and each one's cost: the evaluator's own account, else the batch's seconds
+    shared evenly."""
+    own = getattr(evaluator, "evaluate_with_cost", None)
+    if own is not None:
+        acc, costs = own(archs)
+        return np.asarray(acc, dtype=np.float64), list(costs)
+    t0 = time.perf_counter()
+    acc = np.asarray(evaluator.evaluate(archs), dtype=np.float64)
+    share = (time.perf_counter() - t0) / max(len(archs), 1)
+    return acc, [{"seconds": share} for _ in archs]
 
 
 class Problem:
@@ -65,8 +82,10 @@ class Problem:
         passed = self.feasible(lat, screen=True)
         todo = [i for i in range(len(archs)) if passed[i] or not self.reward.hard]
         acc = np.full(len(archs), np.nan)
+        costs: dict[int, dict[str, Any]] = {}
         if todo:
-            acc[todo] = self.accuracy.evaluate([archs[i] for i in todo])
+            acc[todo], done = evaluate_with_cost(self.accuracy, [archs[i] for i in todo])
+            costs = dict(zip(todo, done))
         out = []
         for i, a in enumerate(archs):
             lat_i = {k: float(v[i]) for k, v in lat.items()}
@@ -74,8 +93,14 @@ class Problem:
                 out.append(Trial(a, None, None, lat_i, False))
                 continue
             reward = self.reward(float(acc[i]), lat_i, self.budgets)
-            out.append(Trial(a, reward, float(acc[i]), lat_i, bool(ok[i])))
+            out.append(Trial(a, reward, float(acc[i]), lat_i, bool(ok[i]), cost=costs[i]))
         return out
+
+    def observe(self, trials: Sequence[Trial]) -> None:
+        """Show a resumed search's past trials to an evaluator that keeps state across them."""
+        observe = getattr(self.accuracy, "observe", None)
+        if observe is not None:
+            observe(trials)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"reward": self.reward.name, "devices": [t.name for t in self.targets],
