@@ -24,6 +24,23 @@ from hwnas.errors import HwnasError
 from hwnas.spaces.base import Arch
 
 
+def stop_verdict(curve: Sequence[float], epochs: int, best: float | None, p: float,
+                 min_epochs: int = 3) -> dict[str, float] | None:
+    """Whether a run whose validation accuracy after epochs 1..n is ``curve`` stops now:
+    ``{"extrapolated": final accuracy expected, "chance": of ending above best}`` when, with
+    at least ``min_epochs`` in and epochs left, that chance is below ``p``; else None."""
+    n = len(curve)
+    if n < min_epochs or n >= epochs or best is None:
+        return None
+    from hwnas.evaluators.curves import CurveExtrapolation
+
+    ex = CurveExtrapolation().fit(range(1, n + 1), curve)
+    if not ex.fits:
+        return None
+    chance = ex.probability_above(epochs, best)
+    return {"extrapolated": ex.predict(epochs)[0], "chance": chance} if chance < p else None
+
+
 class TrainingAccuracy:
     def __init__(self, data: Splits, epochs: int = 2, batch_size: int = 64, seed: int = 0,
                  calib_batches: int = 8, early_stop: float | None = None, min_epochs: int = 3) -> None:
@@ -71,17 +88,10 @@ class TrainingAccuracy:
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 with recalibrated(model, self.data, self.calib_batches, self.batch_size, device):
                     curve.append(accuracy(model, self.data, "val", device))
-            if epoch < self.min_epochs or epoch >= self.epochs or self.best is None:
+            verdict = stop_verdict(curve, self.epochs, self.best, self.early_stop, self.min_epochs)
+            if verdict is None:
                 return False
-            from hwnas.evaluators.curves import CurveExtrapolation
-
-            ex = CurveExtrapolation().fit(range(1, epoch + 1), curve)
-            if not ex.fits:
-                return False
-            chance = ex.probability_above(self.epochs, self.best)
-            if chance >= self.early_stop:
-                return False
-            stop.update(extrapolated=ex.predict(self.epochs)[0], chance=chance)
+            stop.update(verdict)
             return True
 
         result = train_arch(arch, self.data, epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,

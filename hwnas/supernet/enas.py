@@ -20,6 +20,9 @@ margin, the ``RESCORED`` best by accuracy on one validation batch (as ENAS score
 batch norm re-estimated, and the best is the answer (ENAS's own derivation, budget-aware). If
 no sample meets the budget, the base derivation runs on the controller's per-decision marginals.
 
+Each epoch's log line has the fields of the other modes; its ``arch_loss`` is minus the mean
+controller reward, and ``expected_ms`` the mean predicted latency of the controller's samples.
+
 The checkpoint holds the controller, its optimiser, the baseline and the sampling generator,
 so an interrupted search resumes where it stopped. Training runs in one process.
 """

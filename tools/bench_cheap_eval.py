@@ -1,0 +1,178 @@
+"""Cheaper candidate evaluation: how well does each cheap score rank architectures like full
+training, and at what cost? Prints a table, writes results.json and cheap_eval.png.
+
+For each space (``mbv2`` = mbv2/small, ``nb201`` = the NAS-Bench-201 cell on a proxy
+skeleton), ``--archs`` sampled architectures are trained for ``--epochs`` epochs on the
+offline proxy task, their validation accuracy (batch norm re-estimated) recorded after every
+epoch. The full score is the last epoch's. The cheap scores, each replayed on those curves:
+
+- ``early-stop P``: learning-curve early stopping (:mod:`hwnas.evaluators.curves`) in the
+  order the architectures were sampled, exactly as ``--accuracy train:EPOCHS --early-stop P``
+  decides (the same function; scoring does not move the training's random state, so a run
+  replayed from its curve is the run the evaluator would train): a stopped run scores its
+  extrapolated final accuracy and costs the epochs it used;
+- ``epoch k``: the accuracy after k epochs of the same schedule (a successive-halving rung
+  that continues its runs, as ASHA does), cost k / epochs.
+
+Reported: Kendall τ and Spearman ρ against full training, the cost as a fraction of full
+training, and whether the score "earns its place" (τ ≥ 0.6 at ≤ 30 % of the cost). On
+``nb201`` also τ of the full proxy score against NAS-Bench-201's CIFAR-10 accuracy.
+
+Curves are appended to ``OUT/curves.jsonl`` as they are trained; a rerun resumes.
+
+    .venv/bin/python -m tools.bench_cheap_eval [--spaces nb201,mbv2] [--archs 30] [--epochs 10]
+        [--data digits] [--resolution 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau, spearmanr
+from tqdm import tqdm
+
+from hwnas.cli.common import format_table
+from hwnas.data.datasets import load
+from hwnas.evaluators.training import stop_verdict
+from hwnas.spaces import get_space
+from hwnas.train import accuracy, recalibrated, train_arch
+
+ROOT = Path(__file__).resolve().parent.parent
+PLACE_TAU, PLACE_COST = 0.6, 0.3
+
+
+def space_for(name: str, resolution: int):
+    if name == "nb201":
+        return get_space("nb201", resolution=resolution, channels=8, cells_per_stage=1)
+    return get_space("mbv2", "small", resolution=resolution)
+
+
+def curve_of(arch, data, epochs: int, batch_size: int, seed: int) -> list[float]:
+    curve: list[float] = []
+
+    def on_epoch(epoch: int, model) -> bool:
+        with torch.random.fork_rng(devices=[]):
+            with recalibrated(model, data, 8, batch_size, torch.device("cpu")):
+                curve.append(accuracy(model, data, "val", torch.device("cpu")))
+        return False
+
+    train_arch(arch, data, epochs=epochs, batch_size=batch_size, seed=seed, device="cpu", progress=False,
+               train_split="train", eval_split="val", recalibrate=8, on_epoch=on_epoch)
+    return curve
+
+
+def curves(name: str, archs: list, data, args, path: Path) -> list[list[float]]:
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            done[(row["space"], row["arch"])] = row["curve"]
+    out = []
+    for arch in tqdm(archs, desc=f"{name}: training {args.epochs} epochs", unit="net"):
+        key = (name, str(arch))
+        if key not in done:
+            done[key] = curve_of(arch, data, args.epochs, args.batch_size, args.seed)
+            with open(path, "a") as f:
+                f.write(json.dumps({"space": name, "arch": str(arch), "curve": done[key]}) + "\n")
+        out.append(done[key])
+    return out
+
+
+def early_stopped(curves_: list[list[float]], epochs: int, p: float) -> tuple[list[float], int]:
+    """Scores and epochs spent when the runs are stopped by their curves, in order."""
+    best, scores, spent = None, [], 0
+    for curve in curves_:
+        for n in range(1, epochs + 1):
+            verdict = stop_verdict(curve[:n], epochs, best, p)
+            if verdict is not None:
+                scores.append(verdict["extrapolated"])
+                spent += n
+                break
+        else:
+            scores.append(curve[-1])
+            spent += epochs
+            best = curve[-1] if best is None else max(best, curve[-1])
+    return scores, spent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--spaces", default="nb201,mbv2")
+    ap.add_argument("--archs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--data", default="digits")
+    ap.add_argument("--resolution", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--p", default="0.01,0.05,0.1", help="early-stopping thresholds")
+    ap.add_argument("--rungs", default="1,2,3", help="epochs of the cheap rungs")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(ROOT / "runs" / "bench_cheap_eval"))
+    args = ap.parse_args()
+    out = Path(args.out) / f"{args.data}-r{args.resolution}-e{args.epochs}"
+    out.mkdir(parents=True, exist_ok=True)
+    data = load(args.data, resolution=args.resolution, seed=args.seed)
+    results: dict = {"args": vars(args), "spaces": {}}
+    for name in args.spaces.split(","):
+        space = space_for(name, args.resolution)
+        archs = space.sample(args.archs, seed=args.seed)
+        cs = curves(name, archs, data, args, out / "curves.jsonl")
+        full = [c[-1] for c in cs]
+        total = len(cs) * args.epochs
+        rows = []
+
+        def add(method: str, scores: list[float], spent: float) -> None:
+            tau = float(kendalltau(scores, full)[0])
+            rho = float(spearmanr(scores, full)[0])
+            cost = spent / total
+            rows.append({"method": method, "tau": tau, "spearman": rho, "cost": cost,
+                         "earns_place": bool(tau >= PLACE_TAU and cost <= PLACE_COST)})
+
+        for p in map(float, args.p.split(",")):
+            scores, spent = early_stopped(cs, args.epochs, p)
+            add(f"early-stop {p:g}", scores, spent)
+        for k in map(int, args.rungs.split(",")):
+            add(f"epoch {k}", [c[k - 1] for c in cs], k * len(cs))
+        entry = {"rows": rows, "full_mean": float(np.mean(full)),
+                 "full_p10_p90": [float(np.percentile(full, 10)), float(np.percentile(full, 90))]}
+        if name == "nb201":
+            from hwnas.evaluators.tabular import nb201_accuracy
+
+            truth = nb201_accuracy(get_space("nb201"))([get_space("nb201").parse(str(a)) for a in archs])
+            entry["full_vs_cifar10_tau"] = float(kendalltau(full, truth)[0])
+        results["spaces"][name] = entry
+        print(f"\n{name}: {len(cs)} architectures, {args.epochs} epochs on {args.data} ({args.resolution} px); full "
+              f"training mean {100 * entry['full_mean']:.2f} % (p10 {100 * entry['full_p10_p90'][0]:.2f}, p90 "
+              f"{100 * entry['full_p10_p90'][1]:.2f})"
+              + (f"; full proxy score vs NAS-Bench-201 CIFAR-10: τ {entry['full_vs_cifar10_tau']:+.2f}"
+                 if "full_vs_cifar10_tau" in entry else ""))
+        print(format_table([[r["method"], f"{r['tau']:+.3f}", f"{r['spearman']:+.3f}", f"{100 * r['cost']:.0f} %",
+                             "yes" if r["earns_place"] else "no"] for r in rows],
+                           ["score", "τ vs full", "ρ vs full", "cost", f"τ>={PLACE_TAU} at <={100 * PLACE_COST:.0f} %"]))
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    plot(results, out / "cheap_eval.png")
+    print(f"wrote {out / 'results.json'} and {out / 'cheap_eval.png'}", file=sys.stderr)
+
+
+def plot(results: dict, path: Path) -> None:
+    from hwnas.plots import pyplot, save
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (name, entry) in enumerate(results["spaces"].items()):
+        for r in entry["rows"]:
+            ax.scatter(100 * r["cost"], r["tau"], color=f"C{i}", marker="o" if r["method"].startswith("early") else "s")
+            ax.annotate(f"{name}: {r['method']}", (100 * r["cost"], r["tau"]), fontsize=6)
+    ax.axhline(PLACE_TAU, color="k", ls="--", lw=0.8)
+    ax.axvline(100 * PLACE_COST, color="k", ls="--", lw=0.8)
+    ax.set_xlabel("cost (% of full training)")
+    ax.set_ylabel("Kendall τ with full training")
+    save(fig, path)
+
+
+if __name__ == "__main__":
+    main()
