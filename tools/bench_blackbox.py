@@ -227,6 +227,7 @@ def part_constrained(space, runs: int, strategies: list[str], devices: list[str]
             rows.append([dev, f"{budget:g}", s, f"{j['mean']:.2f} ± {j['std']:.2f}", f"{j['optimum']:.2f}",
                          f"{j['optimum'] - j['mean']:.2f}", f"{100 * j['unanswered']:.0f} %",
                          f"{100 * j['over_budget']:.0f} %", f"{j['measurements_mean']:.1f}"])
+            print("  (g) " + "  ".join(rows[-1]), file=sys.stderr, flush=True)
     print(f"(g) CIFAR-10, 100 queries, hard budget at each device's 25 % latency quantile, {runs} runs: a learned "
           "predictor fitted on 200 cells, margin auto, up to 10 finalists measured; judged by the true latency")
     print(format_table(rows, ["device", "budget ms", "strategy", "best test acc (%)", "constrained optimum", "gap",
