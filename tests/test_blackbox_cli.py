@@ -127,6 +127,8 @@ def test_cli_blackbox_search_on_mbv2_with_training_accuracy(tmp_path: Path) -> N
     cost = result["evaluation_cost"]  # what scoring cost: three runs of one epoch, none stopped early
     assert cost["evaluations"] == 3 and cost["epochs"] == 3 and cost["stopped_early"] == 0 and cost["seconds"] > 0
     assert "cost_seconds" in (run / "trials.csv").read_text().splitlines()[0] and (run / "cost.png").exists()
+    report = (run / "report.md").read_text()
+    assert "Evaluation cost: 3 accuracy evaluations" in report and "(cost.png)" in report
     r = hwnas("search", "--strategy", "random", "--space", "mbv2", "--preset", "small", "--lut", SMALL_LUT,
               "--budget-quantile", "0.5", "--early-stop", "0.1", "-o", str(tmp_path / "r2"), "--quiet")
     assert r.returncode == 2 and "needs more than 3 epochs of training (--accuracy train:EPOCHS), not 1" in r.stderr

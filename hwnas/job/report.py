@@ -82,7 +82,8 @@ def write_report(run: Path, record: Any) -> dict[str, Any]:
     job = record.to_json()
     plots = {"search_curve": plot_search_curve(run, job),
              "predicted_vs_measured": plot_predicted_vs_measured(run, job),
-             "pareto_front": "front.png" if (run / "front.png").is_file() else None}
+             "pareto_front": "front.png" if (run / "front.png").is_file() else None,
+             "evaluation_cost": "cost.png" if (run / "cost.png").is_file() else None}
     final = job["rounds"][-1]
     lines = [f"# hwnas run: {job['space']}/{job['preset']}, {job['strategy']}", "",
              f"Architecture: `{job['arch']}`", ""]
@@ -92,6 +93,11 @@ def write_report(run: Path, record: Any) -> dict[str, Any]:
     if job.get("accuracy") is not None:
         what = "test accuracy after retraining" if final.get("train") else "accuracy (search's evaluator)"
         lines += [f"Accuracy: {100 * job['accuracy']:.2f} % ({what}).", ""]
+    cost = final["search"].get("evaluation_cost")
+    if cost:
+        lines += [f"Evaluation cost: {cost['evaluations']} accuracy evaluations in {cost['seconds']:.1f} s"
+                  + (f", {cost['epochs']} training epochs ({cost['stopped_early']} runs stopped early by their "
+                     "learning curves)" if "epochs" in cost else "") + ".", ""]
     verdict = {True: "**every budget is met on the measured exported model**",
                False: "**NOT every budget is met on the measured exported model**",
                None: "no device measurement (no device given)"}[job["meets_all_measured"]]
