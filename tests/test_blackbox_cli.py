@@ -117,18 +117,24 @@ def test_cli_blackbox_search_on_mbv2_with_training_accuracy(tmp_path: Path) -> N
               "--queries", "3", "--population", "2", "--batch-size", "128", "-o", str(run), "--quiet", "--json")
     # a 16 px space has other keys than the shipped 32 px table: refused, naming the difference
     assert r.returncode == 2 and "resolution" in r.stderr
+    # successive halving: one bracket of two scored on one epoch, the better one trained for two
     r = hwnas("search", "--strategy", "evolution", "--space", "mbv2", "--preset", "small",
-              "--lut", SMALL_LUT, "--budget-quantile", "0.5", "--reward", "mnas", "--accuracy", "train:1",
-              "--queries", "3", "--population", "2", "--batch-size", "128", "-o", str(run), "--quiet", "--json")
+              "--lut", SMALL_LUT, "--budget-quantile", "0.5", "--reward", "mnas", "--accuracy", "train:2",
+              "--schedule", "sh", "--eta", "2", "--min-fidelity", "0.5",
+              "--queries", "2", "--population", "2", "--batch-size", "128", "-o", str(run), "--quiet", "--json")
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
-    assert result["reward"] == "mnas" and result["queries"] == 3
-    assert len(list(csv_rows(run / "trials.csv"))) == 3
-    cost = result["evaluation_cost"]  # what scoring cost: three runs of one epoch, none stopped early
-    assert cost["evaluations"] == 3 and cost["epochs"] == 3 and cost["stopped_early"] == 0 and cost["seconds"] > 0
+    assert result["reward"] == "mnas" and result["queries"] == 2
+    assert result["schedule"] == {"schedule": "sh", "eta": 2, "rungs": [0.5, 1.0], "fidelity": "epochs"}
+    rows = [line.split(",") for line in csv_rows(run / "trials.csv")]
+    assert sorted(row[-2] for row in rows) == ["0.5", "1"]  # the fidelity each answer comes from
+    cost = result["evaluation_cost"]  # what scoring cost: 1 + 1 epochs on the lowest rung, 2 for the one promoted
+    assert cost["evaluations"] == 2 and cost["epochs"] == 4 and cost["full_evaluations"] == 2.0
+    assert cost["stopped_early"] == 0 and cost["seconds"] > 0
     assert "cost_seconds" in (run / "trials.csv").read_text().splitlines()[0] and (run / "cost.png").exists()
     report = (run / "report.md").read_text()
-    assert "Evaluation cost: 3 accuracy evaluations" in report and "(cost.png)" in report
+    assert "Evaluation cost: 2 accuracy evaluations" in report and "(cost.png)" in report
+    assert "Schedule: sh (eta 2; rungs at 0.5, 1 of the epochs)" in report
     r = hwnas("search", "--strategy", "random", "--space", "mbv2", "--preset", "small", "--lut", SMALL_LUT,
               "--budget-quantile", "0.5", "--early-stop", "0.1", "-o", str(tmp_path / "r2"), "--quiet")
     assert r.returncode == 2 and "needs more than 3 epochs of training (--accuracy train:EPOCHS), not 1" in r.stderr
@@ -143,6 +149,11 @@ def csv_rows(path: Path) -> list[str]:
     (["--strategy", "random", "--accuracy", "magic"], "unknown accuracy evaluator"),
     (["--strategy", "random", "--accuracy", "table:cifar10", "--preset", "small"], "nb201 space only"),
     (["--strategy", "evolution", "--population", "1"], "population >= 2"),
+    (["--strategy", "random", "--schedule", "sh"], "train 1, 1, 1 epochs: some alike"),
+    (["--strategy", "random", "--schedule", "sh", "--accuracy", "supernet:x"], "needs --accuracy train:EPOCHS, "
+                                                                              "not supernet:x"),
+    (["--strategy", "bohb", "--accuracy", "train:9", "--schedule", "sh"], "bohb schedules its training runs itself"),
+    (["--strategy", "proxyless", "--schedule", "asha"], "applies to the black-box strategies, not to proxyless"),
 ])
 def test_cli_blackbox_errors(args: list[str], fragment: str, tmp_path: Path) -> None:
     base = ["search", "--space", "mbv2", "--preset", "small", "--lut", SMALL_LUT, "--budget-quantile", "0.5",

@@ -102,6 +102,6 @@ def test_every_trial_carries_its_evaluation_cost() -> None:
     pred = FlopsPredictor(space).fit(archs, [x.counts().macs / 1e6 for x in archs])
     problem = Problem([Target("flops", pred, None)], nb201_accuracy(space), get_reward("pareto"))
     trials = problem.evaluate(archs)
-    assert all(t.cost["seconds"] >= 0 and set(t.cost) == {"seconds"} for t in trials)
+    assert all(t.cost["seconds"] >= 0 and t.cost["work"] == 1 and set(t.cost) == {"seconds", "work"} for t in trials)
     again = Trial.from_json(space, trials[0].to_json())
     assert again.cost == trials[0].cost

@@ -112,6 +112,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--early-stop", type=float, metavar="P",
                    help="train:EPOCHS: after each epoch extrapolate the run's learning curve (Domhan et al.) and "
                         "stop it once its chance of ending above the best so far is below P (e.g. 0.05)")
+    g.add_argument("--schedule", choices=CHOICES["schedule"](),
+                   help="train:EPOCHS: score candidates at lower fidelities first and train only the best fully: "
+                        "successive halving (sh), hyperband, or asynchronous asha (default: every one fully)")
+    g.add_argument("--eta", type=int, help="schedules and bohb: keep the best 1/eta of each rung (default 3)")
+    g.add_argument("--min-fidelity", type=float, metavar="FRACTION",
+                   help="schedules and bohb: the lowest rung, as a fraction of the full training (default 1/eta^2)")
+    g.add_argument("--fidelity", choices=CHOICES["fidelity"](),
+                   help="schedules: a rung is a fraction of the epochs (default), of the train split (data) or of "
+                        "the compute by image resolution")
     g.add_argument("--population", type=int, help="evolution / pareto population size (default 20)")
     g.add_argument("--batch", type=int, help="architectures asked per step (default 1)")
     g.add_argument("--screen-margin", metavar="FRACTION|auto",

@@ -10,7 +10,7 @@ evaluation). Retraining a derived network uses ``train`` + ``val``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,35 @@ class Splits:
               "trainval": ConcatDataset([self.train, self.val])}[split]
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
         return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, drop_last=False)
+
+    def with_train_fraction(self, fraction: float, seed: int = 0) -> "Splits":
+        """The same splits with a seeded ``fraction`` of the train split (a cheaper fidelity)."""
+        n = len(self.train)
+        keep = np.sort(np.random.default_rng(seed).permutation(n)[:max(1, int(round(fraction * n)))])
+        return replace(self, train=Subset(self.train, keep.tolist()))
+
+    def at_resolution(self, resolution: int) -> "Splits":
+        """The same images resized to ``resolution`` (bilinear), every split."""
+        if resolution == self.resolution:
+            return self
+        return replace(self, train=Resized(self.train, resolution), val=Resized(self.val, resolution),
+                       test=Resized(self.test, resolution), resolution=resolution)
+
+
+class Resized(Dataset):
+    """Another dataset's images resized on the fly."""
+
+    def __init__(self, base: Dataset, resolution: int) -> None:
+        self.base, self.resolution = base, resolution
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.base[i]
+        x = F.interpolate(x.unsqueeze(0), size=(self.resolution, self.resolution), mode="bilinear",
+                          align_corners=False)[0]
+        return x, y
 
 
 def _split_indices(n: int, seed: int, fractions: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -29,6 +29,10 @@ def accuracy_evaluator(recipe: SearchRecipe, space: SearchSpace) -> tuple[Any, s
     if recipe.early_stop is not None and kind != "train":
         raise HwnasError(f"--early-stop stops training runs by their learning curves: it needs --accuracy "
                          f"train:EPOCHS, not {spec}")
+    if (recipe.schedule is not None or recipe.strategy == "bohb") and kind != "train":
+        what = f"--schedule {recipe.schedule}" if recipe.schedule else "bohb"
+        raise HwnasError(f"{what} scores candidates at lower fidelities of a training run: it needs --accuracy "
+                         f"train:EPOCHS, not {spec}")
     if kind == "table":
         from hwnas.evaluators.tabular import nb201_accuracy
 
@@ -49,9 +53,32 @@ def accuracy_evaluator(recipe: SearchRecipe, space: SearchSpace) -> tuple[Any, s
             epochs = int(arg or 1)
         except ValueError:
             raise HwnasError(f"--accuracy train:EPOCHS wants a whole number of epochs, not {arg!r}") from None
+        if recipe.schedule is not None and recipe.fidelity == "epochs":
+            _distinct_epochs(recipe, epochs)
         return TrainingAccuracy(data, epochs=epochs, batch_size=recipe.batch_size, seed=recipe.seed,
-                                early_stop=recipe.early_stop), spec
+                                early_stop=recipe.early_stop, fidelity=recipe.fidelity), spec
     raise HwnasError(f"unknown accuracy evaluator {spec!r}; use table:DATASET, supernet:RUN_DIR or train:EPOCHS")
+
+
+def _distinct_epochs(recipe: SearchRecipe, epochs: int) -> None:
+    """Refuse rungs that would train the same number of epochs (a schedule that gains nothing)."""
+    from hwnas.strategies.schedules import rung_fractions
+
+    rungs = rung_fractions(recipe.eta, recipe.lowest_fidelity)
+    counts = [max(1, int(round(f * epochs))) for f in rungs]
+    if len(set(counts)) < len(counts):
+        raise HwnasError(f"with train:{epochs} the rungs {', '.join(f'{f:.3g}' for f in rungs)} train "
+                         f"{', '.join(map(str, counts))} epochs: some alike; train more epochs, raise --min-fidelity "
+                         "or use --fidelity data")
+
+
+def schedule_and_params(recipe: SearchRecipe, epochs: int | None) -> tuple[Any, dict[str, Any]]:
+    """The recipe's evaluation schedule (or None) and what bohb's pruner needs from it."""
+    from hwnas.strategies.schedules import get_schedule
+
+    schedule = get_schedule(recipe.schedule, recipe.eta, recipe.lowest_fidelity) if recipe.schedule else None
+    low = max(1, int(round(recipe.lowest_fidelity * epochs))) if epochs else None
+    return schedule, {"eta": recipe.eta, "min_resource": low}
 
 
 class BlackBoxSearch:
@@ -86,11 +113,14 @@ class BlackBoxSearch:
         if r.finalists and measure is None:
             raise HwnasError("--finalists measures candidates on the device: name it with --device")
         problem = Problem(targets, accuracy, reward)
-        params = accepted(STRATEGIES[r.strategy], population=r.population, queries=r.queries)
+        schedule, fidelity = schedule_and_params(r, getattr(accuracy, "epochs", None))
+        params = accepted(STRATEGIES[r.strategy], population=r.population, queries=r.queries, **fidelity)
         strategy = get_strategy(r.strategy, space, seed=r.seed, **params)
         meta = {"problem": {**problem.describe(), "accuracy": acc_spec}}
+        if schedule is not None:
+            meta["problem"]["fidelity"] = r.fidelity
         strategy, log = run(strategy, problem, r.queries, batch=r.batch, state_file=run_dir / "state.json",
-                            progress=self.ctx.progress, meta=meta)
+                            progress=self.ctx.progress, meta=meta, schedule=schedule)
         best = log.best()
         if best is None:
             raise HwnasError(f"no candidate met the budget in {log.proposals} proposals; raise the budget "
@@ -117,7 +147,8 @@ class BlackBoxSearch:
                    "reward_value": best.reward, "queries": log.queries, "proposals": log.proposals,
                    "exhausted": log.exhausted, "front": [t.to_json() for t in front], "hypervolume": hv,
                    "curve": log.curve(), "evaluation_cost": evaluation_cost(log.trials), "screen_margin": {t.name: t.screen_margin for t in targets},
-                   "finalists": [f.to_json() for f in measured]}
+                   "finalists": [f.to_json() for f in measured],
+                   "schedule": None if schedule is None else {**schedule.describe(), "fidelity": r.fidelity}}
         rows = device_rows(targets, best.arch, measured[-1].measured_ms if measured else None)
         return SearchResult(space.recipe(), r.strategy, str(best.arch), rows,
                             {"name": r.data, "data_dir": r.data_dir}, details)
@@ -128,19 +159,21 @@ def _write_trials(path: Path, trials: list) -> None:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["arch", "accuracy", "reward", "feasible", "cached"] + [f"{d}_latency_ms" for d in devices]
-                   + ["cost_seconds", "cost_epochs", "stopped_early"])
+                   + ["cost_seconds", "cost_epochs", "cost_work", "fidelity", "stopped_early"])
         for t in trials:
             w.writerow([str(t.arch), "" if t.accuracy is None else f"{t.accuracy:.6f}",
                         "" if t.reward is None else f"{t.reward:.6f}", int(t.feasible), int(t.cached)]
                        + [f"{t.latency_ms.get(d, float('nan')):.6f}" for d in devices]
                        + [f"{t.cost['seconds']:.3f}" if "seconds" in t.cost else "", t.cost.get("epochs", ""),
+                          f"{t.cost['work']:.4g}" if "work" in t.cost else "", f"{t.fidelity:.4g}",
                           int(bool(t.cost.get("stopped", False)))])
 
 
 def evaluation_cost(trials: list) -> dict[str, Any]:
     """What the accuracy evaluations cost in all: seconds, epochs (training), runs stopped early."""
-    paid = [t.cost for t in trials if t.cost]
-    out: dict[str, Any] = {"seconds": sum(c.get("seconds", 0.0) for c in paid), "evaluations": len(paid)}
+    paid = [t.cost for t in trials if t.cost and not t.cached]
+    out: dict[str, Any] = {"seconds": sum(c.get("seconds", 0.0) for c in paid), "evaluations": len(paid),
+                           "full_evaluations": sum(c.get("work", 1.0) for c in paid)}
     if any("epochs" in c for c in paid):
         out["epochs"] = sum(c.get("epochs", 0) for c in paid)
         out["stopped_early"] = sum(1 for c in paid if c.get("stopped"))
@@ -153,10 +186,10 @@ def plot_cost(path: Path, log: Any, acc_spec: str) -> None:
 
     spent, best, xs, ys = 0.0, None, [], []
     for t in log.trials:
-        if not t.cost:
+        if not t.cost or t.cached:
             continue
         spent += t.cost.get("seconds", 0.0)
-        if t.feasible and t.accuracy is not None and not t.cost.get("stopped"):
+        if t.feasible and t.accuracy is not None and not t.cost.get("stopped") and t.fidelity >= 1:
             best = t.accuracy if best is None else max(best, t.accuracy)
         if best is not None:
             xs.append(spent)

@@ -44,11 +44,19 @@ def _derivations() -> list[str]:
     return list(DERIVATIONS)
 
 
+def _schedules() -> list[str]:
+    from hwnas.strategies.schedules import SCHEDULES
+
+    return SCHEDULES.names()
+
+
 EXPORT_FORMATS = ("onnx", "tflite", "all")
+FIDELITIES = ("epochs", "data", "resolution")
+"""What a schedule's fraction of a training evaluation is a fraction of (:mod:`hwnas.evaluators.training`)."""
 
 CHOICES: dict[str, Callable[[], list[str]]] = {
     "strategy": _strategies, "loss": _losses, "reward": _rewards, "derive": _derivations,
-    "export": lambda: list(EXPORT_FORMATS),
+    "export": lambda: list(EXPORT_FORMATS), "schedule": _schedules, "fidelity": lambda: list(FIDELITIES),
 }
 """Fields whose values come from a registry: the flags' ``choices`` and the recipe check share these."""
 
@@ -104,6 +112,10 @@ class SearchRecipe:
     nproc: int = 1
     controller_steps: int = 30
     early_stop: float | None = None
+    schedule: str | None = None
+    eta: int = 3
+    min_fidelity: float | None = None
+    fidelity: str = "epochs"
 
     # -- parsing --------------------------------------------------------------------
     @classmethod
@@ -145,6 +157,12 @@ class SearchRecipe:
         if self.nproc > 1 and (self.search_kind != "differentiable" or self.controller_driven):
             raise HwnasError(f"--nproc (field 'nproc'{in_recipe}) trains a supernet on several processes: it applies "
                              f"to the differentiable modes, not to {self.strategy}")
+        if self.schedule is not None and self.search_kind != "blackbox":
+            raise HwnasError(f"--schedule (field 'schedule'{in_recipe}) scores black-box candidates at lower "
+                             f"fidelities: it applies to the black-box strategies, not to {self.strategy}")
+        if self.schedule is not None and self.strategy == "bohb":
+            raise HwnasError(f"bohb schedules its training runs itself (Optuna's Hyperband pruner); drop --schedule "
+                             f"(field 'schedule'{in_recipe}) or use tpe with it")
         n = max(len(self.device), 1)
         for k in ("lut", "predictor", "budget_ms"):
             if len(getattr(self, k)) not in (0, 1, n):
@@ -203,6 +221,11 @@ class SearchRecipe:
 
         return screen_margin(getattr(self, field), predictor, budget_ms)
 
+    @property
+    def lowest_fidelity(self) -> float:
+        """The lowest rung of a schedule (and bohb's first pruning point): as given, else 1/eta²."""
+        return self.min_fidelity if self.min_fidelity is not None else 1.0 / self.eta ** 2
+
     def space_overrides(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("num_classes", "resolution", "width_mult")
                 if getattr(self, k) is not None}
@@ -234,6 +257,8 @@ RANGES: dict[str, tuple[str, Any]] = {
     "nproc": ("[1, inf)", lambda v: v >= 1),
     "controller_steps": ("[1, inf)", lambda v: v >= 1),
     "early_stop": ("(0, 1)", lambda v: 0 < v < 1),
+    "eta": ("[2, inf)", lambda v: v >= 2),
+    "min_fidelity": ("(0, 1)", lambda v: 0 < v < 1),
 }
 """Fields whose values must lie in an interval (as written in the error, and the test)."""
 MARGINS = ("screen_margin", "derive_margin")

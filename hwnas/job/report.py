@@ -97,7 +97,13 @@ def write_report(run: Path, record: Any) -> dict[str, Any]:
     if cost:
         lines += [f"Evaluation cost: {cost['evaluations']} accuracy evaluations in {cost['seconds']:.1f} s"
                   + (f", {cost['epochs']} training epochs ({cost['stopped_early']} runs stopped early by their "
-                     "learning curves)" if "epochs" in cost else "") + ".", ""]
+                     "learning curves)" if "epochs" in cost else "")
+                  + (f"; {cost['full_evaluations']:.2f} full evaluations' work" if "full_evaluations" in cost else "")
+                  + ".", ""]
+    schedule = final["search"].get("schedule")
+    if schedule:
+        lines += [f"Schedule: {schedule['schedule']} (eta {schedule['eta']}; rungs at "
+                  f"{', '.join(f'{f:.3g}' for f in schedule['rungs'])} of the {schedule['fidelity']}).", ""]
     verdict = {True: "**every budget is met on the measured exported model**",
                False: "**NOT every budget is met on the measured exported model**",
                None: "no device measurement (no device given)"}[job["meets_all_measured"]]

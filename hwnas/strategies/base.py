@@ -49,6 +49,18 @@ class Trial:
         return cls(space.parse(d["arch"]), d["reward"], d["accuracy"], dict(d["latency_ms"]), bool(d["feasible"]),
                    bool(d.get("cached", False)), dict(d.get("cost") or {}))
 
+    def copy_cached(self) -> "Trial":
+        """This trial as served again from the cache (not a new query; no cost of its own)."""
+        kept = {"fidelity": self.fidelity} if self.fidelity < 1 else {}
+        return Trial(self.arch, self.reward, self.accuracy, dict(self.latency_ms), self.feasible, cached=True,
+                     cost=kept)
+
+    @property
+    def fidelity(self) -> float:
+        """The fraction of the full evaluation its accuracy comes from (1 unless a schedule
+        scored it lower or a pruner stopped it)."""
+        return float(self.cost.get("fidelity", 1.0))
+
     def score(self) -> float:
         return -math.inf if self.reward is None else self.reward
 

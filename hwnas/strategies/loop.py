@@ -7,6 +7,11 @@ trial are written atomically after each tell, and a later call with the same fil
 continues where the last one stopped. Saving waits at least ``save_every_s`` between
 writes (cheap tabular evaluations would otherwise spend their time writing), and always
 happens when the loop ends or is interrupted.
+
+With a ``schedule`` (:mod:`hwnas.strategies.schedules`: successive halving, Hyperband,
+ASHA) candidates are scored at lower fidelities first and only the best go on; without one
+every candidate gets the full evaluation. A strategy that watches training runs (``bohb``:
+``monitor(arch)``) gets a monitor per candidate when the evaluator trains.
 """
 
 from __future__ import annotations
@@ -15,15 +20,17 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
 from hwnas.errors import HwnasError
 from hwnas.files import interpreting, read_json, require, write_json
+from hwnas.spaces.base import Arch
 from hwnas.strategies.base import Strategy, Trial, strategy_from_state
 from hwnas.strategies.pareto import pareto_front
 from hwnas.strategies.problem import Problem
+from hwnas.strategies.schedules import Schedule
 
 STATE_FORMAT = "hwnas.blackbox_state"
 
@@ -41,30 +48,34 @@ class SearchLog:
         return [t for t in self.trials if t.accuracy is not None]
 
     def best(self) -> Trial | None:
-        """The highest-reward feasible trial (the highest-reward one if none is feasible)."""
+        """The highest-reward feasible trial evaluated at full fidelity (else the highest-reward
+        feasible one, else the highest-reward one)."""
         done = [t for t in self.evaluated() if t.reward is not None]
-        pool = [t for t in done if t.feasible] or done
+        feasible = [t for t in done if t.feasible]
+        pool = [t for t in feasible if t.fidelity >= 1] or feasible or done
         return max(pool, key=lambda t: t.score()) if pool else None
 
     def front(self) -> list[Trial]:
         return pareto_front(self.trials)
 
     def curve(self) -> list[float]:
-        """Best feasible accuracy after each query (NaN before the first feasible one)."""
+        """Best feasible full-fidelity accuracy after each query (NaN before the first one)."""
         out, best = [], -math.inf
         for t in self.trials:
             if t.accuracy is None or t.cached:
                 continue
-            if t.feasible:
+            if t.feasible and t.fidelity >= 1:
                 best = max(best, t.accuracy)
             out.append(best if best > -math.inf else math.nan)
         return out
 
 
-def _save(path: Path, strategy: Strategy, log: SearchLog, meta: dict[str, Any]) -> None:
+def _save(path: Path, strategy: Strategy, log: SearchLog, meta: dict[str, Any],
+          schedule: Schedule | None = None) -> None:
     write_json(path, {"format": STATE_FORMAT, "meta": meta, "strategy": strategy.state(),
                       "queries": log.queries, "proposals": log.proposals,
-                      "trials": [t.to_json() for t in log.trials]})
+                      "trials": [t.to_json() for t in log.trials],
+                      "schedule": None if schedule is None else schedule.state()})
 
 
 def load_state(path: Path, space: Any) -> tuple[Strategy, SearchLog, dict[str, Any]]:
@@ -77,19 +88,115 @@ def load_state(path: Path, space: Any) -> tuple[Strategy, SearchLog, dict[str, A
         strategy = strategy_from_state(space, data["strategy"])
         log = SearchLog(queries=int(data["queries"]), proposals=int(data["proposals"]))
         log.trials = [Trial.from_json(space, d) for d in data["trials"]]
-    return strategy, log, data.get("meta", {})
+    return strategy, log, {**data.get("meta", {}), "schedule_state": data.get("schedule")}
+
+
+class Session:
+    """One search as a schedule drives it: ask, evaluate (with the cache of past trials and the
+    query count), tell, and save."""
+
+    def __init__(self, strategy: Strategy, problem: Problem, log: SearchLog, queries: int, batch: int,
+                 save: Callable[[bool], None], on_tell: Callable[[list[Trial]], None] | None, bar: Any,
+                 stop_at: int | None = None) -> None:
+        self.strategy, self.problem, self.log, self.queries, self.batch = strategy, problem, log, queries, batch
+        self.stop_at = stop_at
+        self.cache = {t.arch.indices(): t for t in log.trials}
+        self._save, self.on_tell, self.bar = save, on_tell, bar
+        self.watch = getattr(strategy, "monitor", None) if hasattr(problem.accuracy, "evaluate_at") else None
+
+    def remaining(self) -> int:
+        return self.queries - self.log.queries
+
+    def should_stop(self) -> bool:
+        """Whether this call's time box (``stop_after`` queries) is spent: a schedule pauses
+        there, its state saved, and a later call resumes it."""
+        return self.stop_at is not None and self.log.queries >= self.stop_at
+
+    def ask(self, n: int) -> list[Arch]:
+        archs = self.strategy.ask(n) if n > 0 else []
+        self.log.proposals += len(archs)
+        return archs
+
+    def evaluate(self, archs: Sequence[Arch], fraction: float = 1.0,
+                 before: dict[str, Trial] | None = None) -> list[Trial]:
+        """Trials for ``archs`` at ``fraction`` of the full evaluation, in order. New ones are
+        evaluated (their first evaluation is a query); one in ``before`` (by arch string) is
+        evaluated again at the higher fidelity, its costs added up; others come from the cache.
+        A schedule passes ``before`` (even empty): each trial's cost then lists its rungs."""
+        scheduled = before is not None
+        before = before or {}
+        todo: list[Arch] = []
+        keys: set[tuple[int, ...]] = set()
+        for a in archs:
+            if (a.indices() not in self.cache or str(a) in before) and a.indices() not in keys:
+                todo.append(a)
+                keys.add(a.indices())
+        monitors = None
+        if self.watch is not None and fraction >= 1:
+            monitors = {a.indices(): self.watch(a) for a in todo}
+        done = {t.arch.indices(): t for t in self.problem.evaluate(todo, fraction, monitors)}
+        out, fresh = [], set()
+        for a in archs:
+            key = a.indices()
+            if key in done and key not in fresh:
+                t = _merged(before.get(str(a)), done[key]) if scheduled else done[key]
+                if str(a) not in before and t.accuracy is not None:
+                    self.log.queries += 1
+                    self.bar.update(1)
+                self.cache[key] = t
+                fresh.add(key)
+                out.append(t)
+            else:
+                out.append(self.cache[key].copy_cached())
+        return out
+
+    def current(self, name: str) -> Trial:
+        """The search's latest trial of an architecture (by string) already told."""
+        return next(t for t in reversed(self.log.trials) if str(t.arch) == name and not t.cached)
+
+    def tell(self, trials: list[Trial]) -> None:
+        self.strategy.tell(trials)
+        self.log.trials.extend(trials)
+        if self.on_tell is not None:
+            self.on_tell(trials)
+
+    def replace(self, trial: Trial) -> None:
+        """A told architecture scored again (a promotion): the search's record of it, not the
+        strategy's, becomes the new trial."""
+        i = max(j for j, t in enumerate(self.log.trials) if t.arch.indices() == trial.arch.indices()
+                and not t.cached)
+        self.log.trials[i] = trial
+
+    def checkpoint(self, force: bool = False) -> None:
+        self._save(force)
+
+
+def _merged(before: Trial | None, now: Trial) -> Trial:
+    """``now`` with the costs of the lower rungs ``before`` it added, and the rungs' history."""
+    cost = dict(now.cost)
+    rungs: list[list[float]] = []
+    if before is not None:
+        rungs = list(before.cost.get("rungs") or [])
+        for k in ("seconds", "epochs", "work"):
+            if k in before.cost or k in cost:
+                cost[k] = before.cost.get(k, 0) + cost.get(k, 0)
+    if now.accuracy is not None:
+        cost["rungs"] = rungs + [[now.fidelity, now.accuracy]]
+    now.cost = cost
+    return now
 
 
 def run(strategy: Strategy, problem: Problem, queries: int, *, batch: int = 1, state_file: str | Path | None = None,
         stop_after: int | None = None, max_proposals: int | None = None, progress: bool = False,
         meta: dict[str, Any] | None = None, on_tell: Callable[[list[Trial]], None] | None = None,
-        save_every_s: float = 1.0) -> tuple[Strategy, SearchLog]:
+        save_every_s: float = 1.0, schedule: Schedule | None = None) -> tuple[Strategy, SearchLog]:
     """Ask, evaluate and tell until ``queries`` accuracy evaluations are spent.
 
     Resumes from ``state_file`` when it exists (the strategy passed in is then replaced by
     the saved one). ``stop_after`` ends after that many queries of this call (tests, time
     boxes); ``max_proposals`` (default 50 × queries) bounds proposals when a hard budget
-    rejects nearly everything.
+    rejects nearly everything. With a ``schedule``, work it started (a bracket, promotions)
+    is finished after the last query.
     """
     if queries < 1:
         raise HwnasError("the query budget must be at least 1")
@@ -98,61 +205,53 @@ def run(strategy: Strategy, problem: Problem, queries: int, *, batch: int = 1, s
     log = SearchLog()
     path = Path(state_file) if state_file else None
     meta = {**(meta or {}), "problem": (meta or {}).get("problem")}
+    if schedule is not None:
+        meta["schedule"] = schedule.describe()
     if path is not None and path.exists():
         strategy, log, saved_meta = load_state(path, strategy.space)
         if saved_meta.get("problem") != meta["problem"]:
             raise HwnasError(f"{path} holds a search with other objectives ({saved_meta.get('problem')}); "
                              "use another run directory or delete the state file")
+        if saved_meta.get("schedule") != meta.get("schedule"):
+            raise HwnasError(f"{path} holds a search with another evaluation schedule "
+                             f"({saved_meta.get('schedule')}); resume with the same --schedule/--eta/--min-fidelity")
+        if schedule is not None and saved_meta.get("schedule_state"):
+            schedule.load(saved_meta["schedule_state"], strategy.space)
     problem.observe(log.trials)
-    cache = {t.arch.indices(): t for t in log.trials}
     limit = max_proposals if max_proposals is not None else 50 * queries
     start = log.queries
-    last_save = time.monotonic()
+    last_save = [time.monotonic()]
+
+    def save(force: bool) -> None:
+        if path is not None and (force or time.monotonic() - last_save[0] >= save_every_s):
+            _save(path, session.strategy, log, meta, schedule)
+            last_save[0] = time.monotonic()
+
     bar = tqdm(total=queries, initial=log.queries, desc=f"{strategy.name} search", unit="query",
                disable=not progress, leave=False)
+    session = Session(strategy, problem, log, queries, batch, save, on_tell, bar,
+                      None if stop_after is None else start + stop_after)
     try:
-        while log.queries < queries and (stop_after is None or log.queries - start < stop_after):
-            if log.proposals >= limit:
+        while stop_after is None or log.queries - start < stop_after:
+            busy = schedule is not None and schedule.busy()
+            if log.queries >= queries and not busy:
+                break
+            if log.proposals >= limit and not busy:
                 log.exhausted = True
                 break
-            archs = strategy.ask(min(batch, queries - log.queries))
+            if schedule is not None:
+                if not schedule.step(session):
+                    log.exhausted = log.queries < queries
+                    break
+                continue
+            archs = session.ask(min(batch, queries - log.queries))
             if not archs:
                 log.exhausted = True
                 break
-            log.proposals += len(archs)
-            told = _evaluate(problem, archs, cache)
-            new = sum(1 for t in told if t.accuracy is not None and not t.cached)
-            log.queries += new
-            bar.update(new)
-            strategy.tell(told)
-            log.trials.extend(told)
-            if on_tell is not None:
-                on_tell(told)
-            if path is not None and time.monotonic() - last_save >= save_every_s:
-                _save(path, strategy, log, meta)
-                last_save = time.monotonic()
+            session.tell(session.evaluate(archs))
+            save(False)
     finally:
         bar.close()
         if path is not None:
-            _save(path, strategy, log, meta)
-    return strategy, log
-
-
-def _evaluate(problem: Problem, archs: list, cache: dict) -> list[Trial]:
-    """Trials for ``archs``: new ones evaluated in one batch, repeats copied from the cache."""
-    new, keys = [], set()
-    for a in archs:
-        if a.indices() not in cache and a.indices() not in keys:
-            new.append(a)
-            keys.add(a.indices())
-    for t in problem.evaluate(new):
-        cache[t.arch.indices()] = t
-    told = []
-    for a in archs:
-        src = cache[a.indices()]
-        if a.indices() in keys:
-            keys.discard(a.indices())
-            told.append(src)
-        else:
-            told.append(Trial(src.arch, src.reward, src.accuracy, dict(src.latency_ms), src.feasible, cached=True))
-    return told
+            _save(path, session.strategy, log, meta, schedule)
+    return session.strategy, log

@@ -29,23 +29,33 @@ from hwnas.target import Target
 class AccuracyEvaluator(Protocol):
     """Accuracy of architectures as fractions in [0, 1], batched. An evaluator may also have
     ``evaluate_with_cost(archs) -> (accuracies, [cost per arch])`` (costs beyond seconds, such
-    as epochs) and ``observe(trials)`` (past trials of a resumed search, for evaluators whose
+    as epochs), ``evaluate_at(archs, fraction, monitors)`` (a lower fidelity, for schedules,
+    and per-epoch monitors, for pruners) and ``observe(trials)`` (past trials of a resumed search, for evaluators whose
     decisions depend on them, such as early stopping)."""
 
     def evaluate(self, archs: Sequence[Arch]) -> np.ndarray: ...
 
 
-def evaluate_with_cost(evaluator: AccuracyEvaluator, archs: Sequence[Arch]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+def evaluate_with_cost(evaluator: AccuracyEvaluator, archs: Sequence[Arch], fraction: float = 1.0,
+                       monitors: Sequence[Any] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Accuracies and each one's cost: the evaluator's own account, else the batch's seconds
-    shared evenly."""
-    own = getattr(evaluator, "evaluate_with_cost", None)
-    if own is not None:
+    shared evenly; ``work`` is in full evaluations (``fraction`` unless the evaluator says). Below full fidelity (``fraction`` < 1) the evaluator must have
+    ``evaluate_at``; ``monitors`` (one per architecture) watch training runs."""
+    if fraction < 1 or monitors is not None:
+        own_at = getattr(evaluator, "evaluate_at", None)
+        if own_at is None:
+            raise HwnasError(f"the accuracy evaluator {type(evaluator).__name__} has no lower fidelity to schedule "
+                             "or prune; schedules and bohb need one that trains: --accuracy train:EPOCHS")
+        acc, costs = own_at(archs, fraction, monitors)
+    elif (own := getattr(evaluator, "evaluate_with_cost", None)) is not None:
         acc, costs = own(archs)
-        return np.asarray(acc, dtype=np.float64), list(costs)
-    t0 = time.perf_counter()
-    acc = np.asarray(evaluator.evaluate(archs), dtype=np.float64)
-    share = (time.perf_counter() - t0) / max(len(archs), 1)
-    return acc, [{"seconds": share} for _ in archs]
+    else:
+        t0 = time.perf_counter()
+        acc = evaluator.evaluate(archs)
+        share = (time.perf_counter() - t0) / max(len(archs), 1)
+        costs = [{"seconds": share} for _ in archs]
+    costs = [{**c, "work": c.get("work", fraction)} for c in costs]
+    return np.asarray(acc, dtype=np.float64), costs
 
 
 class Problem:
@@ -74,7 +84,10 @@ class Problem:
             ok &= t.screens(lat[t.name]) if screen else t.meets(lat[t.name])
         return ok
 
-    def evaluate(self, archs: Sequence[Arch]) -> list[Trial]:
+    def evaluate(self, archs: Sequence[Arch], fraction: float = 1.0,
+                 monitors: dict[tuple[int, ...], Any] | None = None) -> list[Trial]:
+        """Trials for ``archs``: latency by prediction, accuracy (at ``fraction`` of the full
+        evaluation) for those the hard budget lets through; ``monitors`` by arch indices."""
         if not archs:
             return []
         lat = self.latencies(archs)
@@ -84,7 +97,8 @@ class Problem:
         acc = np.full(len(archs), np.nan)
         costs: dict[int, dict[str, Any]] = {}
         if todo:
-            acc[todo], done = evaluate_with_cost(self.accuracy, [archs[i] for i in todo])
+            watch = None if monitors is None else [monitors.get(archs[i].indices()) for i in todo]
+            acc[todo], done = evaluate_with_cost(self.accuracy, [archs[i] for i in todo], fraction, watch)
             costs = dict(zip(todo, done))
         out = []
         for i, a in enumerate(archs):

@@ -51,6 +51,26 @@ class Synthetic:
         return self._take(self.cost, archs).sum(axis=1)
 
 
+class SyntheticFidelity(Synthetic):
+    """:class:`Synthetic` with lower fidelities for schedules: at fraction ``f`` of the full
+    evaluation an architecture scores ``f`` x its objective + (1 - f) x a decoy additive
+    objective, so a low rung ranks candidates only partly right; each evaluation records
+    (arch indices, f) and costs ``f`` full evaluations of work."""
+
+    def __init__(self, seed: int = 0, space: SearchSpace = SPACE) -> None:
+        super().__init__(seed, space)
+        rng = np.random.default_rng([seed, 104729])
+        self.decoy = rng.uniform(0.0, 1.0, size=self.scores.shape)
+        self.at: list[tuple[tuple[int, ...], float]] = []
+
+    def evaluate_at(self, archs: Sequence[Arch], fraction: float,
+                    monitors: Sequence[Any] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        self.at.extend((tuple(int(i) for i in r), fraction) for r in self.space.index_matrix(archs))
+        value = fraction * self.evaluate(archs) + (1 - fraction) * self._take(self.decoy, archs).mean(axis=1)
+        cost: dict[str, Any] = {"seconds": 0.0, "work": fraction}
+        return value, [dict(cost, fidelity=fraction) if fraction < 1 else dict(cost) for _ in archs]
+
+
 def problem(obj: Synthetic, reward: str = "pareto", budget: float | None = None) -> Problem:
     return Problem([Target("synthetic", obj, budget)], obj, get_reward(reward))
 
