@@ -12,7 +12,11 @@ epoch. The full score is the last epoch's. The cheap scores, each replayed on th
   replayed from its curve is the run the evaluator would train): a stopped run scores its
   extrapolated final accuracy and costs the epochs it used;
 - ``epoch k``: the accuracy after k epochs of the same schedule (a successive-halving rung
-  that continues its runs, as ASHA does), cost k / epochs.
+  that continues its runs), cost k / epochs;
+- ``rung f``: the lowest rung of ``--schedule`` as hwnas runs it (``evaluate_at``): each
+  architecture trained from scratch at fraction f of the epochs (its own cosine schedule),
+  of the train split (``data f``) or of the compute by resolution (``resolution f``);
+  cost f. These are trained too (``rungs.jsonl``, resumable).
 
 Reported: Kendall τ and Spearman ρ against full training, the cost as a fraction of full
 training, and whether the score "earns its place" (τ ≥ 0.6 at ≤ 30 % of the cost). On
@@ -21,7 +25,7 @@ training, and whether the score "earns its place" (τ ≥ 0.6 at ≤ 30 % of the
 Curves are appended to ``OUT/curves.jsonl`` as they are trained; a rerun resumes.
 
     .venv/bin/python -m tools.bench_cheap_eval [--spaces nb201,mbv2] [--archs 30] [--epochs 10]
-        [--data digits] [--resolution 16]
+        [--data digits] [--resolution 16] [--fractions 0.1111,0.3333] [--fidelities epochs,data,resolution]
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from tqdm import tqdm
 
 from hwnas.cli.common import format_table
 from hwnas.data.datasets import load
-from hwnas.evaluators.training import stop_verdict
+from hwnas.evaluators.training import TrainingAccuracy, stop_verdict
 from hwnas.spaces import get_space
 from hwnas.train import accuracy, recalibrated, train_arch
 
@@ -83,6 +87,27 @@ def curves(name: str, archs: list, data, args, path: Path) -> list[list[float]]:
     return out
 
 
+def rung_scores(name: str, archs: list, data, args, fidelity: str, fraction: float, path: Path) -> list[float]:
+    """Each architecture's accuracy at ``fraction`` of a full training by ``fidelity``, as a
+    schedule's rung scores it (cached in ``path``)."""
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            done[(row["space"], row["fidelity"], row["fraction"], row["arch"])] = row["acc"]
+    ev = TrainingAccuracy(data, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, fidelity=fidelity)
+    out = []
+    for arch in tqdm(archs, desc=f"{name}: {fidelity} {fraction:g}", unit="net"):
+        key = (name, fidelity, fraction, str(arch))
+        if key not in done:
+            done[key] = float(ev.evaluate_at([arch], fraction)[0][0])
+            with open(path, "a") as f:
+                f.write(json.dumps({"space": name, "fidelity": fidelity, "fraction": fraction, "arch": str(arch),
+                                    "acc": done[key]}) + "\n")
+        out.append(done[key])
+    return out
+
+
 def early_stopped(curves_: list[list[float]], epochs: int, p: float) -> tuple[list[float], int]:
     """Scores and epochs spent when the runs are stopped by their curves, in order."""
     best, scores, spent = None, [], 0
@@ -110,6 +135,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--p", default="0.01,0.05,0.1", help="early-stopping thresholds")
     ap.add_argument("--rungs", default="1,2,3", help="epochs of the cheap rungs")
+    ap.add_argument("--fractions", default="0.1111,0.3333", help="schedule rungs to train, fractions of full")
+    ap.add_argument("--fidelities", default="epochs", help="what a rung is a fraction of: epochs,data,resolution")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_cheap_eval"))
     args = ap.parse_args()
@@ -137,6 +164,12 @@ def main() -> None:
             add(f"early-stop {p:g}", scores, spent)
         for k in map(int, args.rungs.split(",")):
             add(f"epoch {k}", [c[k - 1] for c in cs], k * len(cs))
+        for fidelity in args.fidelities.split(","):
+            for fraction in map(float, args.fractions.split(",")):
+                scores = rung_scores(name, archs, data, args, fidelity, fraction, out / "rungs.jsonl")
+                work = TrainingAccuracy(data, epochs=args.epochs, fidelity=fidelity).reduced(fraction)[2]
+                label = "rung" if fidelity == "epochs" else fidelity
+                add(f"{label} {fraction:.3g}", scores, work * total)
         entry = {"rows": rows, "full_mean": float(np.mean(full)),
                  "full_p10_p90": [float(np.percentile(full, 10)), float(np.percentile(full, 90))]}
         if name == "nb201":
@@ -165,7 +198,7 @@ def plot(results: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (name, entry) in enumerate(results["spaces"].items()):
         for r in entry["rows"]:
-            ax.scatter(100 * r["cost"], r["tau"], color=f"C{i}", marker="o" if r["method"].startswith("early") else "s")
+            ax.scatter(100 * r["cost"], r["tau"], color=f"C{i}", marker={"early": "o", "epoch": "s"}.get(r["method"].split("-")[0].split(" ")[0], "^"))
             ax.annotate(f"{name}: {r['method']}", (100 * r["cost"], r["tau"]), fontsize=6)
     ax.axhline(PLACE_TAU, color="k", ls="--", lw=0.8)
     ax.axvline(100 * PLACE_COST, color="k", ls="--", lw=0.8)

@@ -43,6 +43,8 @@ class SearchLog:
     queries: int = 0
     proposals: int = 0
     exhausted: bool = False
+    #: evaluation work spent, in full evaluations (a lower rung or a stopped run counts its fraction)
+    work: float = 0.0
 
     def evaluated(self) -> list[Trial]:
         return [t for t in self.trials if t.accuracy is not None]
@@ -73,7 +75,7 @@ class SearchLog:
 def _save(path: Path, strategy: Strategy, log: SearchLog, meta: dict[str, Any],
           schedule: Schedule | None = None) -> None:
     write_json(path, {"format": STATE_FORMAT, "meta": meta, "strategy": strategy.state(),
-                      "queries": log.queries, "proposals": log.proposals,
+                      "queries": log.queries, "proposals": log.proposals, "work": log.work,
                       "trials": [t.to_json() for t in log.trials],
                       "schedule": None if schedule is None else schedule.state()})
 
@@ -86,7 +88,8 @@ def load_state(path: Path, space: Any) -> tuple[Strategy, SearchLog, dict[str, A
     require(data, path, what, {"strategy": dict, "queries": int, "proposals": int, "trials": list})
     with interpreting(path, what):
         strategy = strategy_from_state(space, data["strategy"])
-        log = SearchLog(queries=int(data["queries"]), proposals=int(data["proposals"]))
+        log = SearchLog(queries=int(data["queries"]), proposals=int(data["proposals"]),
+                        work=float(data.get("work", 0.0)))
         log.trials = [Trial.from_json(space, d) for d in data["trials"]]
     return strategy, log, {**data.get("meta", {}), "schedule_state": data.get("schedule")}
 
@@ -139,6 +142,7 @@ class Session:
         for a in archs:
             key = a.indices()
             if key in done and key not in fresh:
+                self.log.work += float(done[key].cost.get("work", 0.0))
                 t = _merged(before.get(str(a)), done[key]) if scheduled else done[key]
                 if str(a) not in before and t.accuracy is not None:
                     self.log.queries += 1
@@ -189,14 +193,17 @@ def _merged(before: Trial | None, now: Trial) -> Trial:
 def run(strategy: Strategy, problem: Problem, queries: int, *, batch: int = 1, state_file: str | Path | None = None,
         stop_after: int | None = None, max_proposals: int | None = None, progress: bool = False,
         meta: dict[str, Any] | None = None, on_tell: Callable[[list[Trial]], None] | None = None,
-        save_every_s: float = 1.0, schedule: Schedule | None = None) -> tuple[Strategy, SearchLog]:
+        save_every_s: float = 1.0, schedule: Schedule | None = None,
+        max_work: float | None = None) -> tuple[Strategy, SearchLog]:
     """Ask, evaluate and tell until ``queries`` accuracy evaluations are spent.
 
     Resumes from ``state_file`` when it exists (the strategy passed in is then replaced by
     the saved one). ``stop_after`` ends after that many queries of this call (tests, time
     boxes); ``max_proposals`` (default 50 × queries) bounds proposals when a hard budget
     rejects nearly everything. With a ``schedule``, work it started (a bracket, promotions)
-    is finished after the last query.
+    is finished after the last query. ``max_work`` also ends the search (no new candidates)
+    once that many full evaluations' work is spent: searches with and without a schedule or
+    early stopping compared at equal cost.
     """
     if queries < 1:
         raise HwnasError("the query budget must be at least 1")
@@ -234,7 +241,7 @@ def run(strategy: Strategy, problem: Problem, queries: int, *, batch: int = 1, s
     try:
         while stop_after is None or log.queries - start < stop_after:
             busy = schedule is not None and schedule.busy()
-            if log.queries >= queries and not busy:
+            if (log.queries >= queries or (max_work is not None and log.work >= max_work)) and not busy:
                 break
             if log.proposals >= limit and not busy:
                 log.exhausted = True

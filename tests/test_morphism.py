@@ -1,0 +1,85 @@
+"""Network morphism: every growth step keeps the parent's function exactly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hwnas.errors import HwnasError
+from hwnas.nn.morphism import is_morphism, morph, morphism_steps
+from hwnas.spaces import get_space
+
+TOL = 1e-5  # of the output's scale: float32 sums in another order (Net2Net's split projection)
+
+
+def _trained_looking(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Random weights and batch-norm statistics, so that nothing passes by being at its init."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+            elif isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * 0.3)
+    return model.eval()
+
+
+def _same_function(space, parent_text: str, child_text: str) -> None:
+    parent, child = space.parse(parent_text), space.parse(child_text)
+    model = _trained_looking(space.build(parent), 0)
+    grown = morph(space, parent, model, child, seed=1).eval()
+    x = torch.randn(4, *space.input_shape(), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want, got = model(x), grown(x)
+    assert sum(p.numel() for p in grown.parameters()) > sum(p.numel() for p in model.parameters())
+    scale = float(want.abs().max())
+    assert scale > 1 and float((got - want).abs().max()) <= TOL * scale, float((got - want).abs().max())
+
+
+MBV2_PARENT = "k3e3-zero_k3e3-k3e3-zero_k3e3-zero-zero_k3e3-zero"
+
+
+@pytest.mark.parametrize("child,step", [
+    ("k3e3-k3e3_k3e3-k3e3-zero_k3e3-zero-zero_k3e3-zero", "deepen: a skipped block becomes an identity block"),
+    ("k3e6-zero_k3e3-k3e3-zero_k3e3-zero-zero_k3e3-zero", "widen: expansion 3 -> 6 (Net2Net)"),
+    ("k3e3-zero_k7e3-k3e3-zero_k3e3-zero-zero_k3e3-zero", "enlarge: depthwise 3x3 -> 7x7"),
+    ("k5e6-k7e6_k3e3-k5e3-k3e6_k3e3-zero-k3e3_k7e6-k5e3", "all of them, on many positions"),
+])
+def test_mbv2_growth_keeps_the_function(child: str, step: str) -> None:
+    space = get_space("mbv2", "small", resolution=16)
+    assert len(space.parse(MBV2_PARENT).choices) == len(space.parse(child).choices)
+    _same_function(space, MBV2_PARENT, child)
+
+
+NB201_PARENT = "|nor_conv_1x1~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+
+
+@pytest.mark.parametrize("child,step", [
+    ("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|", "enlarge: 1x1 -> 3x3"),
+    ("|nor_conv_1x1~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|",
+     "deepen: none -> conv into node 2, so that the dead edge 2 -> 3 comes alive"),
+    ("|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+     "all of them at once"),
+])
+def test_cell_growth_keeps_the_function(child: str, step: str) -> None:
+    space = get_space("nb201", resolution=16, channels=8, cells_per_stage=1)
+    _same_function(space, NB201_PARENT, child)
+
+
+def test_shrinking_or_new_parameter_free_operations_are_not_morphisms() -> None:
+    mbv2 = get_space("mbv2", "small", resolution=16)
+    parent = mbv2.parse("k5e6-k5e6_k5e6-k5e6-k5e6_k5e6-k5e6-k5e6_k5e6-k5e6")
+    for child, fragment in (("k3e6-k5e6_k5e6-k5e6-k5e6_k5e6-k5e6-k5e6_k5e6-k5e6", "k5e6 -> k3e6"),
+                            ("k5e6-zero_k5e6-k5e6-k5e6_k5e6-k5e6-k5e6_k5e6-k5e6", "k5e6 -> zero")):
+        assert not is_morphism(mbv2, parent, mbv2.parse(child))
+        with pytest.raises(HwnasError, match=fragment):
+            morph(mbv2, parent, mbv2.build(parent), mbv2.parse(child))
+    cell = get_space("nb201")
+    p = cell.parse(NB201_PARENT)
+    c = cell.parse("|nor_conv_1x1~0|+|avg_pool_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|")
+    assert not is_morphism(cell, p, c) and is_morphism(cell, p, p)
+    assert morphism_steps(cell, p, cell.parse(NB201_PARENT.replace("nor_conv_1x1", "nor_conv_3x3"))) == [
+        (0, "nor_conv_1x1", "nor_conv_3x3"), (4, "nor_conv_1x1", "nor_conv_3x3")]
