@@ -84,16 +84,18 @@ def accuracy(model: nn.Module, data: Splits, split: str, device: torch.device, l
 def train_arch(arch: Arch, data: Splits, epochs: int = 10, batch_size: int = 64, lr: float = 0.05,
                weight_decay: float = 4e-5, seed: int = 0, device: str | None = None,
                progress: bool = True, train_split: str = "trainval", eval_split: str = "test",
-               recalibrate: int = 0, on_epoch: Callable[[int, nn.Module], bool] | None = None) -> TrainResult:
+               recalibrate: int = 0, on_epoch: Callable[[int, nn.Module], bool] | None = None,
+               start: nn.Module | None = None) -> TrainResult:
     """SGD (Nesterov momentum) with a cosine schedule on ``train_split`` (train + val);
     accuracy on ``eval_split`` (test). A search's accuracy evaluator trains on ``train``
     and scores on ``val``, keeping the test split for the final report; after its short
     training it re-estimates batch-norm statistics on ``recalibrate`` batches first.
     ``on_epoch(epoch, model)`` runs after each epoch; when it answers True training stops
-    there (early stopping; the history then has fewer epochs)."""
+    there (early stopping; the history then has fewer epochs). ``start``: the network to train
+    instead of a freshly initialised one (inherited weights, fine-tuned)."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
-    model = arch.build().to(dev)
+    model = (start if start is not None else arch.build()).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
     history = []

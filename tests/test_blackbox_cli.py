@@ -154,6 +154,8 @@ def csv_rows(path: Path) -> list[str]:
                                                                               "not supernet:x"),
     (["--strategy", "bohb", "--accuracy", "train:9", "--schedule", "sh"], "bohb schedules its training runs itself"),
     (["--strategy", "proxyless", "--schedule", "asha"], "applies to the black-box strategies, not to proxyless"),
+    (["--strategy", "random", "--inherit"], "needs a strategy that mutates parents (evolution), not random"),
+    (["--strategy", "evolution", "--inherit", "--accuracy", "supernet:x"], "--inherit fine-tunes inherited weights"),
 ])
 def test_cli_blackbox_errors(args: list[str], fragment: str, tmp_path: Path) -> None:
     base = ["search", "--space", "mbv2", "--preset", "small", "--lut", SMALL_LUT, "--budget-quantile", "0.5",

@@ -83,3 +83,68 @@ def test_shrinking_or_new_parameter_free_operations_are_not_morphisms() -> None:
     assert not is_morphism(cell, p, c) and is_morphism(cell, p, p)
     assert morphism_steps(cell, p, cell.parse(NB201_PARENT.replace("nor_conv_1x1", "nor_conv_3x3"))) == [
         (0, "nor_conv_1x1", "nor_conv_3x3"), (4, "nor_conv_1x1", "nor_conv_3x3")]
+
+
+def test_the_checkpoint_store_keeps_the_newest_networks_on_disk(tmp_path) -> None:
+    from hwnas.evaluators.inherit import CheckpointStore
+
+    space = get_space("nb201", resolution=8, channels=4, cells_per_stage=1)
+    archs = space.sample(3, seed=0)
+    store = CheckpointStore(tmp_path / "ck", capacity=2)
+    for i, a in enumerate(archs):
+        store.put(a, {"w": torch.full((2,), float(i))})
+    assert store.get(archs[0]) is None and float(store.get(archs[2])["w"][0]) == 2.0
+    assert len(list((tmp_path / "ck").glob("*.safetensors"))) == 2  # the oldest file is gone
+    again = CheckpointStore(tmp_path / "ck", capacity=2)  # a resumed search finds them
+    assert len(again) == 2 and float(again.get(archs[1])["w"][0]) == 1.0
+
+
+def test_a_child_that_grows_from_its_parent_is_fine_tuned_from_its_weights(tmp_path) -> None:
+    import dataclasses
+
+    from torch.utils.data import Subset
+
+    from hwnas.data.datasets import load
+    from hwnas.evaluators.inherit import CheckpointStore
+    from hwnas.evaluators.training import TrainingAccuracy
+
+    space = get_space("nb201", resolution=16, channels=8, cells_per_stage=1)
+    data = load("digits", resolution=16)
+    data = dataclasses.replace(data, train=Subset(data.train, range(192)), val=Subset(data.val, range(96)))
+    ev = TrainingAccuracy(data, epochs=4, calib_batches=1, inherit=CheckpointStore(tmp_path / "ck", 4),
+                          inherit_epochs=1)
+    parent = space.parse(NB201_PARENT)
+    grown = space.parse(NB201_PARENT.replace("nor_conv_1x1~0", "nor_conv_3x3~0"))
+    other = space.parse(NB201_PARENT.replace("nor_conv_1x1~0", "avg_pool_3x3~0"))
+    acc, costs = ev.evaluate_at([parent, grown, other], 1.0, [None, {"parent": parent}, {"parent": parent}])
+    assert costs[0]["epochs"] == 4 and "inherited_from" not in costs[0]
+    assert costs[1]["epochs"] == 1 and costs[1]["inherited_from"] == str(parent) and costs[1]["work"] == 0.25
+    assert costs[2]["epochs"] == 4 and "inherited_from" not in costs[2]  # not a morphism: from scratch
+    assert all(0 <= a <= 1 for a in acc) and len(ev.inherit) == 3
+
+
+def test_evolution_with_inheritance_fine_tunes_the_children_that_grow(tmp_path) -> None:
+    import dataclasses
+
+    from torch.utils.data import Subset
+
+    from hwnas.data.datasets import load
+    from hwnas.evaluators.inherit import CheckpointStore
+    from hwnas.evaluators.training import TrainingAccuracy
+    from hwnas.strategies import Problem, get_reward, get_strategy, run
+    from hwnas.target import Target
+    from hwnas.testing.strategies import Synthetic
+
+    space = get_space("nb201", resolution=16, channels=8, cells_per_stage=1)
+    data = load("digits", resolution=16)
+    data = dataclasses.replace(data, train=Subset(data.train, range(128)), val=Subset(data.val, range(64)))
+    ev = TrainingAccuracy(data, epochs=2, calib_batches=1, inherit=CheckpointStore(tmp_path / "ck", 2),
+                          inherit_epochs=1)
+    problem = Problem([Target("synthetic", Synthetic(0, space), None)], ev, get_reward("pareto"))
+    _, log = run(get_strategy("evolution", space, seed=3, population=2), problem, 6)
+    inherited = [t for t in log.trials if t.cost.get("inherited_from")]
+    assert len(inherited) == 2 and len(list((tmp_path / "ck").glob("*.safetensors"))) == 2
+    for t in inherited:
+        parent = space.parse(t.cost["inherited_from"])
+        assert is_morphism(space, parent, t.arch) and t.cost["epochs"] == 1
+        assert any(str(u.arch) == str(parent) for u in log.trials[:log.trials.index(t)])

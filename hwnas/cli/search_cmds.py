@@ -121,6 +121,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--fidelity", choices=CHOICES["fidelity"](),
                    help="schedules: a rung is a fraction of the epochs (default), of the train split (data) or of "
                         "the compute by image resolution")
+    g.add_argument("--inherit", action="store_true", default=None,
+                   help="evolution with train:EPOCHS: a child that grows from its parent (deeper, wider, larger "
+                        "kernel) starts from the parent's weights by network morphism and is only fine-tuned; the "
+                        "last POPULATION networks' weights are kept in RUN_DIR/checkpoints")
+    g.add_argument("--inherit-epochs", type=int, metavar="N",
+                   help="--inherit: epochs of fine-tuning for an inherited child (default EPOCHS // 4, at least 1)")
     g.add_argument("--population", type=int, help="evolution / pareto population size (default 20)")
     g.add_argument("--batch", type=int, help="architectures asked per step (default 1)")
     g.add_argument("--screen-margin", metavar="FRACTION|auto",

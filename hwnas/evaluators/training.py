@@ -14,9 +14,15 @@ what it was extrapolated to.
 A multi-fidelity schedule (:mod:`hwnas.strategies.schedules`) scores a candidate at a
 fraction of the full evaluation (``evaluate_at``): of the epochs (trained from scratch with
 the cosine schedule fitted to the shorter run), of the train split (a seeded subset, all
-epochs) or of the compute by image resolution (side x sqrt(fraction), all epochs). A
+epochs) or of the compute by image resolution (side x sqrt(fraction), rounded to a multiple
+of 4 and at least 8 px, all epochs). A
 ``monitor`` (BOHB's pruner) sees the validation accuracy after every epoch and may stop the
 run; its accuracy is then the last one observed, at a lower fidelity.
+
+With ``inherit`` (a :class:`~hwnas.evaluators.inherit.CheckpointStore`) every trained network
+is kept, and a candidate whose ``parent`` (a hint from the strategy) it grows from by network
+morphism starts from the parent's weights and is fine-tuned for ``inherit_epochs`` instead of
+trained from scratch (:mod:`hwnas.evaluators.inherit`).
 """
 
 from __future__ import annotations
@@ -55,11 +61,15 @@ FIDELITIES = ("epochs", "data", "resolution")
 Monitor = Callable[[int, float], bool]
 """``monitor(epoch, val_accuracy) -> stop now?`` (a pruner watching a run)."""
 
+Hints = Sequence[dict[str, Any] | None]
+"""Per architecture, what the search knows about it: ``monitor`` (a :data:`Monitor`) and
+``parent`` (the architecture it was mutated from)."""
+
 
 class TrainingAccuracy:
     def __init__(self, data: Splits, epochs: int = 2, batch_size: int = 64, seed: int = 0,
                  calib_batches: int = 8, early_stop: float | None = None, min_epochs: int = 3,
-                 fidelity: str = "epochs") -> None:
+                 fidelity: str = "epochs", inherit: Any = None, inherit_epochs: int | None = None) -> None:
         if epochs < 1:
             raise HwnasError("training accuracy needs at least 1 epoch")
         if early_stop is not None and not 0 < early_stop < 1:
@@ -72,6 +82,11 @@ class TrainingAccuracy:
         self.data, self.epochs, self.batch_size, self.seed = data, epochs, batch_size, seed
         self.calib_batches, self.early_stop, self.min_epochs = calib_batches, early_stop, min_epochs
         self.fidelity = fidelity
+        self.inherit = inherit
+        self.inherit_epochs = inherit_epochs if inherit_epochs is not None else max(1, epochs // 4)
+        if not 1 <= self.inherit_epochs <= epochs:
+            raise HwnasError(f"--inherit-epochs must be in [1, {epochs}] (the epochs of a full training), "
+                             f"not {inherit_epochs}")
         #: the best final accuracy of a run trained to the end (what a run must be likely to beat)
         self.best: float | None = None
         self._reduced: dict[float, Splits] = {}
@@ -79,17 +94,22 @@ class TrainingAccuracy:
     def evaluate(self, archs: Sequence[Arch]) -> np.ndarray:
         return self.evaluate_with_cost(archs)[0]
 
+    @property
+    def inherits(self) -> bool:
+        """Whether it wants each candidate's parent (as a hint)."""
+        return self.inherit is not None
+
     def evaluate_with_cost(self, archs: Sequence[Arch],
-                           monitors: Sequence[Monitor | None] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        return self.evaluate_at(archs, 1.0, monitors)
+                           hints: Hints | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        return self.evaluate_at(archs, 1.0, hints)
 
     def evaluate_at(self, archs: Sequence[Arch], fraction: float,
-                    monitors: Sequence[Monitor | None] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+                    hints: Hints | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """Accuracies and costs at ``fraction`` of the full evaluation (1: the full one)."""
         if not 0 < fraction <= 1:
             raise HwnasError(f"a fidelity is a fraction in (0, 1], not {fraction}")
-        watch = list(monitors) if monitors is not None else [None] * len(archs)
-        out = [self._one(a, fraction, m) for a, m in zip(archs, watch)]
+        given = list(hints) if hints is not None else [None] * len(archs)
+        out = [self._one(a, fraction, h or {}) for a, h in zip(archs, given)]
         return np.array([acc for acc, _ in out]), [cost for _, cost in out]
 
     def observe(self, trials: Sequence[Any]) -> None:
@@ -110,21 +130,27 @@ class TrainingAccuracy:
             if self.fidelity == "data":
                 self._reduced[fraction] = self.data.with_train_fraction(fraction, self.seed)
             else:
-                side = max(8, int(round(self.data.resolution * math.sqrt(fraction))))
+                # a multiple of 4, so that the two reductions of a cell network halve even sides
+                side = max(8, 4 * int(round(self.data.resolution * math.sqrt(fraction) / 4)))
                 self._reduced[fraction] = self.data.at_resolution(side)
         data = self._reduced[fraction]
         work = len(data.train) / len(self.data.train) if self.fidelity == "data" else \
             (data.resolution / self.data.resolution) ** 2
         return self.epochs, data, work
 
-    def _one(self, arch: Arch, fraction: float, monitor: Monitor | None) -> tuple[float, dict[str, Any]]:
+    def _one(self, arch: Arch, fraction: float, hint: dict[str, Any]) -> tuple[float, dict[str, Any]]:
         import torch
 
+        from hwnas.evaluators.inherit import inherited_model
         from hwnas.train import accuracy, recalibrated, train_arch
 
         t0 = time.perf_counter()
         epochs, data, work = self.reduced(fraction)
         full = fraction >= 1
+        monitor: Monitor | None = hint.get("monitor")
+        start, parent = inherited_model(hint.get("parent"), arch, self.inherit) if full else (None, None)
+        if start is not None:
+            epochs, work = self.inherit_epochs, self.inherit_epochs / self.epochs
         curve: list[float] = []
         stop: dict[str, float] = {}
         watched = full and (self.early_stop is not None or monitor is not None)
@@ -151,12 +177,16 @@ class TrainingAccuracy:
 
         result = train_arch(arch, data, epochs=epochs, batch_size=self.batch_size, seed=self.seed,
                             progress=False, train_split="train", eval_split="val", recalibrate=self.calib_batches,
-                            on_epoch=on_epoch)
+                            on_epoch=on_epoch, start=start)
+        if self.inherit is not None and full:
+            self.inherit.put(arch, result.model.state_dict())
         used = len(result.history)
         cost: dict[str, Any] = {"epochs": used, "seconds": time.perf_counter() - t0,
                                 "work": work * used / epochs}
         if not full:
             cost["fidelity"] = fraction
+        if parent is not None:
+            cost["inherited_from"] = parent
         if curve:
             cost["curve"] = list(curve)
         if stop.get("pruned"):

@@ -20,7 +20,7 @@ from hwnas.spaces.base import SearchSpace
 from hwnas.target import Target
 
 
-def accuracy_evaluator(recipe: SearchRecipe, space: SearchSpace) -> tuple[Any, str]:
+def accuracy_evaluator(recipe: SearchRecipe, space: SearchSpace, run_dir: Path | None = None) -> tuple[Any, str]:
     """``table:DATASET`` (nb201), ``supernet:RUN_DIR`` or ``train[:EPOCHS]``."""
     spec = recipe.accuracy
     if spec is None:
@@ -29,6 +29,9 @@ def accuracy_evaluator(recipe: SearchRecipe, space: SearchSpace) -> tuple[Any, s
     if recipe.early_stop is not None and kind != "train":
         raise HwnasError(f"--early-stop stops training runs by their learning curves: it needs --accuracy "
                          f"train:EPOCHS, not {spec}")
+    if recipe.inherit and kind != "train":
+        raise HwnasError(f"--inherit fine-tunes inherited weights instead of training from scratch: it needs "
+                         f"--accuracy train:EPOCHS, not {spec}")
     if (recipe.schedule is not None or recipe.strategy == "bohb") and kind != "train":
         what = f"--schedule {recipe.schedule}" if recipe.schedule else "bohb"
         raise HwnasError(f"{what} scores candidates at lower fidelities of a training run: it needs --accuracy "
@@ -55,8 +58,16 @@ def accuracy_evaluator(recipe: SearchRecipe, space: SearchSpace) -> tuple[Any, s
             raise HwnasError(f"--accuracy train:EPOCHS wants a whole number of epochs, not {arg!r}") from None
         if recipe.schedule is not None and recipe.fidelity == "epochs":
             _distinct_epochs(recipe, epochs)
+        store = None
+        if recipe.inherit:
+            from hwnas.evaluators.inherit import CheckpointStore
+
+            if run_dir is None:
+                raise HwnasError("--inherit keeps trained weights in the run directory: give one (-o RUN_DIR)")
+            store = CheckpointStore(run_dir / "checkpoints", capacity=recipe.population or 20)
         return TrainingAccuracy(data, epochs=epochs, batch_size=recipe.batch_size, seed=recipe.seed,
-                                early_stop=recipe.early_stop, fidelity=recipe.fidelity), spec
+                                early_stop=recipe.early_stop, fidelity=recipe.fidelity, inherit=store,
+                                inherit_epochs=recipe.inherit_epochs), spec
     raise HwnasError(f"unknown accuracy evaluator {spec!r}; use table:DATASET, supernet:RUN_DIR or train:EPOCHS")
 
 
@@ -108,7 +119,7 @@ class BlackBoxSearch:
         r, space, targets, run_dir = self.ctx.recipe, self.ctx.space, self.ctx.targets, self.ctx.run_dir
         name = r.reward_name
         reward = get_reward(name, **accepted(REWARDS[name], w=r.mnas_w))
-        accuracy, acc_spec = accuracy_evaluator(r, space)
+        accuracy, acc_spec = accuracy_evaluator(r, space, run_dir)
         measure = self.measure() if r.finalists else None
         if r.finalists and measure is None:
             raise HwnasError("--finalists measures candidates on the device: name it with --device")
@@ -177,6 +188,7 @@ def evaluation_cost(trials: list) -> dict[str, Any]:
     if any("epochs" in c for c in paid):
         out["epochs"] = sum(c.get("epochs", 0) for c in paid)
         out["stopped_early"] = sum(1 for c in paid if c.get("stopped"))
+        out["inherited"] = sum(1 for c in paid if c.get("inherited_from"))
     return out
 
 

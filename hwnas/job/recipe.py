@@ -116,6 +116,8 @@ class SearchRecipe:
     eta: int = 3
     min_fidelity: float | None = None
     fidelity: str = "epochs"
+    inherit: bool = False
+    inherit_epochs: int | None = None
 
     # -- parsing --------------------------------------------------------------------
     @classmethod
@@ -163,6 +165,9 @@ class SearchRecipe:
         if self.schedule is not None and self.strategy == "bohb":
             raise HwnasError(f"bohb schedules its training runs itself (Optuna's Hyperband pruner); drop --schedule "
                              f"(field 'schedule'{in_recipe}) or use tpe with it")
+        if self.inherit and not hasattr(self._strategy_class, "parent_of"):
+            raise HwnasError(f"--inherit (field 'inherit'{in_recipe}) starts a child from its parent's weights: it "
+                             f"needs a strategy that mutates parents (evolution), not {self.strategy}")
         n = max(len(self.device), 1)
         for k in ("lut", "predictor", "budget_ms"):
             if len(getattr(self, k)) not in (0, 1, n):
@@ -175,6 +180,12 @@ class SearchRecipe:
         from hwnas.strategies.base import STRATEGIES
 
         return str(STRATEGIES[self.strategy].search)
+
+    @property
+    def _strategy_class(self) -> Any:
+        from hwnas.strategies.base import STRATEGIES
+
+        return STRATEGIES[self.strategy]
 
     @property
     def controller_driven(self) -> bool:
@@ -259,6 +270,7 @@ RANGES: dict[str, tuple[str, Any]] = {
     "early_stop": ("(0, 1)", lambda v: 0 < v < 1),
     "eta": ("[2, inf)", lambda v: v >= 2),
     "min_fidelity": ("(0, 1)", lambda v: 0 < v < 1),
+    "inherit_epochs": ("[1, inf)", lambda v: v >= 1),
 }
 """Fields whose values must lie in an interval (as written in the error, and the test)."""
 MARGINS = ("screen_margin", "derive_margin")

@@ -66,6 +66,10 @@ class RegularizedEvolution(Strategy):
             out.append(child)
         return out
 
+    def parent_of(self, arch: Arch) -> Arch | None:
+        """The architecture an asked child was mutated from (None for a random or repaired one)."""
+        return self.parents.get(arch.indices())
+
     def _repair(self, child: Arch, parent: Arch) -> None:
         changed = [i for i, (a, b) in enumerate(zip(child.choices, parent.choices)) if a != b]
         if len(changed) != 1:

@@ -11,7 +11,9 @@ happens when the loop ends or is interrupted.
 With a ``schedule`` (:mod:`hwnas.strategies.schedules`: successive halving, Hyperband,
 ASHA) candidates are scored at lower fidelities first and only the best go on; without one
 every candidate gets the full evaluation. A strategy that watches training runs (``bohb``:
-``monitor(arch)``) gets a monitor per candidate when the evaluator trains.
+``monitor(arch)``) gets a monitor per candidate when the evaluator trains; an evaluator that
+inherits weights (``inherits``) gets each candidate's parent from a strategy that mutates
+(``parent_of(arch)``).
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ class Session:
         self.cache = {t.arch.indices(): t for t in log.trials}
         self._save, self.on_tell, self.bar = save, on_tell, bar
         self.watch = getattr(strategy, "monitor", None) if hasattr(problem.accuracy, "evaluate_at") else None
+        self.parent_of = getattr(strategy, "parent_of", None) if getattr(problem.accuracy, "inherits", False) else None
 
     def remaining(self) -> int:
         return self.queries - self.log.queries
@@ -134,10 +137,13 @@ class Session:
             if (a.indices() not in self.cache or str(a) in before) and a.indices() not in keys:
                 todo.append(a)
                 keys.add(a.indices())
-        monitors = None
-        if self.watch is not None and fraction >= 1:
-            monitors = {a.indices(): self.watch(a) for a in todo}
-        done = {t.arch.indices(): t for t in self.problem.evaluate(todo, fraction, monitors)}
+        hints: dict[tuple[int, ...], dict[str, Any]] = {a.indices(): {} for a in todo}
+        for a in todo:
+            if self.watch is not None and fraction >= 1:
+                hints[a.indices()]["monitor"] = self.watch(a)
+            if self.parent_of is not None and str(a) not in before:
+                hints[a.indices()]["parent"] = self.parent_of(a)
+        done = {t.arch.indices(): t for t in self.problem.evaluate(todo, fraction, hints)}
         out, fresh = [], set()
         for a in archs:
             key = a.indices()

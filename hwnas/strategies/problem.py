@@ -29,24 +29,25 @@ from hwnas.target import Target
 class AccuracyEvaluator(Protocol):
     """Accuracy of architectures as fractions in [0, 1], batched. An evaluator may also have
     ``evaluate_with_cost(archs) -> (accuracies, [cost per arch])`` (costs beyond seconds, such
-    as epochs), ``evaluate_at(archs, fraction, monitors)`` (a lower fidelity, for schedules,
-    and per-epoch monitors, for pruners) and ``observe(trials)`` (past trials of a resumed search, for evaluators whose
+    as epochs), ``evaluate_at(archs, fraction, hints)`` (a lower fidelity, for schedules; and
+    per-architecture hints from the strategy: a per-epoch ``monitor`` for pruners, the
+    ``parent`` for weight inheritance) and ``observe(trials)`` (past trials of a resumed search, for evaluators whose
     decisions depend on them, such as early stopping)."""
 
     def evaluate(self, archs: Sequence[Arch]) -> np.ndarray: ...
 
 
 def evaluate_with_cost(evaluator: AccuracyEvaluator, archs: Sequence[Arch], fraction: float = 1.0,
-                       monitors: Sequence[Any] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+                       hints: Sequence[dict[str, Any] | None] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Accuracies and each one's cost: the evaluator's own account, else the batch's seconds
     shared evenly; ``work`` is in full evaluations (``fraction`` unless the evaluator says). Below full fidelity (``fraction`` < 1) the evaluator must have
-    ``evaluate_at``; ``monitors`` (one per architecture) watch training runs."""
-    if fraction < 1 or monitors is not None:
+    ``evaluate_at``, which also takes the ``hints`` (one dict per architecture)."""
+    if fraction < 1 or (hints is not None and any(hints)):
         own_at = getattr(evaluator, "evaluate_at", None)
         if own_at is None:
             raise HwnasError(f"the accuracy evaluator {type(evaluator).__name__} has no lower fidelity to schedule "
                              "or prune; schedules and bohb need one that trains: --accuracy train:EPOCHS")
-        acc, costs = own_at(archs, fraction, monitors)
+        acc, costs = own_at(archs, fraction, hints)
     elif (own := getattr(evaluator, "evaluate_with_cost", None)) is not None:
         acc, costs = own(archs)
     else:
@@ -85,9 +86,9 @@ class Problem:
         return ok
 
     def evaluate(self, archs: Sequence[Arch], fraction: float = 1.0,
-                 monitors: dict[tuple[int, ...], Any] | None = None) -> list[Trial]:
+                 hints: dict[tuple[int, ...], dict[str, Any]] | None = None) -> list[Trial]:
         """Trials for ``archs``: latency by prediction, accuracy (at ``fraction`` of the full
-        evaluation) for those the hard budget lets through; ``monitors`` by arch indices."""
+        evaluation) for those the hard budget lets through; ``hints`` by arch indices."""
         if not archs:
             return []
         lat = self.latencies(archs)
@@ -97,8 +98,8 @@ class Problem:
         acc = np.full(len(archs), np.nan)
         costs: dict[int, dict[str, Any]] = {}
         if todo:
-            watch = None if monitors is None else [monitors.get(archs[i].indices()) for i in todo]
-            acc[todo], done = evaluate_with_cost(self.accuracy, [archs[i] for i in todo], fraction, watch)
+            given = None if hints is None else [hints.get(archs[i].indices()) for i in todo]
+            acc[todo], done = evaluate_with_cost(self.accuracy, [archs[i] for i in todo], fraction, given)
             costs = dict(zip(todo, done))
         out = []
         for i, a in enumerate(archs):

@@ -64,7 +64,7 @@ class SyntheticFidelity(Synthetic):
         self.at: list[tuple[tuple[int, ...], float]] = []
 
     def evaluate_at(self, archs: Sequence[Arch], fraction: float,
-                    monitors: Sequence[Any] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+                    hints: Sequence[Any] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
         self.at.extend((tuple(int(i) for i in r), fraction) for r in self.space.index_matrix(archs))
         value = fraction * self.evaluate(archs) + (1 - fraction) * self._take(self.decoy, archs).mean(axis=1)
         cost: dict[str, Any] = {"seconds": 0.0, "work": fraction}
