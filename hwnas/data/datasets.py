@@ -47,27 +47,20 @@ class Splits:
         return replace(self, train=Subset(self.train, keep.tolist()))
 
     def at_resolution(self, resolution: int) -> "Splits":
-        """The same images resized to ``resolution`` (bilinear), every split."""
+        """The same images resized to ``resolution`` (bilinear), every split, computed once."""
         if resolution == self.resolution:
             return self
-        return replace(self, train=Resized(self.train, resolution), val=Resized(self.val, resolution),
-                       test=Resized(self.test, resolution), resolution=resolution)
+        return replace(self, train=resized(self.train, resolution), val=resized(self.val, resolution),
+                       test=resized(self.test, resolution), resolution=resolution)
 
 
-class Resized(Dataset):
-    """Another dataset's images resized on the fly."""
-
-    def __init__(self, base: Dataset, resolution: int) -> None:
-        self.base, self.resolution = base, resolution
-
-    def __len__(self) -> int:
-        return len(self.base)  # type: ignore[arg-type]
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.base[i]
-        x = F.interpolate(x.unsqueeze(0), size=(self.resolution, self.resolution), mode="bilinear",
-                          align_corners=False)[0]
-        return x, y
+def resized(ds: Dataset, resolution: int) -> TensorDataset:
+    """A dataset's images resized, batch by batch, into memory (a lower resolution is smaller)."""
+    xs, ys = [], []
+    for x, y in DataLoader(ds, batch_size=512, shuffle=False):
+        xs.append(F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False))
+        ys.append(y)
+    return TensorDataset(torch.cat(xs), torch.cat(ys))
 
 
 def _split_indices(n: int, seed: int, fractions: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -27,7 +27,9 @@ class CheckpointStore:
         self.root, self.capacity = Path(root), int(capacity)
         self.root.mkdir(parents=True, exist_ok=True)
         index = self.root / "index.json"
-        self.order: list[str] = list(read_json(index, "checkpoint index", "delete the folder")) if index.exists() else []
+        self.order: list[str] = []
+        if index.exists():
+            self.order = [str(a) for a in read_json(index, "checkpoint index", "delete the folder to start over")]
 
     def _file(self, arch: str) -> Path:
         return self.root / (hashlib.sha1(arch.encode()).hexdigest()[:16] + ".safetensors")

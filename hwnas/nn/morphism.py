@@ -42,7 +42,7 @@ def morphism_steps(space: Any, parent: Any, child: Any) -> list[tuple[int, str, 
     for i, (a, b) in enumerate(zip(parent.choices, child.choices)):
         if a == b:
             continue
-        if not _grows(space.name, a, b):
+        if not grows(space.name, a, b):
             raise HwnasError(f"{space.name}: {a} -> {b} at decision {i} is not a function-preserving step (deepen, "
                              "widen or enlarge a kernel); a child must grow from its parent")
         steps.append((i, a, b))
@@ -57,7 +57,7 @@ def is_morphism(space: Any, parent: Any, child: Any) -> bool:
     return True
 
 
-def _grows(space: str, a: str, b: str) -> bool:
+def grows(space: str, a: str, b: str) -> bool:
     if space == "nb201":
         return (a, b) in _CELL_GROWTH
     if b == "zero":

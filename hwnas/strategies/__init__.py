@@ -2,7 +2,9 @@
 loop that runs them), and the differentiable ones a supernet trains with.
 
 Black-box strategies (``random``, ``evolution``, ``reinforce``, ``ppo``, ``metaqnn``, ``gp``,
-``bananas``, ``pnas``, ``tpe``, ``pareto``) see only the space and the trials; :class:`~hwnas.strategies.problem.Problem` holds the objectives.
+``bananas``, ``pnas``, ``tpe``, ``bohb``, ``pareto``) see only the space and the trials;
+:class:`~hwnas.strategies.problem.Problem` holds the objectives, and a schedule
+(:mod:`~hwnas.strategies.schedules`) the fidelities they are scored at.
 """
 
 from hwnas.strategies import (  # noqa: F401  (registration)

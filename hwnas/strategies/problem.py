@@ -40,7 +40,8 @@ class AccuracyEvaluator(Protocol):
 def evaluate_with_cost(evaluator: AccuracyEvaluator, archs: Sequence[Arch], fraction: float = 1.0,
                        hints: Sequence[dict[str, Any] | None] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Accuracies and each one's cost: the evaluator's own account, else the batch's seconds
-    shared evenly; ``work`` is in full evaluations (``fraction`` unless the evaluator says). Below full fidelity (``fraction`` < 1) the evaluator must have
+    shared evenly; ``work`` is in full evaluations (``fraction`` unless the evaluator says).
+    Below full fidelity (``fraction`` < 1) the evaluator must have
     ``evaluate_at``, which also takes the ``hints`` (one dict per architecture)."""
     if fraction < 1 or (hints is not None and any(hints)):
         own_at = getattr(evaluator, "evaluate_at", None)
