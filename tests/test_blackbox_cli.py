@@ -154,6 +154,7 @@ def csv_rows(path: Path) -> list[str]:
                                                                               "not supernet:x"),
     (["--strategy", "bohb", "--accuracy", "train:9", "--schedule", "sh"], "bohb schedules its training runs itself"),
     (["--strategy", "proxyless", "--schedule", "asha"], "applies to the black-box strategies, not to proxyless"),
+    (["--strategy", "random", "--accuracy", "hypernet:nowhere"], "nowhere holds no hypernetwork"),
     (["--strategy", "random", "--inherit"], "needs a strategy that mutates parents (evolution), not random"),
     (["--strategy", "evolution", "--inherit", "--accuracy", "supernet:x"], "--inherit fine-tunes inherited weights"),
 ])

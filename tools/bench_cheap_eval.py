@@ -16,7 +16,11 @@ epoch. The full score is the last epoch's. The cheap scores, each replayed on th
 - ``rung f``: the lowest rung of ``--schedule`` as hwnas runs it (``evaluate_at``): each
   architecture trained from scratch at fraction f of the epochs (its own cosine schedule),
   of the train split (``data f``) or of the compute by resolution (``resolution f``);
-  cost f. These are trained too (``rungs.jsonl``, resumable).
+  cost f. These are trained too (``rungs.jsonl``, resumable);
+- ``hypernet E`` (``nb201``): a SMASH hypernetwork trained ``E`` epochs on random cells
+  (:mod:`hwnas.evaluators.hypernet`) scores every architecture with generated weights; its
+  cost is the seconds of training it and scoring all of them over the seconds of training
+  them all fully (three full trainings timed in the same process, scaled).
 
 Reported: Kendall τ and Spearman ρ against full training, the cost as a fraction of full
 training, and whether the score "earns its place" (τ ≥ 0.6 at ≤ 30 % of the cost). On
@@ -108,6 +112,26 @@ def rung_scores(name: str, archs: list, data, args, fidelity: str, fraction: flo
     return out
 
 
+def hypernet_scores(space, archs: list, data, args) -> list[tuple[int, list[float], float]]:
+    """(epochs, each architecture's accuracy with generated weights, cost as a share of full training)."""
+    import time
+
+    from hwnas.evaluators.hypernet import HypernetAccuracy, train_hypernet
+
+    t0 = time.perf_counter()
+    for arch in archs[:3]:
+        train_arch(arch, data, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, device="cpu",
+                   progress=False, train_split="train", eval_split="val", recalibrate=8)
+    full_s = (time.perf_counter() - t0) / 3 * len(archs)
+    out = []
+    for epochs in map(int, args.hypernet_epochs.split(",")):
+        t0 = time.perf_counter()
+        net, _ = train_hypernet(space, data, epochs=epochs, batch_size=args.batch_size, seed=args.seed)
+        scores = list(HypernetAccuracy(net, space, data).evaluate(archs))
+        out.append((epochs, scores, (time.perf_counter() - t0) / full_s))
+    return out
+
+
 def early_stopped(curves_: list[list[float]], epochs: int, p: float) -> tuple[list[float], int]:
     """Scores and epochs spent when the runs are stopped by their curves, in order."""
     best, scores, spent = None, [], 0
@@ -137,6 +161,8 @@ def main() -> None:
     ap.add_argument("--rungs", default="1,2,3", help="epochs of the cheap rungs")
     ap.add_argument("--fractions", default="0.1111,0.3333", help="schedule rungs to train, fractions of full")
     ap.add_argument("--fidelities", default="epochs", help="what a rung is a fraction of: epochs,data,resolution")
+    ap.add_argument("--hypernet-epochs", default="", help="nb201: SMASH hypernetworks trained this many epochs "
+                                                             "(comma-separated; none by default)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_cheap_eval"))
     args = ap.parse_args()
@@ -170,6 +196,9 @@ def main() -> None:
                 work = TrainingAccuracy(data, epochs=args.epochs, fidelity=fidelity).reduced(fraction)[2]
                 label = "rung" if fidelity == "epochs" else fidelity
                 add(f"{label} {fraction:.3g}", scores, work * total)
+        if name == "nb201" and args.hypernet_epochs:
+            for epochs, scores, share in hypernet_scores(space, archs, data, args):
+                add(f"hypernet {epochs}", scores, share * total)
         entry = {"rows": rows, "full_mean": float(np.mean(full)),
                  "full_p10_p90": [float(np.percentile(full, 10)), float(np.percentile(full, 90))]}
         if name == "nb201":

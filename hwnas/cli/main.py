@@ -19,8 +19,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hwnas.cli import (agent_cmds, bench_cmds, export_cmd, measure_cmds, predictor_cmds, profile_cmd, search_cmds,
-                           space_cmds, verify_cmd)
+    from hwnas.cli import (agent_cmds, bench_cmds, export_cmd, hypernet_cmd, measure_cmds, predictor_cmds,
+                           profile_cmd, search_cmds, space_cmds, verify_cmd)
     from hwnas.plugins import load_plugins
 
     load_plugins()  # what plugins register appears in --help
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     profile_cmd.register(sub)
     predictor_cmds.register(sub)
     search_cmds.register(sub)
+    hypernet_cmd.register(sub)
     bench_cmds.register(sub)
     agent_cmds.register(sub)
     verify_cmd.register(sub)

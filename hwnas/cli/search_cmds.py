@@ -107,7 +107,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--mnas-w", type=float, help="MnasNet exponent w in ACC*(LAT/T)^w (default -0.07; also "
                                                     "enas's reward)")
     g.add_argument("--accuracy", metavar="EVALUATOR",
-                   help="table:DATASET (nb201 benchmark table), supernet:RUN_DIR, train:EPOCHS "
+                   help="table:DATASET (nb201 benchmark table), supernet:RUN_DIR, hypernet:RUN_DIR (a SMASH "
+                        "hypernetwork from 'hwnas hypernet train', nb201), train:EPOCHS "
                         "(default table:cifar10 for nb201, train:1 otherwise)")
     g.add_argument("--early-stop", type=float, metavar="P",
                    help="train:EPOCHS: after each epoch extrapolate the run's learning curve (Domhan et al.) and "

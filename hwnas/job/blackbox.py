@@ -21,7 +21,7 @@ from hwnas.target import Target
 
 
 def accuracy_evaluator(recipe: SearchRecipe, space: SearchSpace, run_dir: Path | None = None) -> tuple[Any, str]:
-    """``table:DATASET`` (nb201), ``supernet:RUN_DIR`` or ``train[:EPOCHS]``."""
+    """``table:DATASET`` (nb201), ``supernet:RUN_DIR``, ``hypernet:RUN_DIR`` (nb201) or ``train[:EPOCHS]``."""
     spec = recipe.accuracy
     if spec is None:
         spec = "table:cifar10" if space.name == "nb201" else "train:1"
@@ -49,6 +49,12 @@ def accuracy_evaluator(recipe: SearchRecipe, space: SearchSpace, run_dir: Path |
         if not arg:
             raise HwnasError("say which supernet: --accuracy supernet:RUN_DIR (a differentiable search's run)")
         return SupernetAccuracy(arg, space, data), spec
+    if kind == "hypernet":
+        from hwnas.evaluators.hypernet import HypernetAccuracy
+
+        if not arg:
+            raise HwnasError("say which hypernetwork: --accuracy hypernet:RUN_DIR (from 'hwnas hypernet train')")
+        return HypernetAccuracy(arg, space, data), spec
     if kind == "train":
         from hwnas.evaluators.training import TrainingAccuracy
 
@@ -68,7 +74,8 @@ def accuracy_evaluator(recipe: SearchRecipe, space: SearchSpace, run_dir: Path |
         return TrainingAccuracy(data, epochs=epochs, batch_size=recipe.batch_size, seed=recipe.seed,
                                 early_stop=recipe.early_stop, fidelity=recipe.fidelity, inherit=store,
                                 inherit_epochs=recipe.inherit_epochs), spec
-    raise HwnasError(f"unknown accuracy evaluator {spec!r}; use table:DATASET, supernet:RUN_DIR or train:EPOCHS")
+    raise HwnasError(f"unknown accuracy evaluator {spec!r}; use table:DATASET, supernet:RUN_DIR, hypernet:RUN_DIR or "
+                     "train:EPOCHS")
 
 
 def _distinct_epochs(recipe: SearchRecipe, epochs: int) -> None:
