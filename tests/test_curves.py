@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
-from torch.utils.data import Subset
 
-from hwnas.data.datasets import load
 from hwnas.errors import HwnasError
 from hwnas.evaluators.curves import FAMILIES, CurveExtrapolation
 from hwnas.evaluators.training import TrainingAccuracy
@@ -17,6 +13,7 @@ from hwnas.strategies.base import Trial
 from hwnas.strategies.problem import Problem
 from hwnas.strategies.rewards import get_reward
 from hwnas.target import Target
+from hwnas.testing.data import tiny_digits
 
 # a curve of each family that rises from ~0.3 to ~0.85 over 30 epochs
 TRUE = {"pow3": (0.88, 0.6, 0.7), "log_linear": (0.16, 0.3), "exp3": (0.86, 0.25, -0.4),
@@ -60,10 +57,7 @@ def test_bad_curves_are_refused() -> None:
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple:
-    space = get_space("mbv2", "small", resolution=16)
-    data = load("digits", resolution=16)
-    data = dataclasses.replace(data, train=Subset(data.train, range(256)), val=Subset(data.val, range(128)))
-    return space, data
+    return get_space("mbv2", "small", resolution=16), tiny_digits(train=256, val=128)
 
 
 def test_early_stopping_stops_a_run_that_cannot_win_and_records_why(tiny) -> None:

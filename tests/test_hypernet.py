@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import Subset
-
-from hwnas.data.datasets import load
 from hwnas.errors import HwnasError
 from hwnas.evaluators.hypernet import HypernetAccuracy, load_hypernet, save_hypernet, train_hypernet
 from hwnas.nn.hypernet import CellHyperNet
 from hwnas.spaces import get_space
+from hwnas.testing.data import tiny_digits
 
 SPACE = get_space("nb201", resolution=16, channels=8, cells_per_stage=1)
 
@@ -35,8 +32,7 @@ def test_every_cell_convolution_gets_a_kernel_generated_from_the_architecture() 
 
 
 def test_trained_saved_and_loaded_it_scores_candidates_alike(tmp_path: Path) -> None:
-    data = load("digits", resolution=16)
-    data = dataclasses.replace(data, train=Subset(data.train, range(256)), val=Subset(data.val, range(128)))
+    data = tiny_digits(train=256, val=128)
     net, info = train_hypernet(SPACE, data, epochs=2, hidden=16, progress=False)
     assert info["steps"] == 2 * 4 and info["seconds"] > 0
     save_hypernet(tmp_path / "h", net, SPACE, info)

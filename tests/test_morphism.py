@@ -6,8 +6,11 @@ import pytest
 import torch
 
 from hwnas.errors import HwnasError
+from hwnas.evaluators.inherit import CheckpointStore
+from hwnas.evaluators.training import TrainingAccuracy
 from hwnas.nn.morphism import is_morphism, morph, morphism_steps
 from hwnas.spaces import get_space
+from hwnas.testing.data import tiny_digits
 
 TOL = 1e-5  # of the output's scale: float32 sums in another order (Net2Net's split projection)
 
@@ -86,8 +89,6 @@ def test_shrinking_or_new_parameter_free_operations_are_not_morphisms() -> None:
 
 
 def test_the_checkpoint_store_keeps_the_newest_networks_on_disk(tmp_path) -> None:
-    from hwnas.evaluators.inherit import CheckpointStore
-
     space = get_space("nb201", resolution=8, channels=4, cells_per_stage=1)
     archs = space.sample(3, seed=0)
     store = CheckpointStore(tmp_path / "ck", capacity=2)
@@ -99,18 +100,11 @@ def test_the_checkpoint_store_keeps_the_newest_networks_on_disk(tmp_path) -> Non
     assert len(again) == 2 and float(again.get(archs[1])["w"][0]) == 1.0
 
 
+CELLS = get_space("nb201", resolution=16, channels=8, cells_per_stage=1)
+
+
 def test_a_child_that_grows_from_its_parent_is_fine_tuned_from_its_weights(tmp_path) -> None:
-    import dataclasses
-
-    from torch.utils.data import Subset
-
-    from hwnas.data.datasets import load
-    from hwnas.evaluators.inherit import CheckpointStore
-    from hwnas.evaluators.training import TrainingAccuracy
-
-    space = get_space("nb201", resolution=16, channels=8, cells_per_stage=1)
-    data = load("digits", resolution=16)
-    data = dataclasses.replace(data, train=Subset(data.train, range(192)), val=Subset(data.val, range(96)))
+    space, data = CELLS, tiny_digits()
     ev = TrainingAccuracy(data, epochs=4, calib_batches=1, inherit=CheckpointStore(tmp_path / "ck", 4),
                           inherit_epochs=1)
     parent = space.parse(NB201_PARENT)
@@ -124,20 +118,11 @@ def test_a_child_that_grows_from_its_parent_is_fine_tuned_from_its_weights(tmp_p
 
 
 def test_evolution_with_inheritance_fine_tunes_the_children_that_grow(tmp_path) -> None:
-    import dataclasses
-
-    from torch.utils.data import Subset
-
-    from hwnas.data.datasets import load
-    from hwnas.evaluators.inherit import CheckpointStore
-    from hwnas.evaluators.training import TrainingAccuracy
     from hwnas.strategies import Problem, get_reward, get_strategy, run
     from hwnas.target import Target
     from hwnas.testing.strategies import Synthetic
 
-    space = get_space("nb201", resolution=16, channels=8, cells_per_stage=1)
-    data = load("digits", resolution=16)
-    data = dataclasses.replace(data, train=Subset(data.train, range(128)), val=Subset(data.val, range(64)))
+    space, data = CELLS, tiny_digits(train=128, val=64)
     ev = TrainingAccuracy(data, epochs=2, calib_batches=1, inherit=CheckpointStore(tmp_path / "ck", 2),
                           inherit_epochs=1)
     problem = Problem([Target("synthetic", Synthetic(0, space), None)], ev, get_reward("pareto"))

@@ -4,20 +4,17 @@ lower fidelities of training, and BOHB through Optuna's Hyperband pruner."""
 from __future__ import annotations
 
 import collections
-import dataclasses
 import json
 from pathlib import Path
 
 import pytest
-from torch.utils.data import Subset
-
-from hwnas.data.datasets import load
 from hwnas.errors import HwnasError
 from hwnas.evaluators.training import TrainingAccuracy
 from hwnas.spaces import get_space
 from hwnas.strategies import get_strategy, run
 from hwnas.strategies.schedules import SCHEDULES, bracket_sizes, get_schedule, rung_fractions, survivors
 from hwnas.strategies.base import Trial
+from hwnas.testing.data import tiny_digits
 from hwnas.testing.strategies import SPACE, Synthetic, SyntheticFidelity, problem, trace
 
 SCHEDULE_NAMES = SCHEDULES.names()  # every registered schedule passes the shared tests below
@@ -100,10 +97,7 @@ def test_a_schedule_needs_an_evaluator_with_lower_fidelities() -> None:
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple:
-    space = get_space("nb201", resolution=16, channels=8, cells_per_stage=1)
-    data = load("digits", resolution=16)
-    data = dataclasses.replace(data, train=Subset(data.train, range(192)), val=Subset(data.val, range(96)))
-    return space, data
+    return get_space("nb201", resolution=16, channels=8, cells_per_stage=1), tiny_digits()
 
 
 def test_training_at_a_fraction_of_the_epochs_the_data_or_the_resolution(tiny) -> None:
