@@ -7,7 +7,9 @@ the offline proxy task (``--accuracy train:EPOCHS``). Variants:
 
 - ``plain``: every candidate trained ``--epochs`` epochs;
 - ``early-stop P``: learning-curve early stopping (``--early-stop P``);
-- ``hyperband`` / ``asha`` / ``sh``: the schedule with eta 3 from 1/9 of the epochs.
+- ``hyperband`` / ``asha`` / ``sh``: the schedule with eta 3 from 1/9 of the epochs;
+- ``tpe`` and ``bohb`` (instead of evolution): Optuna's TPE, and TPE with Optuna's Hyperband
+  pruner (eta 3, from 1 epoch).
 
 Each run stops asking for candidates once ``--work`` full trainings' worth of epochs is spent
 (the loop's ``max_work``; a bracket started is finished), so every variant pays the same.
@@ -53,7 +55,11 @@ def one(variant: str, seed: int, args: argparse.Namespace, data, out: Path) -> d
     evaluator = TrainingAccuracy(data, epochs=args.epochs, batch_size=args.batch_size, seed=seed, early_stop=early)
     problem = Problem([Target(args.device, latency, budget)], evaluator, get_reward("hard"))
     schedule = get_schedule(variant, 3, 1 / 9) if variant in ("sh", "hyperband", "asha") else None
-    strategy = get_strategy("evolution", space, seed=seed, population=args.population)
+    if variant in ("tpe", "bohb"):
+        pruner = {"eta": 3, "min_resource": 1} if variant == "bohb" else {}
+        strategy = get_strategy(variant, space, seed=seed, **pruner)
+    else:
+        strategy = get_strategy("evolution", space, seed=seed, population=args.population)
     t0 = time.perf_counter()
     _, log = run(strategy, problem, 10_000, state_file=out / f"{variant}-{seed}.json", schedule=schedule,
                  max_work=args.work, meta={"problem": {"variant": variant, "work": args.work}})
