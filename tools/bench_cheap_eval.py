@@ -22,6 +22,9 @@ epoch. The full score is the last epoch's. The cheap scores, each replayed on th
   cost is the seconds of training it and scoring all of them over the seconds of training
   them all fully (three full trainings timed in the same process, scaled).
 
+With ``--repeat`` every architecture is trained fully again with another seed: τ between the
+two full trainings is the noise ceiling of the full score, which no cheap score can beat.
+
 Reported: Kendall τ and Spearman ρ against full training, the cost as a fraction of full
 training, and whether the score "earns its place" (τ ≥ 0.6 at ≤ 30 % of the cost). On
 ``nb201`` also τ of the full proxy score against NAS-Bench-201's CIFAR-10 accuracy.
@@ -74,19 +77,22 @@ def curve_of(arch, data, epochs: int, batch_size: int, seed: int) -> list[float]
     return curve
 
 
-def curves(name: str, archs: list, data, args, path: Path) -> list[list[float]]:
+def curves(name: str, archs: list, data, args, path: Path, seed: int | None = None) -> list[list[float]]:
+    """Every architecture's validation curve over a full training with ``seed`` (the run's seed
+    unless given), cached in ``path``."""
+    seed = args.seed if seed is None else seed
     done = {}
     if path.exists():
         for line in path.read_text().splitlines():
             row = json.loads(line)
-            done[(row["space"], row["arch"])] = row["curve"]
+            done[(row["space"], row["arch"], row.get("seed", args.seed))] = row["curve"]
     out = []
-    for arch in tqdm(archs, desc=f"{name}: training {args.epochs} epochs", unit="net"):
-        key = (name, str(arch))
+    for arch in tqdm(archs, desc=f"{name}: training {args.epochs} epochs (seed {seed})", unit="net"):
+        key = (name, str(arch), seed)
         if key not in done:
-            done[key] = curve_of(arch, data, args.epochs, args.batch_size, args.seed)
+            done[key] = curve_of(arch, data, args.epochs, args.batch_size, seed)
             with open(path, "a") as f:
-                f.write(json.dumps({"space": name, "arch": str(arch), "curve": done[key]}) + "\n")
+                f.write(json.dumps({"space": name, "arch": str(arch), "seed": seed, "curve": done[key]}) + "\n")
         out.append(done[key])
     return out
 
@@ -163,6 +169,9 @@ def main() -> None:
     ap.add_argument("--fidelities", default="epochs", help="what a rung is a fraction of: epochs,data,resolution")
     ap.add_argument("--hypernet-epochs", default="", help="nb201: SMASH hypernetworks trained this many epochs "
                                                              "(comma-separated; none by default)")
+    ap.add_argument("--repeat", action="store_true",
+                    help="also train every architecture fully with another seed: τ between two full trainings is "
+                         "the ceiling any cheap score can reach against a noisy full score")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_cheap_eval"))
     args = ap.parse_args()
@@ -190,6 +199,9 @@ def main() -> None:
             add(f"early-stop {p:g}", scores, spent)
         for k in map(int, args.rungs.split(",")):
             add(f"epoch {k}", [c[k - 1] for c in cs], k * len(cs))
+        if args.repeat:
+            again = [c[-1] for c in curves(name, archs, data, args, out / "curves.jsonl", args.seed + 1)]
+            add("full, another seed (the ceiling)", again, len(cs) * args.epochs)
         for fidelity in args.fidelities.split(","):
             for fraction in map(float, args.fractions.split(",")):
                 scores = rung_scores(name, archs, data, args, fidelity, fraction, out / "rungs.jsonl")
