@@ -6,7 +6,7 @@ proxy task and scored on the validation split (batch norm re-estimated). A child
 from it by one random function-preserving step (:mod:`hwnas.nn.morphism`: deepen, widen or
 enlarge a kernel), checked to compute the parent's function, then trained two ways for
 ``--epochs`` epochs, scored after each: from the parent's weights (inherited) and from
-scratch. Reported: the epochs each needs to reach the parent's accuracy (less 0.5 points, the
+scratch (the inherited one at ``--finetune-lr``). Reported: the epochs each needs to reach the parent's accuracy (less 0.5 points, the
 noise of a 718-image validation split; never within the budget counts as the budget + 1),
 as a median and as a share of the scratch epochs, and the accuracies after the first
 epoch and at the end. The issue's goal: inherited children reach their parent's accuracy
@@ -48,7 +48,7 @@ def grow(space, arch, rng: np.random.Generator):
     return space.from_choices(choices)
 
 
-def curve(arch, data, epochs: int, seed: int, start=None) -> tuple[list[float], object]:
+def curve(arch, data, epochs: int, seed: int, start=None, lr: float = 0.05) -> tuple[list[float], object]:
     out: list[float] = []
 
     def on_epoch(epoch: int, model) -> bool:
@@ -58,7 +58,7 @@ def curve(arch, data, epochs: int, seed: int, start=None) -> tuple[list[float], 
         return False
 
     result = train_arch(arch, data, epochs=epochs, seed=seed, device="cpu", progress=False, train_split="train",
-                        eval_split="val", recalibrate=8, on_epoch=on_epoch, start=start)
+                        eval_split="val", recalibrate=8, on_epoch=on_epoch, start=start, lr=lr)
     return out, result.model
 
 
@@ -73,6 +73,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--data", default="digits")
     ap.add_argument("--resolution", type=int, default=16)
+    ap.add_argument("--finetune-lr", type=float, default=0.05,
+                    help="learning rate of the inherited child's fine-tuning (training from scratch: 0.05)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_morphism"))
     args = ap.parse_args()
@@ -94,7 +96,7 @@ def main() -> None:
             x = next(iter(data.loader("val", 64, False)))[0]
             with torch.no_grad():
                 same = float((grown.eval()(x) - trained.eval()(x)).abs().max())
-            inherited, _ = curve(child, data, args.epochs, args.seed, start=grown)
+            inherited, _ = curve(child, data, args.epochs, args.seed, start=grown, lr=args.finetune_lr)
             scratch, _ = curve(child, data, args.epochs, args.seed)
             rows.append({"parent": str(parent), "child": str(child), "parent_acc": target, "max_output_diff": same,
                          "inherited": inherited, "scratch": scratch, "inherited_epochs": reach(inherited, target),

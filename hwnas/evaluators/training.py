@@ -61,6 +61,11 @@ FIDELITIES = ("epochs", "data", "resolution")
 Monitor = Callable[[int, float], bool]
 """``monitor(epoch, val_accuracy) -> stop now?`` (a pruner watching a run)."""
 
+FINETUNE_LR = 0.005
+"""Learning rate of an inherited child's fine-tuning: a tenth of training from scratch's 0.05;
+at 0.05 the restarted schedule first knocks the grown network off its parent's accuracy
+(``tools/bench_morphism.py``)."""
+
 Hints = Sequence[dict[str, Any] | None]
 """Per architecture, what the search knows about it: ``monitor`` (a :data:`Monitor`) and
 ``parent`` (the architecture it was mutated from)."""
@@ -69,7 +74,8 @@ Hints = Sequence[dict[str, Any] | None]
 class TrainingAccuracy:
     def __init__(self, data: Splits, epochs: int = 2, batch_size: int = 64, seed: int = 0,
                  calib_batches: int = 8, early_stop: float | None = None, min_epochs: int = 3,
-                 fidelity: str = "epochs", inherit: Any = None, inherit_epochs: int | None = None) -> None:
+                 fidelity: str = "epochs", inherit: Any = None, inherit_epochs: int | None = None,
+                 finetune_lr: float = FINETUNE_LR) -> None:
         if epochs < 1:
             raise HwnasError("training accuracy needs at least 1 epoch")
         if early_stop is not None and not 0 < early_stop < 1:
@@ -82,7 +88,7 @@ class TrainingAccuracy:
         self.data, self.epochs, self.batch_size, self.seed = data, epochs, batch_size, seed
         self.calib_batches, self.early_stop, self.min_epochs = calib_batches, early_stop, min_epochs
         self.fidelity = fidelity
-        self.inherit = inherit
+        self.inherit, self.finetune_lr = inherit, finetune_lr
         self.inherit_epochs = inherit_epochs if inherit_epochs is not None else max(1, epochs // 4)
         if not 1 <= self.inherit_epochs <= epochs:
             raise HwnasError(f"--inherit-epochs must be in [1, {epochs}] (the epochs of a full training), "
@@ -177,7 +183,7 @@ class TrainingAccuracy:
 
         result = train_arch(arch, data, epochs=epochs, batch_size=self.batch_size, seed=self.seed,
                             progress=False, train_split="train", eval_split="val", recalibrate=self.calib_batches,
-                            on_epoch=on_epoch, start=start)
+                            on_epoch=on_epoch, start=start, **({"lr": self.finetune_lr} if start is not None else {}))
         if self.inherit is not None and full:
             self.inherit.put(arch, result.model.state_dict())
         used = len(result.history)
