@@ -157,6 +157,11 @@ def csv_rows(path: Path) -> list[str]:
     (["--strategy", "random", "--accuracy", "hypernet:nowhere"], "nowhere holds no hypernetwork"),
     (["--strategy", "random", "--inherit"], "needs a strategy that mutates parents (evolution), not random"),
     (["--strategy", "evolution", "--inherit", "--accuracy", "supernet:x"], "--inherit fine-tunes inherited weights"),
+    (["--strategy", "proxyless", "--workers", "2"], "trains a supernet: use --nproc N"),
+    (["--strategy", "bohb", "--accuracy", "train:9", "--workers", "2"], "bohb's pruner watches every epoch"),
+    (["--strategy", "evolution", "--inherit", "--workers", "2"], "--inherit keeps the parents' weights"),
+    (["--strategy", "random", "--workers", "0"], "--workers (field 'workers') must be in [1, inf)"),
+    (["--strategy", "random", "--ray-address", "127.0.0.1:9"], "no Ray cluster answers at 127.0.0.1:9"),
 ])
 def test_cli_blackbox_errors(args: list[str], fragment: str, tmp_path: Path) -> None:
     base = ["search", "--space", "mbv2", "--preset", "small", "--lut", SMALL_LUT, "--budget-quantile", "0.5",

@@ -129,7 +129,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--inherit-epochs", type=int, metavar="N",
                    help="--inherit: epochs of fine-tuning for an inherited child (default EPOCHS // 4, at least 1)")
     g.add_argument("--population", type=int, help="evolution / pareto population size (default 20)")
-    g.add_argument("--batch", type=int, help="architectures asked per step (default 1)")
+    g.add_argument("--batch", type=int, help="architectures asked per step (default 1; with workers, a strategy "
+                                             "that is not asynchronous asks one per worker)")
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="evaluate candidates on N Ray workers (a local Ray instance; pip install 'hwnas[ray]'); "
+                        "random and evolution tell each result as it comes back, other strategies go in batches")
+    g.add_argument("--ray-address", metavar="ADDRESS",
+                   help="evaluate candidates on an existing Ray cluster (host:port from 'ray start --head'); "
+                        "with --workers N, at most N at a time")
     g.add_argument("--screen-margin", metavar="FRACTION|auto",
                    help="hard budget: also evaluate candidates predicted up to this fraction over it, for a "
                         "predictor less sure than that ('auto': as far over as keeps a 20 %% chance of meeting it, "

@@ -95,6 +95,9 @@ def load_hypernet(run_dir: str | Path, space: SearchSpace) -> tuple[Any, dict[st
 class HypernetAccuracy:
     """Validation accuracy with generated weights (batch statistics from the validation batches)."""
 
+    #: a cluster gives its evaluations a GPU when it has one
+    wants_gpu = True
+
     def __init__(self, run_dir: str | Path | Any, space: SearchSpace, data: Splits, batch_size: int = 256) -> None:
         self.net = run_dir if isinstance(run_dir, torch.nn.Module) else load_hypernet(run_dir, space)[0]
         self.space, self.data, self.batch_size = space, data, batch_size

@@ -50,6 +50,9 @@ def load_supernet(run_dir: str | Path, space: SearchSpace) -> nn.Module:
 class SupernetAccuracy:
     """``run_dir``: a differentiable search's run directory, or the trained supernet itself."""
 
+    #: a cluster gives its evaluations a GPU when it has one
+    wants_gpu = True
+
     def __init__(self, run_dir: str | Path | nn.Module, space: SearchSpace, data: Splits, calib_batches: int = 8,
                  batch_size: int = 64, max_val: int | None = None) -> None:
         self.space, self.data = space, data

@@ -72,6 +72,9 @@ Hints = Sequence[dict[str, Any] | None]
 
 
 class TrainingAccuracy:
+    #: a cluster gives its evaluations a GPU when it has one (hwnas.job.cluster)
+    wants_gpu = True
+
     def __init__(self, data: Splits, epochs: int = 2, batch_size: int = 64, seed: int = 0,
                  calib_batches: int = 8, early_stop: float | None = None, min_epochs: int = 3,
                  fidelity: str = "epochs", inherit: Any = None, inherit_epochs: int | None = None,

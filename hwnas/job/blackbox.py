@@ -9,7 +9,9 @@ resumable search state.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -130,15 +132,28 @@ class BlackBoxSearch:
         measure = self.measure() if r.finalists else None
         if r.finalists and measure is None:
             raise HwnasError("--finalists measures candidates on the device: name it with --device")
-        problem = Problem(targets, accuracy, reward)
         schedule, fidelity = schedule_and_params(r, getattr(accuracy, "epochs", None))
+        pool = None
+        if r.workers or r.ray_address:
+            from hwnas.job.cluster import RayPool
+
+            pool = RayPool(r, accuracy)
+        problem = Problem(targets, accuracy if pool is None else pool, reward)
         params = accepted(STRATEGIES[r.strategy], population=r.population, queries=r.queries, **fidelity)
         strategy = get_strategy(r.strategy, space, seed=r.seed, **params)
         meta = {"problem": {**problem.describe(), "accuracy": acc_spec}}
         if schedule is not None:
             meta["problem"]["fidelity"] = r.fidelity
-        strategy, log = run(strategy, problem, r.queries, batch=r.batch, state_file=run_dir / "state.json",
-                            progress=self.ctx.progress, meta=meta, schedule=schedule)
+        batch = r.batch if pool is None or r.batch > 1 else pool.slots
+        try:
+            # Ray's driver prints its workers' failures to stdout, which holds only the answer
+            with contextlib.redirect_stdout(sys.stderr) if pool is not None else contextlib.nullcontext():
+                strategy, log = run(strategy, problem, r.queries, batch=batch, state_file=run_dir / "state.json",
+                                    progress=self.ctx.progress, meta=meta, schedule=schedule)
+        finally:
+            workers = None if pool is None else pool.describe()
+            if pool is not None:
+                pool.close()
         best = log.best()
         if best is None:
             raise HwnasError(f"no candidate met the budget in {log.proposals} proposals; raise the budget "
@@ -166,7 +181,8 @@ class BlackBoxSearch:
                    "exhausted": log.exhausted, "front": [t.to_json() for t in front], "hypervolume": hv,
                    "curve": log.curve(), "evaluation_cost": evaluation_cost(log.trials), "screen_margin": {t.name: t.screen_margin for t in targets},
                    "finalists": [f.to_json() for f in measured],
-                   "schedule": None if schedule is None else {**schedule.describe(), "fidelity": r.fidelity}}
+                   "schedule": None if schedule is None else {**schedule.describe(), "fidelity": r.fidelity},
+                   "workers": workers}
         rows = device_rows(targets, best.arch, measured[-1].measured_ms if measured else None)
         return SearchResult(space.recipe(), r.strategy, str(best.arch), rows,
                             {"name": r.data, "data_dir": r.data_dir}, details)

@@ -60,9 +60,10 @@ CHOICES: dict[str, Callable[[], list[str]]] = {
 }
 """Fields whose values come from a registry: the flags' ``choices`` and the recipe check share these."""
 
-RESUMABLE = frozenset({"output", "retrain_epochs", "export", "refine", "refine_rounds", "nproc"})
-"""Fields a resumed run may change: they act after the search, or (``nproc``) change only how
-many processes train the supernet."""
+RESUMABLE = frozenset({"output", "retrain_epochs", "export", "refine", "refine_rounds", "nproc", "workers",
+                       "ray_address"})
+"""Fields a resumed run may change: they act after the search, or (``nproc``, ``workers``,
+``ray_address``) change only how many processes train the supernet or evaluate candidates."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ class SearchRecipe:
     fidelity: str = "epochs"
     inherit: bool = False
     inherit_epochs: int | None = None
+    workers: int | None = None
+    ray_address: str | None = None
 
     # -- parsing --------------------------------------------------------------------
     @classmethod
@@ -159,6 +162,14 @@ class SearchRecipe:
         if self.nproc > 1 and (self.search_kind != "differentiable" or self.controller_driven):
             raise HwnasError(f"--nproc (field 'nproc'{in_recipe}) trains a supernet on several processes: it applies "
                              f"to the differentiable modes, not to {self.strategy}")
+        if (self.workers or self.ray_address) and self.search_kind != "blackbox":
+            raise HwnasError(f"--workers/--ray-address (fields 'workers', 'ray_address'{in_recipe}) evaluate black-box "
+                             f"candidates on Ray workers; {self.strategy} trains a supernet: use --nproc N for it")
+        if (self.workers or self.ray_address) and (self.strategy == "bohb" or self.inherit):
+            what = "bohb's pruner watches every epoch" if self.strategy == "bohb" else \
+                "--inherit keeps the parents' weights on this disk"
+            raise HwnasError(f"{what}, so it runs in one process: drop --workers/--ray-address (fields 'workers', "
+                             f"'ray_address'{in_recipe})")
         if self.schedule is not None and self.search_kind != "blackbox":
             raise HwnasError(f"--schedule (field 'schedule'{in_recipe}) scores black-box candidates at lower "
                              f"fidelities: it applies to the black-box strategies, not to {self.strategy}")
@@ -271,6 +282,7 @@ RANGES: dict[str, tuple[str, Any]] = {
     "eta": ("[2, inf)", lambda v: v >= 2),
     "min_fidelity": ("(0, 1)", lambda v: 0 < v < 1),
     "inherit_epochs": ("[1, inf)", lambda v: v >= 1),
+    "workers": ("[1, inf)", lambda v: v >= 1),
 }
 """Fields whose values must lie in an interval (as written in the error, and the test)."""
 MARGINS = ("screen_margin", "derive_margin")

@@ -104,6 +104,10 @@ def write_report(run: Path, record: Any) -> dict[str, Any]:
     if schedule:
         lines += [f"Schedule: {schedule['schedule']} (eta {schedule['eta']}; rungs at "
                   f"{', '.join(f'{f:.3g}' for f in schedule['rungs'])} of the {schedule['fidelity']}).", ""]
+    workers = final["search"].get("workers")
+    if workers:
+        lines += [f"Workers: {workers['slots']} evaluations at a time on {workers['nodes']} Ray node(s), "
+                  f"{workers['finished']} finished, {workers['failed']} lost with their worker and run again.", ""]
     verdict = {True: "**every budget is met on the measured exported model**",
                False: "**NOT every budget is met on the measured exported model**",
                None: "no device measurement (no device given)"}[job["meets_all_measured"]]

@@ -85,6 +85,9 @@ class Strategy(ABC):
     goal: ClassVar[str] = "reward"
     #: the reward it optimises when none is named and there is a budget
     default_reward: ClassVar[str] = "hard"
+    #: whether it can propose while earlier proposals are still out for evaluation, each told
+    #: as it comes back (asynchronous workers); if not, workers evaluate it in synchronous batches
+    asynchronous: ClassVar[bool] = False
 
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         self.space = space

@@ -30,6 +30,7 @@ from hwnas.strategies.base import Strategy, Trial, register_strategy
 @register_strategy
 class RegularizedEvolution(Strategy):
     name = "evolution"
+    asynchronous = True
 
     def __init__(self, space: SearchSpace, seed: int = 0, population: int = 20, tournament: int | None = None,
                  repair: bool = True) -> None:

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from hwnas.errors import HwnasError
 from hwnas.files import interpreting, read_json, require, write_json
 from hwnas.spaces.base import Arch
+from hwnas.strategies.asynchronous import AsyncEvaluator, drive
 from hwnas.strategies.base import Strategy, Trial, strategy_from_state
 from hwnas.strategies.pareto import pareto_front
 from hwnas.strategies.problem import Problem
@@ -47,6 +48,8 @@ class SearchLog:
     exhausted: bool = False
     #: evaluation work spent, in full evaluations (a lower rung or a stopped run counts its fraction)
     work: float = 0.0
+    #: architectures asked for and out for evaluation, not yet told (an asynchronous search's)
+    pending: list[Arch] = field(default_factory=list)
 
     def evaluated(self) -> list[Trial]:
         return [t for t in self.trials if t.accuracy is not None]
@@ -78,7 +81,7 @@ def _save(path: Path, strategy: Strategy, log: SearchLog, meta: dict[str, Any],
           schedule: Schedule | None = None) -> None:
     write_json(path, {"format": STATE_FORMAT, "meta": meta, "strategy": strategy.state(),
                       "queries": log.queries, "proposals": log.proposals, "work": log.work,
-                      "trials": [t.to_json() for t in log.trials],
+                      "trials": [t.to_json() for t in log.trials], "pending": [str(a) for a in log.pending],
                       "schedule": None if schedule is None else schedule.state()})
 
 
@@ -93,6 +96,7 @@ def load_state(path: Path, space: Any) -> tuple[Strategy, SearchLog, dict[str, A
         log = SearchLog(queries=int(data["queries"]), proposals=int(data["proposals"]),
                         work=float(data.get("work", 0.0)))
         log.trials = [Trial.from_json(space, d) for d in data["trials"]]
+        log.pending = [space.parse(a) for a in data.get("pending", [])]
     return strategy, log, {**data.get("meta", {}), "schedule_state": data.get("schedule")}
 
 
@@ -244,27 +248,43 @@ def run(strategy: Strategy, problem: Problem, queries: int, *, batch: int = 1, s
                disable=not progress, leave=False)
     session = Session(strategy, problem, log, queries, batch, save, on_tell, bar,
                       None if stop_after is None else start + stop_after)
+    pool = problem.accuracy if isinstance(problem.accuracy, AsyncEvaluator) else None
     try:
-        while stop_after is None or log.queries - start < stop_after:
-            busy = schedule is not None and schedule.busy()
-            if (log.queries >= queries or (max_work is not None and log.work >= max_work)) and not busy:
-                break
-            if log.proposals >= limit and not busy:
-                log.exhausted = True
-                break
-            if schedule is not None:
-                if not schedule.step(session):
-                    log.exhausted = log.queries < queries
-                    break
-                continue
-            archs = session.ask(min(batch, queries - log.queries))
-            if not archs:
-                log.exhausted = True
-                break
-            session.tell(session.evaluate(archs))
-            save(False)
+        if pool is not None and schedule is None and session.strategy.asynchronous:
+            drive(session, pool, queries, limit, max_work)
+        else:
+            _synchronous(session, schedule, queries, limit, max_work, start, stop_after)
     finally:
         bar.close()
         if path is not None:
             _save(path, session.strategy, log, meta, schedule)
     return session.strategy, log
+
+
+def _synchronous(session: Session, schedule: Schedule | None, queries: int, limit: int, max_work: float | None,
+                 start: int, stop_after: int | None) -> None:
+    """Ask a batch, evaluate it, tell it (or let the schedule step) until the budget is spent.
+    Architectures an asynchronous run left out for evaluation are evaluated first."""
+    log, batch = session.log, session.batch
+    if log.pending:
+        session.tell(session.evaluate(log.pending))
+        log.pending = []
+        session.checkpoint(True)
+    while stop_after is None or log.queries - start < stop_after:
+        busy = schedule is not None and schedule.busy()
+        if (log.queries >= queries or (max_work is not None and log.work >= max_work)) and not busy:
+            break
+        if log.proposals >= limit and not busy:
+            log.exhausted = True
+            break
+        if schedule is not None:
+            if not schedule.step(session):
+                log.exhausted = log.queries < queries
+                break
+            continue
+        archs = session.ask(min(batch, queries - log.queries))
+        if not archs:
+            log.exhausted = True
+            break
+        session.tell(session.evaluate(archs))
+        session.checkpoint()

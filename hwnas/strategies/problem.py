@@ -14,7 +14,9 @@ budget may well meet it. The hard-budget screen can therefore admit candidates u
 
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -60,6 +62,18 @@ def evaluate_with_cost(evaluator: AccuracyEvaluator, archs: Sequence[Arch], frac
     return np.asarray(acc, dtype=np.float64), costs
 
 
+@dataclass(frozen=True)
+class Screened:
+    """An architecture's predicted latency per device, whether it meets every budget by that
+    prediction, and whether its accuracy is to be evaluated (the hard-budget screen let it
+    through, or the reward is soft)."""
+
+    arch: Arch
+    latency_ms: dict[str, float]
+    feasible: bool
+    evaluate: bool
+
+
 class Problem:
     """Targets (each device's latency model, budget and screen margin), an accuracy evaluator
     and a reward."""
@@ -86,31 +100,38 @@ class Problem:
             ok &= t.screens(lat[t.name]) if screen else t.meets(lat[t.name])
         return ok
 
-    def evaluate(self, archs: Sequence[Arch], fraction: float = 1.0,
-                 hints: dict[tuple[int, ...], dict[str, Any]] | None = None) -> list[Trial]:
-        """Trials for ``archs``: latency by prediction, accuracy (at ``fraction`` of the full
-        evaluation) for those the hard budget lets through; ``hints`` by arch indices."""
+    def screen(self, archs: Sequence[Arch]) -> list[Screened]:
+        """Latency by prediction for ``archs``, and which of them the hard budget lets through to
+        the accuracy evaluator: the cheap half of :meth:`evaluate`, done where the search runs
+        when the accuracy is evaluated elsewhere (on workers)."""
         if not archs:
             return []
         lat = self.latencies(archs)
         ok = self.feasible(lat)
         passed = self.feasible(lat, screen=True)
-        todo = [i for i in range(len(archs)) if passed[i] or not self.reward.hard]
-        acc = np.full(len(archs), np.nan)
-        costs: dict[int, dict[str, Any]] = {}
+        return [Screened(a, {k: float(v[i]) for k, v in lat.items()}, bool(ok[i]),
+                         bool(passed[i]) or not self.reward.hard) for i, a in enumerate(archs)]
+
+    def trial(self, s: Screened, accuracy: float | None = None, cost: dict[str, Any] | None = None) -> Trial:
+        """The trial of a screened architecture, with its accuracy (None: rejected unevaluated)."""
+        if accuracy is None or math.isnan(accuracy):
+            return Trial(s.arch, None, None, s.latency_ms, False)
+        reward = self.reward(float(accuracy), s.latency_ms, self.budgets)
+        return Trial(s.arch, reward, float(accuracy), s.latency_ms, s.feasible, cost=dict(cost or {}))
+
+    def evaluate(self, archs: Sequence[Arch], fraction: float = 1.0,
+                 hints: dict[tuple[int, ...], dict[str, Any]] | None = None) -> list[Trial]:
+        """Trials for ``archs``: latency by prediction, accuracy (at ``fraction`` of the full
+        evaluation) for those the hard budget lets through; ``hints`` by arch indices."""
+        screened = self.screen(archs)
+        todo = [s for s in screened if s.evaluate]
+        done: dict[tuple[int, ...], tuple[float, dict[str, Any]]] = {}
         if todo:
-            given = None if hints is None else [hints.get(archs[i].indices()) for i in todo]
-            acc[todo], done = evaluate_with_cost(self.accuracy, [archs[i] for i in todo], fraction, given)
-            costs = dict(zip(todo, done))
-        out = []
-        for i, a in enumerate(archs):
-            lat_i = {k: float(v[i]) for k, v in lat.items()}
-            if np.isnan(acc[i]):
-                out.append(Trial(a, None, None, lat_i, False))
-                continue
-            reward = self.reward(float(acc[i]), lat_i, self.budgets)
-            out.append(Trial(a, reward, float(acc[i]), lat_i, bool(ok[i]), cost=costs[i]))
-        return out
+            given = None if hints is None else [hints.get(s.arch.indices()) for s in todo]
+            acc, costs = evaluate_with_cost(self.accuracy, [s.arch for s in todo], fraction, given)
+            done = {s.arch.indices(): (float(a), c) for s, a, c in zip(todo, acc, costs)}
+        return [self.trial(s, *done[s.arch.indices()]) if s.arch.indices() in done else self.trial(s)
+                for s in screened]
 
     def observe(self, trials: Sequence[Trial]) -> None:
         """Show a resumed search's past trials to an evaluator that keeps state across them."""

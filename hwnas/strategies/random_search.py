@@ -9,6 +9,7 @@ from hwnas.strategies.base import Strategy, Trial, register_strategy
 @register_strategy
 class RandomSearch(Strategy):
     name = "random"
+    asynchronous = True
 
     def ask(self, n: int = 1) -> list[Arch]:
         return [self.fresh(self.random_arch) for _ in range(n)]

@@ -15,10 +15,12 @@ from typing import Any, Sequence
 import numpy as np
 import pytest
 
+from hwnas.errors import HwnasError
 from hwnas.spaces import get_space
 from hwnas.testing import Suite
 from hwnas.spaces.base import Arch, SearchSpace
 from hwnas.strategies import STRATEGIES, Problem, get_reward, get_strategy, run
+from hwnas.strategies.asynchronous import FuturesPool
 from hwnas.strategies.pareto import hypervolume_2d
 from hwnas.target import Target
 
@@ -71,8 +73,22 @@ class SyntheticFidelity(Synthetic):
         return value, [dict(cost, fidelity=fraction) if fraction < 1 else dict(cost) for _ in archs]
 
 
-def problem(obj: Synthetic, reward: str = "pareto", budget: float | None = None) -> Problem:
-    return Problem([Target("synthetic", obj, budget)], obj, get_reward(reward))
+def problem(obj: Synthetic, reward: str = "pareto", budget: float | None = None, pool: Any = None) -> Problem:
+    """The synthetic problem; with ``pool`` its accuracy is evaluated there (workers)."""
+    return Problem([Target("synthetic", obj, budget)], obj if pool is None else pool, get_reward(reward))
+
+
+class Crashing(Synthetic):
+    """:class:`Synthetic` whose evaluations fail after the first ``after`` (a driver dying)."""
+
+    def __init__(self, after: int, seed: int = 0) -> None:
+        super().__init__(seed)
+        self.after = after
+
+    def evaluate(self, archs: Sequence[Arch]) -> np.ndarray:
+        if len(self.calls) >= self.after:
+            raise RuntimeError("the driver died")
+        return super().evaluate(archs)
 
 
 def trace(log: Any) -> list[tuple]:
@@ -131,6 +147,35 @@ class StrategyConformance(Suite):
         mine = np.mean([score(strategy, s) for s in seeds])
         baseline = np.mean([score("random", s) for s in seeds])
         assert mine > baseline, (mine, baseline)
+
+    def test_on_workers_every_query_counts_once(self, strategy: str) -> None:
+        obj = Synthetic()
+        if hasattr(STRATEGIES[strategy], "monitor"):  # it watches every epoch of a run: one process only
+            with pytest.raises(HwnasError, match="workers"):
+                run(get_strategy(strategy, SPACE, seed=1), problem(obj, pool=FuturesPool(obj, 3)), 30, batch=3)
+            return
+        _, log = run(get_strategy(strategy, SPACE, seed=1), problem(obj, pool=FuturesPool(obj, 3)), 30, batch=3)
+        assert log.queries == 30 and log.pending == []
+        assert len(obj.calls) == len(set(obj.calls)) == 30
+        if not STRATEGIES[strategy].asynchronous:  # synchronous batches: the search of one process
+            alone = run(get_strategy(strategy, SPACE, seed=1), problem(Synthetic()), 30, batch=3)[1]
+            assert trace(log) == trace(alone)
+
+    def test_on_workers_a_dead_driver_loses_no_query(self, strategy: str, tmp_path: Any) -> None:
+        if not STRATEGIES[strategy].asynchronous:
+            pytest.skip("evaluated in synchronous batches: nothing is out when the state is saved")
+        state = tmp_path / "state.json"
+        obj: Synthetic = Crashing(after=10)
+        with pytest.raises(RuntimeError):
+            run(get_strategy(strategy, SPACE, seed=2), problem(obj, pool=FuturesPool(obj, 3)), 30, state_file=state)
+        pending = json.loads(state.read_text())["pending"]
+        assert pending  # evaluations out when it died
+        obj = Synthetic()
+        _, log = run(get_strategy(strategy, SPACE, seed=2), problem(obj, pool=FuturesPool(obj, 3)), 30,
+                     state_file=state)
+        told = [str(t.arch) for t in log.trials if t.accuracy is not None and not t.cached]
+        assert log.queries == 30 and len(told) == len(set(told)) == 30
+        assert set(pending) <= set(told)
 
     def test_hard_budget_never_evaluates_an_architecture_over_it(self, strategy: str) -> None:
         obj = Synthetic()
