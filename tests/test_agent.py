@@ -244,3 +244,48 @@ def test_torch_agent_rebuilds_modules_from_recipes(tmp_path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_table_build_on_a_pool_of_three_agents_with_one_killed(tmp_path) -> None:
+    """Three agents of one kind share a table build; one is killed for good in the middle: its
+    layer in flight goes to the others, the table is complete, no layer is measured twice."""
+    ports = [free_port() for _ in range(3)]
+    logs = [tmp_path / f"agent{i}.log" for i in range(3)]
+    procs = [start_agent(["--tcp", f"127.0.0.1:{p}"], log=log) for p, log in zip(ports, logs)]
+    path = tmp_path / "pool.lut.json"
+    try:
+        for p in ports:
+            wait_port(p)
+        devices = [get_device(f"remote:tcp://127.0.0.1:{p}?runtime=onnx&{FAST}&timeout=5") for p in ports]
+        for d in devices:
+            d.fingerprint()  # opens the link
+            d.client.reconnects, d.client.backoff_s = 1, 0.2  # a device gone for good drops out sooner
+
+        def killer() -> None:
+            while not path.exists() or len(json.loads(path.read_text())["entries"]) < 6:
+                time.sleep(0.02)
+            procs[1].kill()
+
+        t = threading.Thread(target=killer, daemon=True)
+        t.start()
+        report = build_table(SPACE, devices, path, progress=False)
+        t.join(timeout=10)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    table = LatencyTable.load(path, space=SPACE)
+    assert len(table.entries) == len(SPACE.all_layers()) == report.measured
+    assert report.dropped is not None and list(report.dropped) == [devices[1].spec]
+    assert sum(report.per_device.values()) == report.measured  # each layer measured once, by one device
+    assert report.per_device[devices[0].spec] > 0 and report.per_device[devices[2].spec] > 0
+    assert {e["measured_on"] for e in table.entries.values()} <= {d.spec for d in devices}
+    benchmarks = sum(1 for log in logs for line in log.read_text().splitlines() if "benchmark" in line)
+    assert benchmarks <= len(SPACE.all_layers()) + 1  # at most the one in flight on the killed agent repeated
+
+
+def test_a_pool_of_devices_of_different_kinds_is_refused(tmp_path) -> None:
+    devices = [get_device("cpu-ort:threads=1"), get_device("cpu-ort:threads=2")]
+    with pytest.raises(HwnasError, match="not one kind.*threads: 1 on cpu-ort:threads=1, 2 on cpu-ort:threads=2"):
+        build_table(SPACE, devices, tmp_path / "t.json", progress=False)
+    assert not (tmp_path / "t.json").exists()

@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     lsub = lut.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = lsub.add_parser("build", help="measure every layer of a space on a device (resumable)")
     add_space_args(p, positional=False)
-    p.add_argument("--device", required=True, metavar="SPEC", help="e.g. cpu-ort:threads=1")
+    p.add_argument("--device", required=True, metavar="SPEC", action="append",
+                   help="e.g. cpu-ort:threads=1; give it again for a pool of identical devices (agents of one kind) "
+                        "that share the layers, each taking the next when it is free")
     p.add_argument("-o", "--output", required=True, help="table file (JSON); re-run to resume")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     answers_json(p, cmd_lut_build)
@@ -114,13 +116,16 @@ def cmd_lut_build(args: argparse.Namespace) -> int:
     from hwnas.lut.build import build_table
 
     space = space_from_args(args)
-    device = get_device(args.device)
-    report = build_table(space, device, args.output, progress=not args.quiet)
+    devices = [get_device(spec) for spec in args.device]
+    report = build_table(space, devices if len(devices) > 1 else devices[0], args.output, progress=not args.quiet)
     if args.json:
         emit_json(report.__dict__)
     else:
         print(f"{report.path}: {report.total} layers, {report.measured} measured now, {report.kept} kept, "
               f"{report.noisy} flagged noisy, {report.seconds:.1f} s")
+        for spec, n in (report.per_device or {}).items():
+            print(f"  {spec}: {n} layers" + (f" (dropped out: {report.dropped[spec]})"
+                                             if spec in (report.dropped or {}) else ""))
     return 0
 
 

@@ -11,11 +11,13 @@ import torch
 from torch import nn
 
 from hwnas.errors import HwnasError
+from hwnas.export import one_at_a_time
 from hwnas.export.parity import Parity, check_parity
 
 DEFAULT_OPSET = 17
 
 
+@one_at_a_time
 def export_onnx(model: nn.Module, input_shape: tuple[int, ...], path: str | Path, *,
                 opset: int = DEFAULT_OPSET, metadata: dict[str, str] | None = None) -> Path:
     """Write ``model`` (in eval mode, batch 1 unless ``input_shape`` says otherwise) to ``path``.

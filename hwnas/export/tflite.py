@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from hwnas.errors import HwnasError
+from hwnas.export import one_at_a_time
 from hwnas.export.parity import Parity, check_parity
 
 
@@ -50,6 +51,7 @@ def _quiet_converter() -> contextlib.ExitStack:
     return stack
 
 
+@one_at_a_time
 def export_tflite(model: nn.Module, input_shape: tuple[int, ...], path: str | Path) -> Path:
     """Convert ``model`` (eval mode, float32, batch 1 unless given) to a ``.tflite`` file."""
     try:

@@ -12,12 +12,13 @@ import datetime as _dt
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from tqdm import tqdm
 
 from hwnas import __version__
 from hwnas.devices.base import REFERENCE, Device
+from hwnas.errors import HwnasError
 from hwnas.lut.table import LatencyTable
 from hwnas.measure.protocol import MeasureProtocol
 from hwnas.spaces.base import SearchSpace
@@ -35,6 +36,9 @@ class BuildReport:
     kept: int
     noisy: int
     seconds: float
+    #: with a pool of devices: layers each measured, and those that dropped out (why)
+    per_device: dict[str, int] | None = None
+    dropped: dict[str, str] | None = None
 
 
 def new_header(space: SearchSpace, device: Device, protocol: MeasureProtocol,
@@ -73,31 +77,56 @@ def open_or_create(path: Path, space: SearchSpace, device: Device, protocol: Mea
     return table
 
 
-def build_table(space: SearchSpace, device: Device, path: str | Path, *,
+def build_table(space: SearchSpace, device: Device | Sequence[Device], path: str | Path, *,
                 protocol: MeasureProtocol | None = None, progress: bool = True,
                 limit: int | None = None) -> BuildReport:
-    """Measure the layers ``path`` lacks or holds only predictions of (at most ``limit`` of them this call)."""
+    """Measure the layers ``path`` lacks or holds only predictions of (at most ``limit`` of
+    them this call), on one device or shared by a pool of identical ones
+    (:mod:`hwnas.devices.pool`)."""
     import torch
 
+    from hwnas.devices.pool import check_same_kind, share
     from hwnas.ops import build_layer
 
     start = time.perf_counter()
     path = Path(path)
-    table = open_or_create(path, space, device, protocol or device.protocol)
+    devices = list(device) if isinstance(device, (list, tuple)) else [device]
+    if len(devices) > 1:
+        check_same_kind(devices)
+    first = devices[0]
+    table = open_or_create(path, space, first, protocol or first.protocol)
     specs = space.all_layers()
     # entries a kernel predictor filled in are measured now (hwnas.predictors.kernel_fill)
     todo = [s for s in specs if s.key not in table or table.entries[s.key].get("predicted_by")][:limit]
-    noisy = 0
-    bar = tqdm(todo, desc=f"lut {space.name}/{space.preset} on {device.spec}", unit="layer", disable=not progress)
-    for spec in bar:
+    noisy = [0]
+    where = first.spec if len(devices) == 1 else f"{len(devices)} devices like {first.spec}"
+    bar = tqdm(total=len(todo), desc=f"lut {space.name}/{space.preset} on {where}", unit="layer",
+               disable=not progress)
+    measure_protocol = MeasureProtocol(**table.header["protocol"])
+    reference_ms = table.header["reference"]["calibrated_ms"]
+
+    def work(dev: Device, spec: Any) -> Any:
         torch.manual_seed(0)
         h, w, c = spec.input
-        m = device.measure(build_layer(spec), (c, h, w), MeasureProtocol(**table.header["protocol"]),
-                           reference_ms=table.header["reference"]["calibrated_ms"])
-        table.entries[spec.key] = {**m.to_entry(), "measured_at": now()}
+        return dev.measure(build_layer(spec), (c, h, w), measure_protocol, reference_ms=reference_ms)
+
+    def done(dev: Device, spec: Any, m: Any) -> None:
+        entry = {**m.to_entry(), "measured_at": now()}
+        if len(devices) > 1:
+            entry["measured_on"] = dev.spec
+        table.entries[spec.key] = entry
         table.header["updated"] = now()
         table.save()
-        noisy += int(m.noisy)
+        noisy[0] += int(m.noisy)
+        bar.update(1)
         bar.set_postfix_str(f"{spec.op} {m.latency_ms:.3f} ms")
-    return BuildReport(str(path), len(specs), len(todo), len(specs) - len(todo), noisy,
-                       time.perf_counter() - start)
+
+    shared = share(devices, todo, work, done)
+    bar.close()
+    if shared["left"]:
+        raise HwnasError(f"every device dropped out ({'; '.join(f'{k}: {v}' for k, v in shared['dropped'].items())}) "
+                         f"with {len(shared['left'])} of {len(todo)} layers left; {path} keeps the "
+                         f"{len(todo) - len(shared['left'])} measured: rerun the same command to resume")
+    return BuildReport(str(path), len(specs), len(todo), len(specs) - len(todo), noisy[0],
+                       time.perf_counter() - start, shared["per_device"] if len(devices) > 1 else None,
+                       shared["dropped"] or None)

@@ -148,6 +148,8 @@ class Session:
             if self.parent_of is not None and str(a) not in before:
                 hints[a.indices()]["parent"] = self.parent_of(a)
         done = {t.arch.indices(): t for t in self.problem.evaluate(todo, fraction, hints)}
+        if (status := getattr(self.problem.accuracy, "status", None)) is not None:
+            self.bar.set_postfix(status(), refresh=False)  # workers: running, finished, failed
         out, fresh = [], set()
         for a in archs:
             key = a.indices()

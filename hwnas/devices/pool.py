@@ -1,0 +1,102 @@
+"""Several devices of one kind serving one job: a table build shared between agents.
+
+A pool is a list of devices whose fingerprints are identical (the same hardware, runtime
+and version, threads and transport), so that what one measures stands for what another
+would: devices that differ are refused, naming the difference. Work is a queue of items;
+each device takes the next one when it is free (one thread per device: the host side of a
+measurement waits on its agent), so a faster device takes more. A device whose link fails
+drops out and its item goes back on the queue for the others; nothing is measured twice
+and nothing is lost. When every device has dropped out, what is left is reported and the
+job (which saves each result as it comes) resumes with the same command.
+
+Threads rather than Ray actors: a device is reached from the host its cable or network
+reaches, which is where this process runs, and the work of a device's thread is waiting for
+its agent's reply; the agents themselves already run on their devices.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any, Callable, Sequence
+
+from hwnas.agent.client import AgentUnreachable
+from hwnas.agent.wire import LinkError
+from hwnas.errors import HwnasError
+
+DROPPED = (AgentUnreachable, LinkError, OSError, TimeoutError)
+"""What a device that dropped out raises (its agent unreachable after the client's reconnects,
+its link closed or timed out)."""
+
+
+def check_same_kind(devices: Sequence[Any]) -> dict[str, Any]:
+    """The pool's common fingerprint; refuse devices whose fingerprints differ."""
+    if not devices:
+        raise HwnasError("a device pool needs at least one device")
+    first = devices[0].fingerprint()
+    for d in devices[1:]:
+        other = d.fingerprint()
+        diff = [f"{k}: {first.get(k)!r} on {devices[0].spec}, {other.get(k)!r} on {d.spec}"
+                for k in sorted(set(first) | set(other)) if first.get(k) != other.get(k)]
+        if diff:
+            raise HwnasError("these devices are not one kind, so they cannot share a table or a measured set: "
+                             + "; ".join(diff) + ". Give devices with identical fingerprints ('hwnas device info')")
+    return first
+
+
+def share(devices: Sequence[Any], items: Sequence[Any], work: Callable[[Any, Any], Any],
+          done: Callable[[Any, Any, Any], None]) -> dict[str, Any]:
+    """``work(device, item)`` for every item on whichever device is free, ``done(device, item,
+    result)`` for each result (serialised: one at a time). Returns who did what:
+    ``{"per_device": {spec: count}, "dropped": {spec: reason}, "left": [items not done]}``."""
+    todo: queue.Queue = queue.Queue()
+    for item in items:
+        todo.put(item)
+    lock = threading.Lock()
+    per_device = {d.spec: 0 for d in devices}
+    dropped: dict[str, str] = {}
+    failure: list[BaseException] = []
+
+    busy = [0]  # items taken and not yet done or put back
+
+    def serve(device: Any) -> None:
+        while not failure:
+            try:
+                item = todo.get(timeout=0.05)
+            except queue.Empty:
+                with lock:
+                    if busy[0] == 0:  # nothing out that a dropped device could put back
+                        return
+                continue
+            with lock:
+                busy[0] += 1
+            try:
+                result = work(device, item)
+            except DROPPED as e:
+                todo.put(item)  # for the devices still in the pool
+                with lock:
+                    busy[0] -= 1
+                    dropped[device.spec] = f"{type(e).__name__}: {e}"
+                return
+            except BaseException as e:  # noqa: BLE001 (any other error stops the whole job)
+                todo.put(item)
+                with lock:
+                    busy[0] -= 1
+                failure.append(e)
+                return
+            with lock:
+                done(device, item, result)
+                per_device[device.spec] += 1
+                busy[0] -= 1
+
+    threads = [threading.Thread(target=serve, args=(d,), name=f"pool {d.spec}", daemon=True) for d in devices]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failure:
+        raise failure[0]
+    left = []
+    while not todo.empty():
+        left.append(todo.get_nowait())
+    return {"per_device": per_device, "dropped": dropped, "left": left}
