@@ -14,6 +14,11 @@ every candidate gets the full evaluation. A strategy that watches training runs 
 ``monitor(arch)``) gets a monitor per candidate when the evaluator trains; an evaluator that
 inherits weights (``inherits``) gets each candidate's parent from a strategy that mutates
 (``parent_of(arch)``).
+
+When the accuracy is evaluated elsewhere (an :class:`~hwnas.strategies.asynchronous.AsyncEvaluator`:
+Ray workers), a strategy that is ``asynchronous`` is driven by
+:func:`hwnas.strategies.asynchronous.drive` (every worker busy, each result told as it comes
+back); any other, and every schedule, sends its batches through the same evaluator.
 """
 
 from __future__ import annotations
