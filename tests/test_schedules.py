@@ -12,6 +12,7 @@ from hwnas.errors import HwnasError
 from hwnas.evaluators.training import TrainingAccuracy
 from hwnas.spaces import get_space
 from hwnas.strategies import get_strategy, run
+from hwnas.strategies.asynchronous import FuturesPool
 from hwnas.strategies.schedules import SCHEDULES, bracket_sizes, get_schedule, rung_fractions, survivors
 from hwnas.strategies.base import Trial
 from hwnas.testing.data import tiny_digits
@@ -88,6 +89,18 @@ def test_a_search_paused_mid_bracket_resumes_to_the_uninterrupted_result(name: s
     with pytest.raises(HwnasError, match="another evaluation schedule"):
         run(get_strategy("random", SPACE), problem(SyntheticFidelity(0), "hard", 13.0), 20, state_file=state,
             schedule=get_schedule(name, 2, 1 / 4))
+
+
+@pytest.mark.parametrize("name", SCHEDULE_NAMES)
+def test_on_workers_a_schedule_sends_each_rung_as_a_batch_and_finds_the_same(name: str) -> None:
+    _, alone = _search(name, queries=20)
+    obj = SyntheticFidelity(0)
+    pool = FuturesPool(obj, 3)
+    _, log = run(get_strategy("random", SPACE, seed=0), problem(obj, "hard", 13.0, pool=pool), 20,
+                 schedule=get_schedule(name, 3, 1 / 9))
+    assert trace(log) == trace(alone)
+    assert sorted(obj.at) == sorted((k, f) for k, f in _search(name, queries=20)[0].at)
+    assert pool.status()["finished"] == len(obj.calls)  # every rung's evaluations went through the workers
 
 
 def test_a_schedule_needs_an_evaluator_with_lower_fidelities() -> None:
