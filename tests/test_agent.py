@@ -289,3 +289,29 @@ def test_a_pool_of_devices_of_different_kinds_is_refused(tmp_path) -> None:
     with pytest.raises(HwnasError, match="not one kind.*threads: 1 on cpu-ort:threads=1, 2 on cpu-ort:threads=2"):
         build_table(SPACE, devices, tmp_path / "t.json", progress=False)
     assert not (tmp_path / "t.json").exists()
+
+
+def test_cli_measured_set_on_a_pool_of_two_agents(tmp_path) -> None:
+    ports = [free_port() for _ in range(2)]
+    procs = [start_agent(["--tcp", f"127.0.0.1:{p}"], log=tmp_path / f"agent{i}.log") for i, p in enumerate(ports)]
+    out = tmp_path / "set.csv"
+    try:
+        for p in ports:
+            wait_port(p)
+        specs = [f"remote:tcp://127.0.0.1:{p}?runtime=onnx&{FAST}" for p in ports]
+        r = subprocess.run([HWNAS, "measure", "--space", "nb201", "--resolution", "8", "--device", specs[0],
+                            "--device", specs[1], "-n", "6", "-o", str(out), "--quiet", "--json"],
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["measured"] == 6
+    rows = out.read_text().splitlines()[1:]
+    assert len(rows) == len({row.split(",")[0] for row in rows}) == 6
+    meta = json.loads((tmp_path / "set.csv.meta.json").read_text())["header"]
+    assert meta["pool"] == sorted(f"remote:tcp://127.0.0.1:{p}?runtime=onnx&{FAST}" for p in ports)
+    benchmarks = [sum(1 for line in (tmp_path / f"agent{i}.log").read_text().splitlines() if "benchmark" in line)
+                  for i in range(2)]
+    assert all(b > 0 for b in benchmarks)  # both agents measured

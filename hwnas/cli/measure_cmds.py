@@ -64,9 +64,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("measure", help="sample and measure whole networks into a CSV (resumable)")
     add_space_args(p, positional=False)
-    p.add_argument("--device", required=True, metavar="SPEC",
+    p.add_argument("--device", required=True, metavar="SPEC", action="append",
                    help="where to measure: a spec (cpu-ort:threads=1, cpu-tflite:threads=1, cpu-torch, cuda-torch, "
-                        "remote:tcp://HOST:PORT?runtime=tflite, ...) or a profile (devices/NAME.toml)")
+                        "remote:tcp://HOST:PORT?runtime=tflite, ...) or a profile (devices/NAME.toml); give it again "
+                        "for a pool of identical devices that share the networks")
     p.add_argument("-n", type=int, required=True, help="how many distinct architectures")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", required=True, help="CSV file; provenance goes to FILE.meta.json")
@@ -204,8 +205,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise HwnasError("-n must be >= 1")
     space = space_from_args(args)
-    device = get_device(args.device)
-    report = measure_set(space, device, args.output, args.n, args.seed, progress=not args.quiet,
+    devices = [get_device(spec) for spec in args.device]
+    report = measure_set(space, devices if len(devices) > 1 else devices[0], args.output, args.n, args.seed, progress=not args.quiet,
                          remeasure_noisy=args.remeasure_noisy)
     if args.json:
         emit_json(report.__dict__)

@@ -13,7 +13,7 @@ import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -80,25 +80,36 @@ def write_rows(path: Path, rows: list[dict[str, str]]) -> None:
     write_atomic(path, buf.getvalue())
 
 
-def measure_set(space: SearchSpace, device: Device, path: str | Path, n: int, seed: int = 0, *,
+def measure_set(space: SearchSpace, device: Device | Sequence[Device], path: str | Path, n: int, seed: int = 0, *,
                 protocol: MeasureProtocol | None = None, progress: bool = True,
                 remeasure_noisy: bool = False, reference_ms: float | None = None) -> SetReport:
-    """Measure ``n`` seeded distinct networks into ``path`` (resuming); ``reference_ms``: the
-    device's reference calibration to share (a table's), else calibrated when the set starts."""
+    """Measure ``n`` seeded distinct networks into ``path`` (resuming) on one device or shared by
+    a pool of identical ones (:mod:`hwnas.devices.pool`); ``reference_ms``: the device's
+    reference calibration to share (a table's), else calibrated when the set starts."""
+    from hwnas.devices.pool import check_same_kind, share
+
     start = time.perf_counter()
     path = Path(path)
+    devices = list(device) if isinstance(device, (list, tuple)) else [device]
+    if len(devices) > 1:
+        check_same_kind(devices)
     meta = meta_path(path)
-    header_table = open_or_create(meta, space, device, protocol or device.protocol, reference_ms)
+    header_table = open_or_create(meta, space, devices[0], protocol or devices[0].protocol, reference_ms)
     header_table.header.update({"kind": "measured_set", "seed": seed, "columns": list(COLUMNS)})
+    if len(devices) > 1:
+        header_table.header["pool"] = sorted(set(header_table.header.get("pool", [])) | {d.spec for d in devices})
     header_table.save()
     rows = read_rows(path)
     done = {r["arch"] for r in rows}
     todo = [a for a in unique_sample(space, n, seed) if str(a) not in done]
     redo = [i for i, r in enumerate(rows) if r.get("noisy") == "1"] if remeasure_noisy else []
     jobs = [(i, space.parse(rows[i]["arch"])) for i in redo] + [(None, a) for a in todo]
-    bar = tqdm(jobs, desc=f"measure {space.name}/{space.preset} on {device.spec}", unit="net", disable=not progress)
-    for i, arch in bar:
-        row, latency = _row(arch, device, space, header_table.header)
+    where = devices[0].spec if len(devices) == 1 else f"{len(devices)} devices like {devices[0].spec}"
+    bar = tqdm(total=len(jobs), desc=f"measure {space.name}/{space.preset} on {where}", unit="net",
+               disable=not progress)
+
+    def finished(_dev: Device, job: tuple[int | None, Arch], result: tuple[dict[str, str], float]) -> None:
+        i, (row, latency) = job[0], result
         if i is None:
             rows.append(row)
         else:
@@ -107,5 +118,13 @@ def measure_set(space: SearchSpace, device: Device, path: str | Path, n: int, se
         header_table.header["updated"] = now()
         header_table.header["rows"] = len(rows)
         header_table.save()
+        bar.update(1)
         bar.set_postfix_str(f"{latency:.3f} ms")
+
+    shared = share(devices, jobs, lambda dev, job: _row(job[1], dev, space, header_table.header), finished)
+    bar.close()
+    if shared["left"]:
+        raise HwnasError(f"every device dropped out ({'; '.join(f'{k}: {v}' for k, v in shared['dropped'].items())}) "
+                         f"with {len(shared['left'])} of {len(jobs)} networks left; {path} keeps the rest: rerun the "
+                         "same command to resume")
     return SetReport(str(path), n, len(todo), n - len(todo), time.perf_counter() - start, len(redo))
