@@ -82,13 +82,14 @@ class ReLUConvBN(nn.Sequential):
 
 
 class Zero(nn.Module):
-    """The ``none`` edge: contributes zeros of the input's shape."""
+    """The ``none`` edge: contributes zeros of the input's shape (subsampled by the stride)."""
 
     def __init__(self, spec: LayerSpec | None = None) -> None:
         super().__init__()
+        self.stride = (spec.stride or 1) if spec is not None else 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mul(0.0)
+        return x.mul(0.0) if self.stride == 1 else x[:, :, ::self.stride, ::self.stride].mul(0.0)
 
 
 class ResBlock(nn.Module):

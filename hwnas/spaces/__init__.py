@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from hwnas.registry import Registry
 from hwnas.spaces.base import Arch, Decision, SearchSpace
+from hwnas.spaces.darts import DartsArch, DartsSpace
 from hwnas.spaces.mbv2 import MBV2Arch, MBV2Space
 from hwnas.spaces.nb201 import NB201Arch, NB201Space
 
@@ -33,6 +34,7 @@ def space_presets(name: str) -> tuple[str, ...]:
 
 register_space("mbv2", MBV2Space.from_preset, ("proxyless", "mobilenetv2", "small"), "proxyless")
 register_space("nb201", NB201Space.from_preset, ("cifar", "imagenet16"), "cifar")
+register_space("darts", DartsSpace.from_preset, tuple(DartsSpace.PRESETS), "cifar")
 
-__all__ = ["Arch", "Decision", "SearchSpace", "MBV2Arch", "MBV2Space", "NB201Arch", "NB201Space",
+__all__ = ["Arch", "Decision", "SearchSpace", "DartsArch", "DartsSpace", "MBV2Arch", "MBV2Space", "NB201Arch", "NB201Space",
            "get_space", "register_space", "space_presets", "SPACES"]

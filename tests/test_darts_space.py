@@ -1,0 +1,134 @@
+"""The DARTS / NASNet cell space: genotypes in DARTS's notation, the published parameter counts,
+the built module against the counts and the keys, export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hwnas.errors import ArchError
+from hwnas.layers import LayerSpec
+from hwnas.ops import count_layer
+from hwnas.spaces import get_space
+from hwnas.spaces.darts import GENOTYPES
+
+# What the published DARTS code (quark0/darts, cnn/model.py NetworkCIFAR(36, 10, 20, auxiliary=True))
+# counts: utils.count_parameters_in_MB leaves the auxiliary head out ("param size = 3.349342MB"
+# for DARTS_V2); with the head, all of model.parameters().
+PUBLISHED = {"DARTS_V1": (3_169_414, 3_645_840), "DARTS_V2": (3_349_342, 3_825_768),
+             "NASNet-A": (3_830_950, 4_288_944), "AmoebaNet-A": (3_145_078, 3_603_072)}
+
+
+def _params(module: torch.nn.Module, aux: bool) -> int:
+    return sum(p.numel() for n, p in module.named_parameters() if aux or "auxiliary" not in n)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_published_genotypes_have_the_published_codes_parameter_counts(name: str) -> None:
+    space = get_space("darts", "nasnet" if name in ("NASNet-A", "AmoebaNet-A") else "cifar")
+    arch = space.resolve(name)
+    without, with_aux = PUBLISHED[name]
+    assert arch.counts().params == without
+    module = arch.build()
+    assert _params(module, aux=False) == without and _params(module, aux=True) == with_aux
+
+
+def test_every_named_genotype_round_trips_in_darts_notation_and_builds() -> None:
+    found = set()
+    for preset in ("cifar", "nasnet"):
+        space = get_space("darts", preset, channels=8, cells=5)
+        for name, arch in space.references().items():
+            found.add(name)
+            assert str(arch) == GENOTYPES[name]  # DARTS's own text, character for character
+            assert space.parse(str(arch)) == arch
+            out = arch.build().eval()(torch.randn(2, 3, 32, 32))
+            assert out.shape == (2, 10)
+    assert found == {"DARTS_V1", "DARTS_V2", "NASNet-A", "AmoebaNet-A", "ENAS"}
+
+
+def test_parse_reads_literals_only_and_says_what_is_wrong() -> None:
+    space = get_space("darts", "small")
+    v2 = space.resolve("DARTS_V2")
+    assert space.parse(str(v2).replace("[2, 3, 4, 5]", "range(2, 6)")) == v2  # as DARTS prints a derived cell
+    for bad, fragment in [
+        ("Genotype(normal=__import__('os').system('true'))", "malformed"),
+        ("resnet18", "malformed"),
+        (str(v2).replace("sep_conv_3x3", "conv_9x9", 1), "unknown operation 'conv_9x9'"),
+        (str(v2).replace("('dil_conv_3x3', 2)", "('dil_conv_3x3', 5)"), "reads state 5"),
+        (str(v2).replace("normal_concat=[2, 3, 4, 5]", "normal_concat=[4, 5]"), r"normal_concat \[4, 5\]"),
+    ]:
+        with pytest.raises(ArchError, match=fragment):
+            space.parse(bad)
+    with pytest.raises(ArchError, match="known: cifar, small, nasnet"):
+        get_space("darts", "tiny")
+
+
+def test_random_cells_build_to_their_counts_and_keys() -> None:
+    space = get_space("darts", "small")
+    table = {spec.key for spec in space.all_layers()}
+    for arch in space.sample(6, seed=0):
+        assert set(arch.keys()) <= table  # a latency table of all_layers covers every network
+        assert space.from_indices(arch.indices()) == arch and space.parse(str(arch)) == arch
+        module = arch.build()
+        assert _params(module, aux=False) == arch.counts().params
+        assert module.eval()(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    child = space.mutate(space.resolve("DARTS_V2"), np.random.default_rng(0))
+    assert sum(a != b for a, b in zip(child.choices, space.resolve("DARTS_V2").choices)) == 1
+
+
+def test_operation_counts_on_tiny_shapes() -> None:
+    # sep_conv 3x3, stride 1, 4 channels on 5x5: two rounds of depthwise (4*9) + pointwise (4*4) + BN (2*4)
+    sep = LayerSpec("sep_conv", (5, 5, 4), (5, 5, 4), kernel=3, stride=1)
+    assert count_layer(sep).params == 2 * (36 + 16 + 8)
+    assert count_layer(sep).macs == 2 * 25 * (36 + 16)
+    # factorized reduction 6x6x4 -> 3x3x8: two 1x1 convolutions 4 -> 4 at 3x3, BN over 8
+    fr = LayerSpec("factorized_reduce", (6, 6, 4), (3, 3, 8))
+    assert count_layer(fr).params == 2 * 16 + 16 and count_layer(fr).macs == 2 * 9 * 16
+    # dilated 5x5 (effective 9x9), stride 2, 2 channels, 8x8 -> 4x4
+    dil = LayerSpec("dil_conv", (8, 8, 2), (4, 4, 2), kernel=5, stride=2)
+    assert count_layer(dil).params == 2 * 25 + 4 + 4 and count_layer(dil).macs == 16 * (50 + 4)
+
+
+def test_a_cell_network_exports_to_onnx_with_parity(tmp_path) -> None:
+    from hwnas.export.onnx import export_onnx, onnx_parity
+
+    space = get_space("darts", "small")
+    model = space.resolve("DARTS_V2").build().eval()
+    path = export_onnx(model, space.input_shape(), tmp_path / "darts.onnx")
+    assert onnx_parity(path, model, space.input_shape()).ok
+
+
+def test_layers_are_additive_over_decisions() -> None:
+    """Each decision (op~state) fixes its layers: fixed + option layers are the network's layers,
+    which LUT-sum predictors and the expected-latency loss rely on."""
+    space = get_space("darts", "small")
+    for arch in space.sample(5, seed=1):
+        keys = [s.key for s in space.fixed_layers()]
+        keys += [s.key for i, c in enumerate(arch.choices) for s in space.option_layers(i, c)]
+        assert sorted(keys) == sorted(arch.keys())
+    with pytest.raises(NotImplementedError, match="not additive"):
+        get_space("darts", "nasnet").fixed_layers()
+
+
+def test_cli_table_and_a_budgeted_search_on_the_darts_space(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    hwnas = str(Path(sys.executable).parent / "hwnas")
+    space = ["--space", "darts", "--preset", "small", "--resolution", "8"]
+    lut = tmp_path / "darts.lut.json"
+    r = subprocess.run([hwnas, "lut", "build", *space, "--device", "cpu-ort:threads=1,runs=5,rounds=2,warmup=1",
+                        "-o", str(lut), "--quiet"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([hwnas, "search", "--strategy", "evolution", *space, "--lut", str(lut), "--budget-quantile",
+                        "0.5", "--accuracy", "train:1", "--queries", "2", "--population", "2", "-o",
+                        str(tmp_path / "run"), "--quiet", "--json"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    device = result["devices"][0]
+    assert result["queries"] == 2 and device["meets_budget"] and device["predicted_ms"] <= device["budget_ms"]
+    assert get_space("darts", "small", resolution=8).parse(result["arch"])  # the answer in DARTS's notation
+    assert result["export"]["onnx_parity"]["ok"]
