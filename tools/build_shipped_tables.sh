@@ -21,3 +21,9 @@ done
 "$HWNAS" measure --space mbv2 --preset proxyless --device "$dev" -n "$proxyless_n" --seed 0 -o "$out/mbv2-proxyless.cpu-$kind.measured.csv" --quiet
 # NAS-Bench-201 cells as these runtimes run them (dead operations and disconnected cells included)
 "$HWNAS" measure --space nb201 --device "$dev" -n 300 --seed 0 -o "$out/nb201-cifar.cpu-$kind.measured.csv" --quiet
+# The DARTS cell space's small preset (issue 20): its table and 200 measured networks
+if [ "$kind" = ort ]; then
+  "$HWNAS" lut build --space darts --preset small --device "$dev" -o "$out/darts-small.cpu-$kind.lut.json" --quiet
+  "$HWNAS" measure --space darts --preset small --device "$dev" -n 200 --seed 0 \
+    -o "$out/darts-small.cpu-$kind.measured.csv" --quiet
+fi
