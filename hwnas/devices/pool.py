@@ -44,11 +44,20 @@ def check_same_kind(devices: Sequence[Any]) -> dict[str, Any]:
     return first
 
 
+def devices_of(device: Any) -> list[Any]:
+    """One device, or a pool of them (a list or tuple) checked to be of one kind."""
+    devices = list(device) if isinstance(device, (list, tuple)) else [device]
+    if len(devices) > 1:
+        check_same_kind(devices)
+    return devices
+
+
 def share(devices: Sequence[Any], items: Sequence[Any], work: Callable[[Any, Any], Any],
-          done: Callable[[Any, Any, Any], None]) -> dict[str, Any]:
+          done: Callable[[Any, Any, Any], None], what: str, saved: str) -> dict[str, Any]:
     """``work(device, item)`` for every item on whichever device is free, ``done(device, item,
     result)`` for each result (serialised: one at a time). Returns who did what:
-    ``{"per_device": {spec: count}, "dropped": {spec: reason}, "left": [items not done]}``."""
+    ``{"per_device": {spec: count}, "dropped": {spec: reason}}``; raises when every device
+    dropped out with ``what`` (e.g. "layers") left, saying that ``saved`` keeps the rest."""
     todo: queue.Queue = queue.Queue()
     for item in items:
         todo.put(item)
@@ -96,7 +105,8 @@ def share(devices: Sequence[Any], items: Sequence[Any], work: Callable[[Any, Any
         t.join()
     if failure:
         raise failure[0]
-    left = []
-    while not todo.empty():
-        left.append(todo.get_nowait())
-    return {"per_device": per_device, "dropped": dropped, "left": left}
+    if not todo.empty():
+        raise HwnasError(f"every device dropped out ({'; '.join(f'{k}: {v}' for k, v in dropped.items())}) with "
+                         f"{todo.qsize()} of {len(items)} {what} left; {saved} keeps the ones measured: rerun the "
+                         "same command to resume")
+    return {"per_device": per_device, "dropped": dropped}

@@ -20,12 +20,10 @@ import json
 import os
 from typing import Any, Sequence
 
-import numpy as np
-
 from hwnas.errors import HwnasError
 from hwnas.job.recipe import SearchRecipe
 from hwnas.spaces.base import Arch
-from hwnas.strategies.asynchronous import Finished, refuse_hints
+from hwnas.strategies.asynchronous import Batches, Finished
 
 RAY_MISSING = ("--workers and --ray-address evaluate candidates on Ray, which is not installed here: "
                "pip install 'hwnas[ray]' (or drop the flags to search in this process)")
@@ -80,9 +78,10 @@ def _check_reachable(address: str) -> None:
                          "--port PORT' and give its host:PORT, or use --workers N for a local one") from None
 
 
-class RayPool:
-    """An :class:`~hwnas.strategies.asynchronous.AsyncEvaluator` on Ray tasks, and a batch
-    evaluator (``evaluate_at``) for strategies that are not asynchronous."""
+class RayPool(Batches):
+    """An :class:`~hwnas.strategies.asynchronous.AsyncEvaluator` on Ray tasks, and (through
+    :class:`~hwnas.strategies.asynchronous.Batches`) a batch evaluator for strategies that are
+    not asynchronous."""
 
     def __init__(self, recipe: SearchRecipe, local: Any, cpus_per_task: int = 1, retries: int = 3) -> None:
         ray = import_ray()
@@ -146,24 +145,6 @@ class RayPool:
 
     def status(self) -> dict[str, int]:
         return {"running": len(self.refs), "finished": self.finished, "failed": self.failed}
-
-    # -- synchronous batches --------------------------------------------------------
-    def evaluate_at(self, archs: Sequence[Arch], fraction: float = 1.0,
-                    hints: Sequence[dict[str, Any] | None] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        refuse_hints(hints)
-        for a in archs:
-            self.submit(a, fraction)
-        done: dict[tuple[int, ...], Finished] = {}
-        while self.refs:
-            done.update((f.arch.indices(), f) for f in self.wait())
-        return (np.array([done[a.indices()].accuracy for a in archs]),
-                [dict(done[a.indices()].cost) for a in archs])
-
-    def evaluate_with_cost(self, archs: Sequence[Arch]) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        return self.evaluate_at(archs, 1.0)
-
-    def evaluate(self, archs: Sequence[Arch]) -> np.ndarray:
-        return self.evaluate_at(archs, 1.0)[0]
 
     def observe(self, trials: Sequence[Any]) -> None:
         observe = getattr(self.local, "observe", None)

@@ -18,7 +18,6 @@ from tqdm import tqdm
 
 from hwnas import __version__
 from hwnas.devices.base import REFERENCE, Device
-from hwnas.errors import HwnasError
 from hwnas.lut.table import LatencyTable
 from hwnas.measure.protocol import MeasureProtocol
 from hwnas.spaces.base import SearchSpace
@@ -85,14 +84,12 @@ def build_table(space: SearchSpace, device: Device | Sequence[Device], path: str
     (:mod:`hwnas.devices.pool`)."""
     import torch
 
-    from hwnas.devices.pool import check_same_kind, share
+    from hwnas.devices.pool import devices_of, share
     from hwnas.ops import build_layer
 
     start = time.perf_counter()
     path = Path(path)
-    devices = list(device) if isinstance(device, (list, tuple)) else [device]
-    if len(devices) > 1:
-        check_same_kind(devices)
+    devices = devices_of(device)
     first = devices[0]
     table = open_or_create(path, space, first, protocol or first.protocol)
     specs = space.all_layers()
@@ -121,12 +118,10 @@ def build_table(space: SearchSpace, device: Device | Sequence[Device], path: str
         bar.update(1)
         bar.set_postfix_str(f"{spec.op} {m.latency_ms:.3f} ms")
 
-    shared = share(devices, todo, work, done)
-    bar.close()
-    if shared["left"]:
-        raise HwnasError(f"every device dropped out ({'; '.join(f'{k}: {v}' for k, v in shared['dropped'].items())}) "
-                         f"with {len(shared['left'])} of {len(todo)} layers left; {path} keeps the "
-                         f"{len(todo) - len(shared['left'])} measured: rerun the same command to resume")
+    try:
+        shared = share(devices, todo, work, done, "layers", str(path))
+    finally:
+        bar.close()
     return BuildReport(str(path), len(specs), len(todo), len(specs) - len(todo), noisy[0],
                        time.perf_counter() - start, shared["per_device"] if len(devices) > 1 else None,
                        shared["dropped"] or None)

@@ -86,13 +86,11 @@ def measure_set(space: SearchSpace, device: Device | Sequence[Device], path: str
     """Measure ``n`` seeded distinct networks into ``path`` (resuming) on one device or shared by
     a pool of identical ones (:mod:`hwnas.devices.pool`); ``reference_ms``: the device's
     reference calibration to share (a table's), else calibrated when the set starts."""
-    from hwnas.devices.pool import check_same_kind, share
+    from hwnas.devices.pool import devices_of, share
 
     start = time.perf_counter()
     path = Path(path)
-    devices = list(device) if isinstance(device, (list, tuple)) else [device]
-    if len(devices) > 1:
-        check_same_kind(devices)
+    devices = devices_of(device)
     meta = meta_path(path)
     header_table = open_or_create(meta, space, devices[0], protocol or devices[0].protocol, reference_ms)
     header_table.header.update({"kind": "measured_set", "seed": seed, "columns": list(COLUMNS)})
@@ -121,10 +119,9 @@ def measure_set(space: SearchSpace, device: Device | Sequence[Device], path: str
         bar.update(1)
         bar.set_postfix_str(f"{latency:.3f} ms")
 
-    shared = share(devices, jobs, lambda dev, job: _row(job[1], dev, space, header_table.header), finished)
-    bar.close()
-    if shared["left"]:
-        raise HwnasError(f"every device dropped out ({'; '.join(f'{k}: {v}' for k, v in shared['dropped'].items())}) "
-                         f"with {len(shared['left'])} of {len(jobs)} networks left; {path} keeps the rest: rerun the "
-                         "same command to resume")
+    try:
+        share(devices, jobs, lambda dev, job: _row(job[1], dev, space, header_table.header), finished, "networks",
+              str(path))
+    finally:
+        bar.close()
     return SetReport(str(path), n, len(todo), n - len(todo), time.perf_counter() - start, len(redo))

@@ -24,11 +24,11 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable, ClassVar, Sequence
 
 from hwnas.errors import ArchError
 from hwnas.layers import LayerSpec, Shape
-from hwnas.ops import OPS as OP_REGISTRY
 from hwnas.ops import Counts, conv_counts, register_op
 from hwnas.spaces.base import Arch, Decision, SearchSpace
 
@@ -204,6 +204,12 @@ class DartsSpace(SearchSpace):
         head = LayerSpec("gap_linear", p, (1, 1, self.num_classes))
         return {"stem": stem, "cells": cells, "head": head, "aux_channels": aux_channels}
 
+    @cached_property
+    def _skeleton(self) -> dict[str, Any]:
+        """The plan of one genotype: its shapes and fixed layers are every genotype's when cells
+        output all their nodes (asked once per decision and option by the predictors)."""
+        return self.plan(self.from_choices([d.choices[0] for d in self.decisions()]))
+
     def _additive(self) -> None:
         if self.output != "all":
             raise NotImplementedError(f"darts/{self.preset}: a cell that outputs only its unused nodes makes the next "
@@ -214,7 +220,7 @@ class DartsSpace(SearchSpace):
         """The stem, every cell's two preprocessing layers and the head (the same for every
         genotype when cells output all their nodes)."""
         self._additive()
-        plan = self.plan(self.from_choices([d.choices[0] for d in self.decisions()]))
+        plan = self._skeleton
         return [plan["stem"], *(s for cell in plan["cells"] for s in cell["pre"]), plan["head"]]
 
     def option_layers(self, position: int, option: str) -> list[LayerSpec]:
@@ -222,9 +228,8 @@ class DartsSpace(SearchSpace):
         self._additive()
         cell_type = CELLS[position // (2 * self.nodes)]
         op, _, src = option.rpartition("~")
-        probe = self.from_choices([d.choices[0] for d in self.decisions()])
         out = []
-        for cell in self.plan(probe)["cells"]:
+        for cell in self._skeleton["cells"]:
             if (cell_type == "reduce") != cell["reduction"]:
                 continue
             h_in, c, h_out = cell["pre"][1].output[0], cell["pre"][1].output[2], cell["edges"][0].output[0]
@@ -268,9 +273,8 @@ class DartsSpace(SearchSpace):
         return list(seen)
 
     def references(self) -> dict[str, Arch]:
-        known = {name: text for name, text in GENOTYPES.items()}
         out = {}
-        for name, text in known.items():
+        for name, text in GENOTYPES.items():
             try:
                 out[name] = self.parse(text)
             except ArchError:
@@ -382,8 +386,7 @@ def _register_ops() -> None:
             ("factorized_reduce", _lazy("FactorizedReduce"), _factorized_reduce_count),
             ("gap_linear", _lazy("GapLinear"), lambda s: Counts(s.input[2] * s.output[2] + s.output[2],
                                                                  s.input[2] * s.output[2]))):
-        if name not in OP_REGISTRY:
-            register_op(name, build, count)
+        register_op(name, build, count)
 
 
 _register_ops()

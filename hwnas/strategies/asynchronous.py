@@ -122,7 +122,31 @@ def refuse_hints(hints: Any) -> None:
                          " bohb's pruner and --inherit run in one process; drop --workers/--ray-address for them")
 
 
-class FuturesPool:
+class Batches:
+    """A synchronous batch through an :class:`AsyncEvaluator`'s ``submit``/``wait`` (for the
+    strategies that are not asynchronous, and a schedule's rungs): every architecture sent,
+    the results returned in the batch's order. Mixed into the pools."""
+
+    def evaluate_at(self, archs: Any, fraction: float = 1.0, hints: Any = None) -> tuple[Any, list[dict[str, Any]]]:
+        import numpy as np
+
+        refuse_hints(hints)
+        for a in archs:
+            self.submit(a, fraction)  # type: ignore[attr-defined]
+        done: dict[tuple[int, ...], Finished] = {}
+        while len(done) < len({a.indices() for a in archs}):
+            done.update((f.arch.indices(), f) for f in self.wait())  # type: ignore[attr-defined]
+        return (np.array([done[a.indices()].accuracy for a in archs]),
+                [dict(done[a.indices()].cost) for a in archs])
+
+    def evaluate_with_cost(self, archs: Any) -> tuple[Any, list[dict[str, Any]]]:
+        return self.evaluate_at(archs, 1.0)
+
+    def evaluate(self, archs: Any) -> Any:
+        return self.evaluate_at(archs, 1.0)[0]
+
+
+class FuturesPool(Batches):
     """An :class:`AsyncEvaluator` on a :mod:`concurrent.futures` executor of this machine (a
     thread pool for evaluators that release the GIL or wait on devices): the asynchronous search
     without a cluster. Its evaluations run ``evaluator`` itself, so it must be safe to call
@@ -157,22 +181,3 @@ class FuturesPool:
 
     def status(self) -> dict[str, int]:
         return {"running": len(self.futures), "finished": self.finished, "failed": 0}
-
-    def evaluate_at(self, archs: Any, fraction: float = 1.0, hints: Any = None) -> tuple[Any, list[dict[str, Any]]]:
-        """A synchronous batch (for strategies that are not asynchronous), in order."""
-        import numpy as np
-
-        refuse_hints(hints)
-
-        from hwnas.strategies.problem import evaluate_with_cost
-
-        futures = [self.executor.submit(evaluate_with_cost, self.evaluator, [a], fraction) for a in archs]
-        results = [f.result() for f in futures]
-        self.finished += len(results)
-        return np.array([float(acc[0]) for acc, _ in results]), [c[0] for _, c in results]
-
-    def evaluate_with_cost(self, archs: Any) -> tuple[Any, list[dict[str, Any]]]:
-        return self.evaluate_at(archs, 1.0)
-
-    def evaluate(self, archs: Any) -> Any:
-        return self.evaluate_at(archs, 1.0)[0]
