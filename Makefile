@@ -12,7 +12,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -c constraints.txt -e '.[tflite-lean,dev,optuna,ray]'
+	$(PY) -m pip install -c constraints.txt -e '.[tflite-lean,dev,optuna,ray,randwire]'
 	$(PY) -m pip install -c constraints.txt --no-deps 'litert-torch>=0.10,<0.11'
 	touch $(STAMP)
 

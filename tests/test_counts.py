@@ -48,10 +48,11 @@ def test_nb201_ops_by_hand() -> None:
     assert module_counts(build_layer(rb), (2, 4, 4)) == expected
 
 
-@pytest.mark.parametrize("name,preset", [("mbv2", "small"), ("mbv2", "proxyless"), ("nb201", "cifar")])
+@pytest.mark.parametrize("name,preset", [("mbv2", "small"), ("mbv2", "proxyless"), ("nb201", "cifar"), ("randwire", "small")])
 def test_counts_equal_the_built_module(name: str, preset: str) -> None:
     space = get_space(name, preset)
-    for arch in space.sample(3, seed=5) + [space.resolve("largest"), space.resolve(list(space.references())[0])]:
+    refs = space.references()
+    for arch in space.sample(3, seed=5) + [refs[name] for name in {"largest", next(iter(refs))} & set(refs)]:
         assert module_counts(arch.build(), space.input_shape()) == arch.counts(), str(arch)
 
 

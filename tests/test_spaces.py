@@ -8,7 +8,8 @@ from hwnas.spaces import get_space
 from hwnas.spaces.mbv2 import MBV2Space
 from hwnas.spaces.nb201 import NB201Space
 
-ALL = [("mbv2", "proxyless"), ("mbv2", "mobilenetv2"), ("mbv2", "small"), ("nb201", "cifar")]
+ALL = [("mbv2", "proxyless"), ("mbv2", "mobilenetv2"), ("mbv2", "small"), ("nb201", "cifar"), ("darts", "small"),
+       ("randwire", "small"), ("randwire", "imagenet")]
 
 
 @pytest.mark.parametrize("name,preset", ALL)

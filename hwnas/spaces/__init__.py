@@ -14,6 +14,7 @@ from hwnas.spaces.base import Arch, Decision, SearchSpace
 from hwnas.spaces.darts import DartsArch, DartsSpace
 from hwnas.spaces.mbv2 import MBV2Arch, MBV2Space
 from hwnas.spaces.nb201 import NB201Arch, NB201Space
+from hwnas.spaces.randwire import RandWireArch, RandWireSpace
 
 SpaceFactory = Callable[..., SearchSpace]
 SPACES: Registry[tuple[SpaceFactory, tuple[str, ...], str]] = Registry("search space")
@@ -35,6 +36,7 @@ def space_presets(name: str) -> tuple[str, ...]:
 register_space("mbv2", MBV2Space.from_preset, ("proxyless", "mobilenetv2", "small"), "proxyless")
 register_space("nb201", NB201Space.from_preset, ("cifar", "imagenet16"), "cifar")
 register_space("darts", DartsSpace.from_preset, tuple(DartsSpace.PRESETS), "cifar")
+register_space("randwire", RandWireSpace.from_preset, tuple(RandWireSpace.PRESETS), "imagenet")
 
 __all__ = ["Arch", "Decision", "SearchSpace", "DartsArch", "DartsSpace", "MBV2Arch", "MBV2Space", "NB201Arch", "NB201Space",
-           "get_space", "register_space", "space_presets", "SPACES"]
+           "RandWireArch", "RandWireSpace",            "get_space", "register_space", "space_presets", "SPACES"]
