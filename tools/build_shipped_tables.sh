@@ -26,4 +26,8 @@ if [ "$kind" = ort ]; then
   "$HWNAS" lut build --space darts --preset small --device "$dev" -o "$out/darts-small.cpu-$kind.lut.json" --quiet
   "$HWNAS" measure --space darts --preset small --device "$dev" -n 200 --seed 0 \
     -o "$out/darts-small.cpu-$kind.measured.csv" --quiet
+  # randomly wired networks, small preset (issue 20)
+  "$HWNAS" lut build --space randwire --preset small --device "$dev" -o "$out/randwire-small.cpu-$kind.lut.json" --quiet
+  "$HWNAS" measure --space randwire --preset small --device "$dev" -n 200 --seed 0 \
+    -o "$out/randwire-small.cpu-$kind.measured.csv" --quiet
 fi
