@@ -132,3 +132,55 @@ def test_cli_table_and_a_budgeted_search_on_the_darts_space(tmp_path) -> None:
     assert result["queries"] == 2 and device["meets_budget"] and device["predicted_ms"] <= device["budget_ms"]
     assert get_space("darts", "small", resolution=8).parse(result["arch"])  # the answer in DARTS's notation
     assert result["export"]["onnx_parity"]["ok"]
+    # the differentiable path: GDAS on the DARTS supernet, derived with DARTS's top-2 inputs per node
+    r = subprocess.run([hwnas, "search", "--strategy", "gdas", *space, "--lut", str(lut), "--budget-quantile", "0.5",
+                        "--epochs", "1", "--warmup-epochs", "0", "--retrain-epochs", "1", "-o", str(tmp_path / "gdas"),
+                        "--quiet", "--json"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["strategy"] == "gdas" and result["meets_all_budgets"]
+    assert get_space("darts", "small", resolution=8).parse(result["arch"])
+
+
+def test_the_darts_supernet_relaxes_both_cells_and_derives_darts_top_two() -> None:
+    space = get_space("darts", "small", resolution=8)
+    net = space.supernet()
+    x = torch.randn(2, 3, 8, 8)
+    assert net(x).shape == (2, 10)
+    ops = space.ops
+    # node 0 of the normal cell: beta prefers state 1 then 0; on state 0 'none' is the heaviest op
+    # (DARTS's derivation passes over it), on state 1 sep_conv_3x3
+    with torch.no_grad():
+        for p in net.arch_parameters():
+            p.zero_()
+        net.betas[0].copy_(torch.tensor([1.0, 2.0]))
+        net.alphas[0][ops.index("none")] = 5.0
+        net.alphas[0][ops.index("avg_pool_3x3")] = 1.0
+        net.alphas[1][ops.index("sep_conv_3x3")] = 3.0
+    arch = space.from_indices(net.derive_indices())
+    assert arch.normal[:2] == (("sep_conv_3x3", 1), ("avg_pool_3x3", 0))
+    for node in range(space.nodes):  # two distinct states per node, never 'none'
+        for cell in (arch.normal, arch.reduce):
+            pair = cell[2 * node:2 * node + 2]
+            assert pair[0][1] != pair[1][1] and "none" not in (pair[0][0], pair[1][0])
+    # what the expected latency reads: per decision softmax(beta)_s * softmax(alpha_s)_op, summing to 1
+    logits = net.decision_logits()
+    assert len(logits) == len(space.decisions())
+    assert [len(lg) for lg in logits] == [len(d.choices) for d in space.decisions()]
+    p = torch.softmax(logits[0], -1)
+    beta, a0 = torch.softmax(net.betas[0], -1), torch.softmax(net.alphas[0], -1)
+    torch.testing.assert_close(p[:len(ops)], beta[0] * a0)
+    torch.testing.assert_close(float(p.detach().sum()), 1.0)
+    # a fixed sub-network runs only its chosen edges and operations
+    v2 = space.resolve("DARTS_V2")
+    net.fix(list(v2.indices()))
+    net.eval()
+    with torch.no_grad():
+        before = net(x)
+        net.cells[0].edges["0_0"].candidates[ops.index("dil_conv_5x5")][1].weight.add_(1.0)  # not in DARTS_V2
+        torch.testing.assert_close(net(x), before)
+        net.cells[0].edges["0_0"].candidates[ops.index("sep_conv_3x3")][1].weight.add_(1.0)  # DARTS_V2's first edge
+        assert not torch.allclose(net(x), before)
+    net.fix(None)
+    with pytest.raises(NotImplementedError, match="not additive"):
+        get_space("darts", "nasnet").supernet()

@@ -54,6 +54,15 @@ class Supernet(nn.Module):
     def probabilities(self) -> list[list[float]]:
         return [torch.softmax(a.detach(), -1).tolist() for a in self.alphas]
 
+    def decision_logits(self) -> list[torch.Tensor]:
+        """One logit vector per decision of the space, over its options (what the expected
+        latency and the budgeted derivation read); here the architecture parameters themselves."""
+        return list(self.alphas)
+
+    def derive_indices(self) -> list[int]:
+        """The derived architecture's option per decision: the most likely one."""
+        return [int(torch.argmax(a)) for a in self.alphas]
+
     def partial_shape(self, shape: tuple[int, int, int], k: int) -> tuple[int, int, int]:
         """``shape`` (H, W, C) with C / k channels, or an error when k does not divide C."""
         h, w, c = shape

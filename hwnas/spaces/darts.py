@@ -285,6 +285,12 @@ class DartsSpace(SearchSpace):
         return {**super().describe(), "resolution": self.resolution, "channels": self.channels, "cells": self.cells,
                 "nodes": self.nodes, "output": self.output, "auxiliary": self.auxiliary, "ops": list(self.ops)}
 
+    def supernet(self, partial_channels: int = 1) -> Any:
+        """DARTS's supernet: both cells, every node on every earlier state (:mod:`hwnas.nn.darts_supernet`)."""
+        from hwnas.nn.darts_supernet import darts_supernet
+
+        return darts_supernet(self, partial_channels)
+
     def build(self, arch: Arch) -> Any:
         from hwnas.nn.darts import DartsCell, DartsNet
 

@@ -144,7 +144,7 @@ class DifferentiableSearch:
 
     # -- losses ---------------------------------------------------------------------
     def expected_ms(self) -> list[torch.Tensor]:
-        return [lat(list(self.net.alphas)) for lat in self.lat]
+        return [lat(self.net.decision_logits()) for lat in self.lat]
 
     def budgets(self) -> list[float]:
         return [float(t.budget_ms) for t in self.targets]
@@ -233,7 +233,7 @@ class DifferentiableSearch:
 
     # -- derive, evaluate -------------------------------------------------------------
     def derive(self) -> Arch:
-        return self.space.from_indices([int(torch.argmax(a)) for a in self.net.alphas])
+        return self.space.from_indices(self.net.derive_indices())
 
     def probabilities(self) -> list[list[float]]:
         """Each decision's probability of each option under the learnt architecture distribution."""
