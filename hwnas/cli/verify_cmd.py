@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget-ms", type=float, help="budget on this device (default: the run's first budget)")
     p.add_argument("--lut", help="the device's latency table (default: shipped with the same fingerprint, or built)")
     p.add_argument("--predictor", help="the device's predictor (default: shipped beside the table, or LUT-sum)")
+    p.add_argument("--correction-networks", type=int, default=20, metavar="N",
+                   help="on a device no shipped table matches: measure N networks there first and correct the "
+                        "table's LUT-sum on them (default 20; 0: plain LUT-sum), as 'hwnas search' does")
     p.add_argument("--quiet", action="store_true")
     answers_json(p, cmd_verify)
 
@@ -29,6 +32,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from hwnas.job.targets import resolve_target
     from hwnas.job.verify import verify_target
 
+    if args.correction_networks < 0:
+        raise HwnasError(f"--correction-networks is a count of networks >= 0, not {args.correction_networks}")
     run = Path(args.run_dir)
     space, arch, result, _ = load_run(run)
     budget = args.budget_ms
@@ -38,7 +43,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             raise HwnasError(f"{run} has no budget; give --budget-ms")
         budget = budgets[0]
     target = replace(resolve_target(space, parse_device_spec(args.device), run, lut=args.lut,
-                                    predictor=args.predictor, progress=not args.quiet), budget_ms=budget)
+                                    predictor=args.predictor, progress=not args.quiet,
+                                    correction_networks=args.correction_networks), budget_ms=budget)
     out = verify_target(run, str(arch), target)
     if args.json:
         emit_json(out)
