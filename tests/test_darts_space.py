@@ -113,29 +113,15 @@ def test_layers_are_additive_over_decisions() -> None:
 
 def test_cli_table_and_a_budgeted_search_on_the_darts_space(tmp_path) -> None:
     import json
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    hwnas = str(Path(sys.executable).parent / "hwnas")
+    from hwnas.testing.spaces import hwnas, table_and_budgeted_search
+
     space = ["--space", "darts", "--preset", "small", "--resolution", "8"]
-    lut = tmp_path / "darts.lut.json"
-    r = subprocess.run([hwnas, "lut", "build", *space, "--device", "cpu-ort:threads=1,runs=5,rounds=2,warmup=1",
-                        "-o", str(lut), "--quiet"], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run([hwnas, "search", "--strategy", "evolution", *space, "--lut", str(lut), "--budget-quantile",
-                        "0.5", "--accuracy", "train:1", "--queries", "2", "--population", "2", "-o",
-                        str(tmp_path / "run"), "--quiet", "--json"], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
-    result = json.loads(r.stdout)
-    device = result["devices"][0]
-    assert result["queries"] == 2 and device["meets_budget"] and device["predicted_ms"] <= device["budget_ms"]
+    lut, result = table_and_budgeted_search(space, tmp_path)
     assert get_space("darts", "small", resolution=8).parse(result["arch"])  # the answer in DARTS's notation
-    assert result["export"]["onnx_parity"]["ok"]
     # the differentiable path: GDAS on the DARTS supernet, derived with DARTS's top-2 inputs per node
-    r = subprocess.run([hwnas, "search", "--strategy", "gdas", *space, "--lut", str(lut), "--budget-quantile", "0.5",
-                        "--epochs", "1", "--warmup-epochs", "0", "--retrain-epochs", "1", "-o", str(tmp_path / "gdas"),
-                        "--quiet", "--json"], capture_output=True, text=True, timeout=600)
+    r = hwnas("search", "--strategy", "gdas", *space, "--lut", str(lut), "--budget-quantile", "0.5", "--epochs", "1",
+              "--warmup-epochs", "0", "--retrain-epochs", "1", "-o", str(tmp_path / "gdas"), "--quiet", "--json")
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["strategy"] == "gdas" and result["meets_all_budgets"]

@@ -3,9 +3,6 @@ reproduce them, the built module against the counts and the keys, export, a budg
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import networkx as nx
@@ -110,18 +107,7 @@ def test_a_random_network_exports_to_onnx_with_parity(tmp_path: Path) -> None:
 
 
 def test_cli_table_and_a_budgeted_search_on_the_randwire_space(tmp_path: Path) -> None:
-    hwnas = str(Path(sys.executable).parent / "hwnas")
-    space = ["--space", "randwire", "--preset", "small", "--resolution", "16"]
-    lut = tmp_path / "randwire.lut.json"
-    r = subprocess.run([hwnas, "lut", "build", *space, "--device", "cpu-ort:threads=1,runs=5,rounds=2,warmup=1",
-                        "-o", str(lut), "--quiet"], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run([hwnas, "search", "--strategy", "evolution", *space, "--lut", str(lut), "--budget-quantile",
-                        "0.5", "--accuracy", "train:1", "--queries", "2", "--population", "2", "-o",
-                        str(tmp_path / "run"), "--quiet", "--json"], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
-    result = json.loads(r.stdout)
-    device = result["devices"][0]
-    assert result["queries"] == 2 and device["meets_budget"] and device["predicted_ms"] <= device["budget_ms"]
+    from hwnas.testing.spaces import table_and_budgeted_search
+
+    _, result = table_and_budgeted_search(["--space", "randwire", "--preset", "small", "--resolution", "16"], tmp_path)
     assert get_space("randwire", "small", resolution=16).parse(result["arch"])
-    assert result["export"]["onnx_parity"]["ok"]

@@ -33,8 +33,8 @@ def space_presets(name: str) -> tuple[str, ...]:
     return SPACES[name][1]
 
 
-register_space("mbv2", MBV2Space.from_preset, ("proxyless", "mobilenetv2", "small"), "proxyless")
-register_space("nb201", NB201Space.from_preset, ("cifar", "imagenet16"), "cifar")
+register_space("mbv2", MBV2Space.from_preset, tuple(MBV2Space.PRESETS), "proxyless")
+register_space("nb201", NB201Space.from_preset, tuple(NB201Space.PRESETS), "cifar")
 register_space("darts", DartsSpace.from_preset, tuple(DartsSpace.PRESETS), "cifar")
 register_space("randwire", RandWireSpace.from_preset, tuple(RandWireSpace.PRESETS), "imagenet")
 

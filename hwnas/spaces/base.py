@@ -94,6 +94,16 @@ class SearchSpace(ABC):
     preset: str = ""
     #: the parameters a preset's values may be overridden with (``get_space(name, preset, **overrides)``)
     overridable: ClassVar[tuple[str, ...]] = ()
+    #: preset name -> the parameters it sets; the first is the default
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def from_preset(cls, preset: str | None = None, **overrides: Any) -> Any:
+        """The space of ``preset`` with ``overrides`` (None values ignored); an unknown preset is named."""
+        preset = preset or next(iter(cls.PRESETS))
+        if preset not in cls.PRESETS:
+            raise ArchError(f"unknown {cls.name} preset {preset!r}; known: {', '.join(cls.PRESETS)}")
+        return cls(preset=preset, **{**cls.PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}})
 
     # -- what a space must say -------------------------------------------------------
     @abstractmethod

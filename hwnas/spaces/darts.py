@@ -99,12 +99,6 @@ class DartsSpace(SearchSpace):
                             f"(factorized reductions halve them) and at least 3 cells; got {self.resolution} px, "
                             f"C = {self.channels}, {self.cells} cells")
 
-    @classmethod
-    def from_preset(cls, preset: str = "cifar", **overrides: Any) -> "DartsSpace":
-        if preset not in cls.PRESETS:
-            raise ArchError(f"unknown darts preset {preset!r}; known: {', '.join(cls.PRESETS)}")
-        return cls(preset=preset, **{**cls.PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}})
-
     # -- decisions and strings ------------------------------------------------------
     def decisions(self) -> tuple[Decision, ...]:
         """One per edge: which operation on which earlier state (``op~state``), so that each

@@ -85,12 +85,7 @@ class MBV2Space(SearchSpace):
     expands: tuple[int, ...] = (3, 6)
     name = "mbv2"
 
-    @classmethod
-    def from_preset(cls, preset: str = "proxyless", **overrides: Any) -> "MBV2Space":
-        if preset not in PRESETS:
-            raise ArchError(f"unknown mbv2 preset {preset!r}; known: {', '.join(PRESETS)}")
-        params = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-        return cls(preset=preset, **params)
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = PRESETS
 
     def __post_init__(self) -> None:
         if self.resolution < 8 or self.width_mult <= 0 or self.num_classes < 1:

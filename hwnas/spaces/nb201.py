@@ -57,12 +57,7 @@ class NB201Space(SearchSpace):
     num_classes: int = 10
     name = "nb201"
 
-    @classmethod
-    def from_preset(cls, preset: str = "cifar", **overrides: Any) -> "NB201Space":
-        presets = {"cifar": {}, "imagenet16": {"resolution": 16, "num_classes": 120}}
-        if preset not in presets:
-            raise ArchError(f"unknown nb201 preset {preset!r}; known: {', '.join(presets)}")
-        return cls(preset=preset, **{**presets[preset], **{k: v for k, v in overrides.items() if v is not None}})
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"cifar": {}, "imagenet16": {"resolution": 16, "num_classes": 120}}
 
     def decisions(self) -> tuple[Decision, ...]:
         return tuple(Decision(f"edge{frm}->{to}", OPS) for to, frm in EDGES)

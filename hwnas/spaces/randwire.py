@@ -162,12 +162,6 @@ class RandWireSpace(SearchSpace):
                             f"{self.stem_stride} stem), the channels even, at least 4 nodes and 1 seed; got "
                             f"{self.resolution} px, C = {self.channels}, N = {self.nodes}, {self.seeds} seeds")
 
-    @classmethod
-    def from_preset(cls, preset: str = "imagenet", **overrides: Any) -> "RandWireSpace":
-        if preset not in cls.PRESETS:
-            raise ArchError(f"unknown randwire preset {preset!r}; known: {', '.join(cls.PRESETS)}")
-        return cls(preset=preset, **{**cls.PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}})
-
     def stage_nodes(self) -> tuple[int, ...]:
         return (self.nodes // 2, self.nodes, self.nodes)
 
