@@ -66,6 +66,8 @@ def test_export_onnx(tmp_path: Path) -> None:
     (["space", "sampl"], "invalid choice"),
     (["space", "sample", "nb201", "-n", "x"], "invalid int value"),
     (["export", "nb201", "all-skip", "-o", "/tmp/x.onnx", "--opset", "11"], "too old"),
+    (["arch", "info", "randwire", "ws-k4-p0.75-s0"], "3 random stages"),
+    (["verify", "/tmp/no-run", "--device", "cpu-ort", "--correction-networks", "-1"], "--correction-networks is a count"),
 ])
 def test_user_errors_are_one_line(args: list[str], fragment: str) -> None:
     r = run(*args)
