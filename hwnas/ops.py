@@ -11,6 +11,8 @@ A user-defined space registers its own ops with :func:`register_op`.
 
 from __future__ import annotations
 
+import importlib
+
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -90,31 +92,30 @@ def _resblock_count(spec: LayerSpec) -> Counts:
         + conv_counts(c_in, spec.output, 1, bn=False)
     )
 
-def _module(name: str) -> Callable[[LayerSpec], Any]:
-    """A builder that imports :mod:`hwnas.nn.blocks` only when a layer is really built."""
+def lazy_builder(name: str, module: str = "blocks") -> Callable[[LayerSpec], Any]:
+    """A builder of ``hwnas.nn.<module>.<name>`` that imports the module (and torch) only when a
+    layer is really built."""
 
     def build(spec: LayerSpec) -> Any:
-        from hwnas.nn import blocks
-
-        return getattr(blocks, name)(spec)
+        return getattr(importlib.import_module(f"hwnas.nn.{module}"), name)(spec)
 
     build.__name__ = build.__qualname__ = name
     return build
 
 
 def _register_builtin() -> None:
-    register_op("Conv", _module("ConvBNAct"), _conv_count)
-    register_op("Conv_1", _module("ConvBNAct"), _conv_count)
-    register_op("expanded_conv", _module("InvertedResidual"), _inverted_residual_count)
-    register_op("Logits", _module("Logits"), lambda s: _linear_count(s.input[2], s.output[2]))
-    register_op("conv_bn", _module("conv_bn"), _conv_count)
-    register_op("none", _module("Zero"), lambda s: Counts(0, 0))
-    register_op("skip_connect", _module("Identity"), lambda s: Counts(0, 0))
-    register_op("nor_conv_1x1", _module("ReLUConvBN"), _conv_count)
-    register_op("nor_conv_3x3", _module("ReLUConvBN"), _conv_count)
-    register_op("avg_pool_3x3", _module("avg_pool_3x3"), lambda s: Counts(0, 0))
-    register_op("resblock", _module("ResBlock"), _resblock_count)
-    register_op("lastact_logits", _module("LastActLogits"),
+    register_op("Conv", lazy_builder("ConvBNAct"), _conv_count)
+    register_op("Conv_1", lazy_builder("ConvBNAct"), _conv_count)
+    register_op("expanded_conv", lazy_builder("InvertedResidual"), _inverted_residual_count)
+    register_op("Logits", lazy_builder("Logits"), lambda s: _linear_count(s.input[2], s.output[2]))
+    register_op("conv_bn", lazy_builder("conv_bn"), _conv_count)
+    register_op("none", lazy_builder("Zero"), lambda s: Counts(0, 0))
+    register_op("skip_connect", lazy_builder("Identity"), lambda s: Counts(0, 0))
+    register_op("nor_conv_1x1", lazy_builder("ReLUConvBN"), _conv_count)
+    register_op("nor_conv_3x3", lazy_builder("ReLUConvBN"), _conv_count)
+    register_op("avg_pool_3x3", lazy_builder("avg_pool_3x3"), lambda s: Counts(0, 0))
+    register_op("resblock", lazy_builder("ResBlock"), _resblock_count)
+    register_op("lastact_logits", lazy_builder("LastActLogits"),
                 lambda s: Counts(2 * s.input[2], 0) + _linear_count(s.input[2], s.output[2]))
 
 

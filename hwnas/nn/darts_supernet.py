@@ -62,27 +62,17 @@ class DartsSupernet(Supernet):
         nn.Module.__init__(self)
         self.space = space
         self.sampler = torch.Generator()
-        from hwnas.spaces.darts import edge_layer
-
         plan = space._skeleton
-        ops, nodes = space.ops, space.nodes
+        nodes = space.nodes
         n_edges = sum(k + 2 for k in range(nodes))
-        self.alphas = nn.ParameterList(nn.Parameter(1e-3 * torch.randn(len(ops))) for _ in range(2 * n_edges))
+        self.alphas = nn.ParameterList(nn.Parameter(1e-3 * torch.randn(len(space.ops))) for _ in range(2 * n_edges))
         self.betas = nn.ParameterList(nn.Parameter(1e-3 * torch.randn(k + 2)) for _ in CELL_TYPES
                                       for k in range(nodes))
         self.stem = build_layer(plan["stem"])
         self.cells = nn.ModuleList()
         for cell in plan["cells"]:
             t = int(cell["reduction"])
-            h_in, c = cell["pre"][1].output[0], cell["pre"][1].output[2]
-            h_out = h_in // 2 if cell["reduction"] else h_in
-            edges = {}
-            for k in range(nodes):
-                for s in range(k + 2):
-                    inp = (h_in, h_in, c) if s < 2 else (h_out, h_out, c)
-                    stride = 2 if cell["reduction"] and s < 2 else 1
-                    edges[(k, s)] = [edge_layer(op, inp, (h_out, h_out, c), stride) for op in ops]
-            self.cells.append(SuperCell(cell["pre"], edges, nodes, t * n_edges))
+            self.cells.append(SuperCell(cell["pre"], space.mixed_edges(cell), nodes, t * n_edges))
             self.cells[-1].reduction = bool(cell["reduction"])
         self.head = build_layer(plan["head"])
         self.n_edges = n_edges

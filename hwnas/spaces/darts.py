@@ -25,11 +25,11 @@ import ast
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 from hwnas.errors import ArchError
 from hwnas.layers import LayerSpec, Shape
-from hwnas.ops import Counts, conv_counts, register_op
+from hwnas.ops import Counts, conv_counts, lazy_builder, register_op
 from hwnas.spaces.base import Arch, Decision, SearchSpace
 
 PRIMITIVES = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
@@ -279,6 +279,19 @@ class DartsSpace(SearchSpace):
         return {**super().describe(), "resolution": self.resolution, "channels": self.channels, "cells": self.cells,
                 "nodes": self.nodes, "output": self.output, "auxiliary": self.auxiliary, "ops": list(self.ops)}
 
+    def mixed_edges(self, cell: dict[str, Any]) -> dict[tuple[int, int], list[LayerSpec]]:
+        """For the supernet: every operation's layer on every (node, earlier state) edge of a cell of
+        :meth:`plan`."""
+        h_in, c = cell["pre"][1].output[0], cell["pre"][1].output[2]
+        h_out = h_in // 2 if cell["reduction"] else h_in
+        edges = {}
+        for k in range(self.nodes):
+            for s in range(k + 2):
+                inp = (h_in, h_in, c) if s < 2 else (h_out, h_out, c)
+                stride = 2 if cell["reduction"] and s < 2 else 1
+                edges[(k, s)] = [edge_layer(op, inp, (h_out, h_out, c), stride) for op in self.ops]
+        return edges
+
     def supernet(self, partial_channels: int = 1) -> Any:
         """DARTS's supernet: both cells, every node on every earlier state (:mod:`hwnas.nn.darts_supernet`)."""
         from hwnas.nn.darts_supernet import darts_supernet
@@ -343,16 +356,6 @@ GENOTYPES: dict[str, str] = {
 """The published genotypes, in DARTS's notation."""
 
 
-def _lazy(name: str) -> Callable[[LayerSpec], Any]:
-    def build(spec: LayerSpec) -> Any:
-        from hwnas.nn import darts
-
-        return getattr(darts, name)(spec)
-
-    build.__name__ = build.__qualname__ = name
-    return build
-
-
 def _sep_conv_count(s: LayerSpec) -> Counts:
     c, k, (h, w, _) = s.input[2], s.kernel or 3, s.output
     first = conv_counts(c, (h, w, c), k, groups=c, bn=False) + conv_counts(c, (h, w, c), 1)
@@ -379,13 +382,13 @@ def _conv_7x1_1x7_count(s: LayerSpec) -> Counts:
 def _register_ops() -> None:
     zero = lambda s: Counts(0, 0)  # noqa: E731
     for name, build, count in (
-            ("sep_conv", _lazy("sep_conv"), _sep_conv_count),
-            ("dil_conv", _lazy("dil_conv"), _dil_conv_count),
-            ("conv_7x1_1x7", _lazy("conv_7x1_1x7"), _conv_7x1_1x7_count),
-            ("max_pool", _lazy("max_pool"), zero),
-            ("factorized_reduce", _lazy("FactorizedReduce"), _factorized_reduce_count),
-            ("gap_linear", _lazy("GapLinear"), lambda s: Counts(s.input[2] * s.output[2] + s.output[2],
-                                                                 s.input[2] * s.output[2]))):
+            ("sep_conv", lazy_builder("sep_conv", "darts"), _sep_conv_count),
+            ("dil_conv", lazy_builder("dil_conv", "darts"), _dil_conv_count),
+            ("conv_7x1_1x7", lazy_builder("conv_7x1_1x7", "darts"), _conv_7x1_1x7_count),
+            ("max_pool", lazy_builder("max_pool", "darts"), zero),
+            ("factorized_reduce", lazy_builder("FactorizedReduce", "darts"), _factorized_reduce_count),
+            ("gap_linear", lazy_builder("GapLinear", "darts"),
+             lambda s: Counts(s.input[2] * s.output[2] + s.output[2], s.input[2] * s.output[2]))):
         register_op(name, build, count)
 
 

@@ -25,11 +25,11 @@ import functools
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 from hwnas.errors import ArchError, HwnasError
 from hwnas.layers import LayerSpec, Shape
-from hwnas.ops import Counts, conv_counts, register_op
+from hwnas.ops import Counts, conv_counts, lazy_builder, register_op
 from hwnas.spaces.base import Arch, Decision, SearchSpace
 
 GENERATORS: tuple[str, ...] = ("er-p0.2", "er-p0.4", "er-p0.6", "ba-m1", "ba-m2", "ba-m3", "ba-m5",
@@ -121,7 +121,8 @@ class RandWireArch(Arch):
                 raise ArchError(f"randwire: generator {generator!r} is not one of this space's: "
                                 f"{', '.join(self.space.generators)}")
             if not valid_for(generator, n):
-                raise ArchError(f"randwire: stage {i} has {n} nodes, too few for {generator} (BA needs M < N, WS K < N)")
+                raise ArchError(f"randwire: stage {i} has {n} nodes, too few for {generator} "
+                                "(BA needs M < N, WS K < N)")
             if not 0 <= seed < self.space.seeds:
                 raise ArchError(f"randwire: seed {seed} of stage {i} is outside 0..{self.space.seeds - 1}")
 
@@ -268,16 +269,6 @@ class RandWireSpace(SearchSpace):
         return RandWireNet([stem, conv2], stages, [head, logits], str(arch))
 
 
-def _lazy(name: str) -> Callable[[LayerSpec], Any]:
-    def build(spec: LayerSpec) -> Any:
-        from hwnas.nn import randwire
-
-        return getattr(randwire, name)(spec)
-
-    build.__name__ = build.__qualname__ = name
-    return build
-
-
 def node_inputs(spec: LayerSpec) -> int:
     """How many nodes a ``rw_node`` reads (1 for a node on the stage's input)."""
     return 1 if spec.stride == 2 else spec.input[2] // spec.output[2]
@@ -291,9 +282,9 @@ def _node_count(s: LayerSpec) -> Counts:
 
 
 def _register_ops() -> None:
-    register_op("rw_node", _lazy("RandWireNode"), _node_count)
-    register_op("rw_mean", _lazy("StageMean"), lambda s: Counts(0, 0))
-    register_op("relu_gap_linear", _lazy("ReLUGapLinear"),
+    register_op("rw_node", lazy_builder("RandWireNode", "randwire"), _node_count)
+    register_op("rw_mean", lazy_builder("StageMean", "randwire"), lambda s: Counts(0, 0))
+    register_op("relu_gap_linear", lazy_builder("ReLUGapLinear", "randwire"),
                 lambda s: Counts(s.input[2] * s.output[2] + s.output[2], s.input[2] * s.output[2]))
 
 
