@@ -48,10 +48,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_randwire"))
     args = ap.parse_args()
-    import torch
     from scipy.stats import f_oneway
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     space = get_space("randwire", "small", resolution=args.resolution, seeds=max(10, 3 * args.graphs))
     data = load(args.data, resolution=args.resolution, seed=args.seed)
     out = Path(args.out)

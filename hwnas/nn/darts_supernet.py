@@ -30,10 +30,12 @@ CELL_TYPES = ("normal", "reduce")
 
 
 class SuperCell(nn.Module):
-    def __init__(self, pre: Sequence[Any], edges: dict[tuple[int, int], list[Any]], nodes: int, offset: int) -> None:
+    def __init__(self, pre: Sequence[Any], edges: dict[tuple[int, int], list[Any]], nodes: int, offset: int,
+                 reduction: bool) -> None:
         """``edges[(node, state)]``: the layer specs of every operation on that edge; ``offset``:
         the index of this cell type's first edge vector in the supernet's ``alphas``."""
         super().__init__()
+        self.reduction = reduction
         self.preprocess0, self.preprocess1 = build_layer(pre[0]), build_layer(pre[1])
         self.nodes = nodes
         self.edges = nn.ModuleDict()
@@ -72,8 +74,7 @@ class DartsSupernet(Supernet):
         self.cells = nn.ModuleList()
         for cell in plan["cells"]:
             t = int(cell["reduction"])
-            self.cells.append(SuperCell(cell["pre"], space.mixed_edges(cell), nodes, t * n_edges))
-            self.cells[-1].reduction = bool(cell["reduction"])
+            self.cells.append(SuperCell(cell["pre"], space.mixed_edges(cell), nodes, t * n_edges, bool(t)))
         self.head = build_layer(plan["head"])
         self.n_edges = n_edges
 
@@ -88,8 +89,8 @@ class DartsSupernet(Supernet):
         s0 = s1 = self.stem(x)
         nodes = self.space.nodes
         for cell in self.cells:
-            betas = list(self.betas)[nodes if cell.reduction else 0:][:nodes]
-            s0, s1 = s1, cell(s0, s1, self.alphas, betas)
+            first = nodes if cell.reduction else 0
+            s0, s1 = s1, cell(s0, s1, self.alphas, self.betas[first:first + nodes])
         return self.head(s1)
 
     # -- the space's decisions --------------------------------------------------------
