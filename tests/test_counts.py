@@ -48,7 +48,8 @@ def test_nb201_ops_by_hand() -> None:
     assert module_counts(build_layer(rb), (2, 4, 4)) == expected
 
 
-@pytest.mark.parametrize("name,preset", [("mbv2", "small"), ("mbv2", "proxyless"), ("nb201", "cifar"), ("randwire", "small")])
+@pytest.mark.parametrize("name,preset", [("mbv2", "small"), ("mbv2", "proxyless"), ("nb201", "cifar"), ("randwire", "small"),
+                                         ("hierarchical", "small")])
 def test_counts_equal_the_built_module(name: str, preset: str) -> None:
     space = get_space(name, preset)
     refs = space.references()

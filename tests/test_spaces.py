@@ -9,7 +9,7 @@ from hwnas.spaces.mbv2 import MBV2Space
 from hwnas.spaces.nb201 import NB201Space
 
 ALL = [("mbv2", "proxyless"), ("mbv2", "mobilenetv2"), ("mbv2", "small"), ("nb201", "cifar"), ("darts", "small"),
-       ("randwire", "small"), ("randwire", "imagenet")]
+       ("randwire", "small"), ("randwire", "imagenet"), ("hierarchical", "small"), ("hierarchical", "cifar")]
 
 
 @pytest.mark.parametrize("name,preset", ALL)
@@ -170,6 +170,8 @@ def test_fixed_and_option_layers_add_up_to_the_architecture(name: str, preset: s
     from collections import Counter
 
     space = get_space(name, preset)
+    if not space.additive:
+        pytest.skip(f"{name} is not additive over decisions (a motif's layers appear once per use)")
     for arch in space.sample(10, seed=9):
         parts = list(space.fixed_layers())
         for i, option in enumerate(arch.choices):

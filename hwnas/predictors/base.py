@@ -162,6 +162,10 @@ class Predictor(ABC):
         otherwise. The expected-latency loss uses it: E[lat] = fixed + sum p * option.
         """
         self._require_fitted()
+        if not self.space.additive:
+            raise HwnasError(f"space {self.space.name}: latency is not additive over its decisions, so there are no "
+                             "per-option latencies (which a differentiable search needs); search it with a black-box "
+                             "strategy")
         sizes = [len(d.choices) for d in self.space.decisions()]
         base = np.zeros((1, len(sizes)), dtype=np.int64)
         p0 = float(self._predict(base)[0])

@@ -4,6 +4,10 @@ Latency, multiply-adds, parameters and activation bytes are additive over the sp
 fixed layers and per-decision option layers (``SearchSpace.fixed_layers`` /
 ``option_layers``), so each is precomputed once per (decision, option) and gathered with
 the (n, decisions) index matrix: no Python work per architecture beyond its indices.
+In a space that is not additive over decisions (``SearchSpace.additive`` False: a motif
+used several times) they are summed over each network's layers instead, and what stands
+for the per-decision figures is per layer operation: how many layers of each operation the
+network has, and their table latency.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 from hwnas.layers import LayerSpec
 from hwnas.ops import count_layer
 from hwnas.spaces.base import Arch, SearchSpace
-from hwnas.spaces.option_table import OptionTable
+from hwnas.spaces.option_table import CostTable, LayerTotals, cost_table
 
 ArchBatch = Sequence[Arch] | np.ndarray
 
@@ -24,14 +28,18 @@ def _act_bytes(spec: LayerSpec) -> int:
     return 4 * (int(np.prod(spec.input)) + int(np.prod(spec.output)))
 
 
-def latency_options(space: SearchSpace, table: Any) -> OptionTable:
-    """LUT latencies (ms) per option; raises naming every key the table lacks."""
-    keys = [s.key for s in space.fixed_layers()]
-    for i, d in enumerate(space.decisions()):
-        for o in d.choices:
-            keys += [s.key for s in space.option_layers(i, o)]
+def latency_options(space: SearchSpace, table: Any) -> CostTable:
+    """LUT latencies (ms) per option (per layer, where the space is not additive); raises
+    naming every key the table lacks."""
+    if space.additive:
+        keys = [s.key for s in space.fixed_layers()]
+        for i, d in enumerate(space.decisions()):
+            for o in d.choices:
+                keys += [s.key for s in space.option_layers(i, o)]
+    else:
+        keys = [s.key for s in space.all_layers()]
     table.lookup(keys)  # one error naming all missing keys
-    return OptionTable.of(space, lambda s: table.latency_ms(s.key))
+    return cost_table(space, lambda s: table.latency_ms(s.key))
 
 
 def index_matrix(space: SearchSpace, archs: ArchBatch) -> np.ndarray:
@@ -62,7 +70,7 @@ class Features:
     and of the ``written`` or ``live`` graph (see :data:`GRAPHS`).
     """
 
-    def __init__(self, space: SearchSpace, latency: OptionTable | None = None, level: str = "onehot",
+    def __init__(self, space: SearchSpace, latency: CostTable | None = None, level: str = "onehot",
                  graph: str = "written") -> None:
         if level not in LEVELS:
             raise ValueError(f"feature level must be one of {LEVELS}")
@@ -76,9 +84,11 @@ class Features:
         pos = {c: i for i, c in enumerate(self.options)}
         self.option_of = [np.array([pos[c] for c in d.choices]) for d in decisions]
         self.latency = latency
-        self.macs = OptionTable.of(space, lambda s: count_layer(s).macs / 1e6)
-        self.params = OptionTable.of(space, lambda s: count_layer(s).params / 1e6)
-        self.act = OptionTable.of(space, lambda s: _act_bytes(s) / 1e6)
+        self.macs = cost_table(space, lambda s: count_layer(s).macs / 1e6)
+        self.params = cost_table(space, lambda s: count_layer(s).params / 1e6)
+        self.act = cost_table(space, lambda s: _act_bytes(s) / 1e6)
+        self.layer_count = None if space.additive else LayerTotals.of(space, lambda s: 1.0)
+        self.layer_ops = [] if self.layer_count is None else self.layer_count.ops()
         self.pairs = [(i, j) for i in range(len(self.sizes)) for j in range(i + 1, len(self.sizes))]
 
     def names(self) -> list[str]:
@@ -87,13 +97,15 @@ class Features:
         live = ["computes_nothing"] if self.graph == "live" else []
         if self.level == "ops":
             return onehot + live
-        names = [f"count[{c}]" for c in self.options] + ["macs_m", "params_m", "act_mb", "weight_mb"]
+        counted = self.layer_ops if self.layer_count is not None else self.options
+        names = [f"count[{c}]" for c in counted] + ["macs_m", "params_m", "act_mb", "weight_mb"]
         if self.latency is not None:
             names.append("lutsum_ms")
         if self.level in ("onehot", "pairs"):
             names += onehot
             if self.latency is not None:
-                names += [f"lut_ms[{d.name}]" for d in decisions]
+                names += [f"lut_ms[{c}]" for c in self.layer_ops] if self.layer_count is not None else \
+                    [f"lut_ms[{d.name}]" for d in decisions]
         if self.level == "pairs":
             names += [f"{decisions[i].name}={a}&{decisions[j].name}={b}" for i, j in self.pairs
                       for a in decisions[i].choices for b in decisions[j].choices]
@@ -107,12 +119,19 @@ class Features:
         if self.level == "ops":
             return np.hstack([self.space.encode_indices(idx).astype(np.float64)] + live)
         n = len(idx)
-        counts = np.zeros((n, len(self.options)))
-        for i, mapping in enumerate(self.option_of):
-            np.add.at(counts, (np.arange(n), mapping[idx[:, i]]), 1.0)
+        if self.layer_count is not None:
+            counts = self.layer_count.by_op(idx, self.layer_ops)
+        else:
+            counts = np.zeros((n, len(self.options)))
+            for i, mapping in enumerate(self.option_of):
+                np.add.at(counts, (np.arange(n), mapping[idx[:, i]]), 1.0)
         params = self.params.total(idx)
         parts = [counts, np.stack([self.macs.total(idx), params, self.act.total(idx), 4 * params], axis=1)]
-        per = self.latency.per_decision(idx) if self.latency is not None else None
+        per = None
+        if isinstance(self.latency, LayerTotals):
+            per = self.latency.by_op(idx, self.layer_ops)
+        elif self.latency is not None:
+            per = self.latency.per_decision(idx)
         if per is not None:
             parts.append((self.latency.fixed + per.sum(axis=1))[:, None])
         if self.level in ("onehot", "pairs"):

@@ -24,7 +24,7 @@ from hwnas.predictors.base import PREDICTORS, Predictor
 from hwnas.predictors.features import GRAPHS, LEVELS, Features, latency_options
 from hwnas.predictors.errors import MIN_CALIBRATION_ROWS, error_std, fit_error_model
 from hwnas.predictors.metrics import metrics
-from hwnas.spaces.option_table import OptionTable
+from hwnas.spaces.option_table import cost_from_json
 from hwnas.spaces.base import SearchSpace
 
 ALPHAS = np.logspace(-4, 4, 17)
@@ -197,7 +197,7 @@ class LearnedPredictor(Predictor):
                 "intercepts": as_list(self.intercepts), "noise": self.noise}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.latency = OptionTable.from_json(state["latency"]) if state.get("latency") else None
+        self.latency = cost_from_json(self.space, state["latency"]) if state.get("latency") else None
         self.members, self.seed = state["members"], state["seed"]
         self.level, self.log_target = state["level"], state["log_target"]
         self.graph = state.get("graph", "written")  # predictors saved before the live graph existed

@@ -11,7 +11,7 @@ import numpy as np
 from hwnas.errors import HwnasError
 from hwnas.predictors.base import PREDICTORS, Predictor
 from hwnas.predictors.features import latency_options
-from hwnas.spaces.option_table import OptionTable
+from hwnas.spaces.option_table import CostTable, cost_from_json, cost_table
 from hwnas.ops import count_layer
 from hwnas.spaces.base import SearchSpace
 
@@ -29,7 +29,7 @@ class AffinePredictor(Predictor):
     feature = ""
 
     @abstractmethod
-    def quantity(self) -> OptionTable:
+    def quantity(self) -> CostTable:
         """The per-option quantity (derived from the constructor's parameters)."""
 
     def total(self, idx: np.ndarray) -> np.ndarray:
@@ -61,8 +61,8 @@ class FlopsPredictor(AffinePredictor):
     kind = "flops"
     feature = "macs_m"
 
-    def quantity(self) -> OptionTable:
-        return OptionTable.of(self.space, lambda s: count_layer(s).macs / 1e6)
+    def quantity(self) -> CostTable:
+        return cost_table(self.space, lambda s: count_layer(s).macs / 1e6)
 
 
 class LutSumPredictor(AffinePredictor):
@@ -98,7 +98,7 @@ class LutSumPredictor(AffinePredictor):
         super()._fit(idx, y)
         self.meta.setdefault("device", self.table.header["device"])  # fit(device=...) overrides it
 
-    def quantity(self) -> OptionTable:
+    def quantity(self) -> CostTable:
         return latency_options(self.space, self.table)
 
     def state(self) -> dict[str, Any]:
@@ -106,7 +106,7 @@ class LutSumPredictor(AffinePredictor):
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.a, self.b = state["a"], state["b"]
-        self.per_option = OptionTable.from_json(state["latency"])
+        self.per_option = cost_from_json(self.space, state["latency"])
 
 
 PREDICTORS.register("flops", FlopsPredictor)

@@ -12,6 +12,7 @@ from typing import Any, Callable
 from hwnas.registry import Registry
 from hwnas.spaces.base import Arch, Decision, SearchSpace
 from hwnas.spaces.darts import DartsArch, DartsSpace
+from hwnas.spaces.hierarchical import HierarchicalArch, HierarchicalSpace
 from hwnas.spaces.mbv2 import MBV2Arch, MBV2Space
 from hwnas.spaces.nb201 import NB201Arch, NB201Space
 from hwnas.spaces.randwire import RandWireArch, RandWireSpace
@@ -37,6 +38,7 @@ register_space("mbv2", MBV2Space.from_preset, tuple(MBV2Space.PRESETS), "proxyle
 register_space("nb201", NB201Space.from_preset, tuple(NB201Space.PRESETS), "cifar")
 register_space("darts", DartsSpace.from_preset, tuple(DartsSpace.PRESETS), "cifar")
 register_space("randwire", RandWireSpace.from_preset, tuple(RandWireSpace.PRESETS), "imagenet")
+register_space("hierarchical", HierarchicalSpace.from_preset, tuple(HierarchicalSpace.PRESETS), "cifar")
 
-__all__ = ["Arch", "Decision", "SearchSpace", "DartsArch", "DartsSpace", "MBV2Arch", "MBV2Space", "NB201Arch", "NB201Space",
-           "RandWireArch", "RandWireSpace",            "get_space", "register_space", "space_presets", "SPACES"]
+__all__ = ["Arch", "Decision", "SearchSpace", "DartsArch", "DartsSpace", "HierarchicalArch", "HierarchicalSpace", "MBV2Arch", "MBV2Space", "NB201Arch", "NB201Space",
+           "RandWireArch", "RandWireSpace", "get_space", "register_space", "space_presets", "SPACES"]

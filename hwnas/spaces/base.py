@@ -202,6 +202,10 @@ class SearchSpace(ABC):
         has no path of operations from its input). Chains of blocks are always connected."""
         return True
 
+    #: whether latency, MACs and parameters are additive over decisions (:meth:`option_layers`);
+    #: where not (a motif used several times), they are summed over each network's layers
+    additive: ClassVar[bool] = True
+
     #: whether some architectures have operations whose result never reaches the output
     #: (a runtime that removes dead code does not run them; see :meth:`live`)
     has_dead_ops: ClassVar[bool] = False

@@ -8,7 +8,8 @@ loss, budget-filling derivation, budgets from quantiles and vectorised predictor
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 import numpy as np
 
@@ -56,3 +57,72 @@ class OptionTable:
         """The q-quantile of the total over ``n`` uniformly sampled architectures."""
         idx = space.index_matrix(space.sample(n, seed=seed))
         return float(np.quantile(self.total(idx), q))
+
+
+@functools.lru_cache(maxsize=65536)
+def _layer_keys(space: SearchSpace, row: tuple[int, ...]) -> tuple[str, ...]:
+    return tuple(s.key for s in space.layers(space.from_indices(row)))
+
+
+class LayerTotals:
+    """Totals of one quantity over each network's own layers, for a space whose cost is not
+    additive over decisions (``SearchSpace.additive`` False): one number per layer key, summed
+    over the layers :meth:`SearchSpace.layers` lists for each row. The interface of
+    :class:`OptionTable` where it can be had; no per-decision split, so no differentiable loss."""
+
+    def __init__(self, space: SearchSpace, values: dict[str, float]) -> None:
+        self.space, self.values = space, {k: float(v) for k, v in values.items()}
+        self.fixed = 0.0
+
+    @classmethod
+    def of(cls, space: SearchSpace, value: Callable[[Any], float]) -> "LayerTotals":
+        return cls(space, {s.key: value(s) for s in space.all_layers()})
+
+    def keys(self, idx: np.ndarray) -> list[tuple[str, ...]]:
+        return [_layer_keys(self.space, tuple(int(v) for v in row)) for row in idx]
+
+    def per_decision(self, idx: np.ndarray) -> None:
+        return None
+
+    def total(self, idx: np.ndarray) -> np.ndarray:
+        v = self.values
+        return np.array([sum(v[k] for k in keys) for keys in self.keys(idx)], dtype=np.float64)
+
+    def by_op(self, idx: np.ndarray, ops: list[str]) -> np.ndarray:
+        """(n, len(ops)) totals per layer operation (the key's first field)."""
+        col = {o: i for i, o in enumerate(ops)}
+        out = np.zeros((len(idx), len(ops)))
+        for r, keys in enumerate(self.keys(idx)):
+            for k in keys:
+                out[r, col[k.split("-", 1)[0]]] += self.values[k]
+        return out
+
+    def ops(self) -> list[str]:
+        return sorted({k.split("-", 1)[0] for k in self.values})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"layers": self.values}
+
+    def smallest(self) -> float:
+        """The least total over the space's references and 2000 sampled networks (an estimate:
+        the space is too large to search for the exact least)."""
+        archs = list(self.space.references().values()) + self.space.sample(2000, seed=0)
+        return float(self.total(self.space.index_matrix(archs)).min())
+
+    def scaled(self, factor: float) -> "LayerTotals":
+        return LayerTotals(self.space, {k: v * factor for k, v in self.values.items()})
+
+    def quantile(self, space: SearchSpace, q: float, n: int = 2000, seed: int = 0) -> float:
+        return float(np.quantile(self.total(space.index_matrix(space.sample(n, seed=seed))), q))
+
+
+CostTable = OptionTable | LayerTotals
+
+
+def cost_table(space: SearchSpace, value: Callable[[Any], float]) -> CostTable:
+    """Per-option totals where the space is additive over decisions, else per-layer totals."""
+    return OptionTable.of(space, value) if space.additive else LayerTotals.of(space, value)
+
+
+def cost_from_json(space: SearchSpace, d: dict[str, Any]) -> CostTable:
+    return LayerTotals(space, d["layers"]) if "layers" in d else OptionTable.from_json(d)
