@@ -30,4 +30,8 @@ if [ "$kind" = ort ]; then
   "$HWNAS" lut build --space randwire --preset small --device "$dev" -o "$out/randwire-small.cpu-$kind.lut.json" --quiet
   "$HWNAS" measure --space randwire --preset small --device "$dev" -n 200 --seed 0 \
     -o "$out/randwire-small.cpu-$kind.measured.csv" --quiet
+  # Liu et al.'s hierarchical space, small preset (issue 20)
+  "$HWNAS" lut build --space hierarchical --preset small --device "$dev" -o "$out/hierarchical-small.cpu-$kind.lut.json" --quiet
+  "$HWNAS" measure --space hierarchical --preset small --device "$dev" -n 200 --seed 0 \
+    -o "$out/hierarchical-small.cpu-$kind.measured.csv" --quiet
 fi

@@ -12,7 +12,7 @@ for lut in latency_tables/mbv2-*.lut.json; do
   "$HWNAS" predictor fit --space mbv2 --preset "$preset" --data "$base.measured.csv" --lut "$lut" \
     --kind learned -o "$base.learned.json"
 done
-for space in darts randwire; do
+for space in darts randwire hierarchical; do
   for lut in latency_tables/$space-small.*.lut.json; do
     base=${lut%.lut.json}
     [ -f "$base.measured.csv" ] || continue

@@ -140,15 +140,20 @@ class ChainNet(nn.Sequential):
     def __init__(self, layers: list[LayerSpec], arch: str = "") -> None:
         super().__init__(*(build_layer(spec) for spec in layers))
         self.arch = arch
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_like_mobilenetv2(self)
+
+
+def init_like_mobilenetv2(module: nn.Module) -> None:
+    """torchvision's MobileNetV2 initialisation: He (fan-out) convolutions, unit BN, small linear."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
 
 
 class Cell(nn.Module):

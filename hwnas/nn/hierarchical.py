@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from hwnas.layers import LayerSpec
+from hwnas.nn.blocks import init_like_mobilenetv2
 from hwnas.ops import build_layer
 
 
@@ -91,6 +92,7 @@ class HierarchicalNet(nn.Module):
                                       build_layer(down2), motif(cells[2]), build_layer(last))
         self.classifier = build_layer(logits)
         self.arch = arch
+        init_like_mobilenetv2(self)  # PyTorch's default leaves a chain of a dozen convolutions near zero
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
