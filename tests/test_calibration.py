@@ -18,7 +18,7 @@ from hwnas.errors import HwnasError
 from hwnas.lut.rebase import rebase_file
 
 HWNAS = str(Path(sys.executable).parent / "hwnas")
-FAST = "cpu-ort:threads=1,runs=10,rounds=2,warmup=2"
+FAST = "cpu-ort:threads=1,runs=10,rounds=2,warmup=2,retries=0"
 FP = {"cpu_model": "Test CPU", "logical_cores": 2, "machine": "x86_64", "runtime": "onnxruntime", "threads": 1,
       "accelerator": None, "os": "Linux", "runtime_version": "1.0"}
 

@@ -13,7 +13,7 @@ from hwnas.export.onnx import export_onnx
 from hwnas.testing.devices import DeviceConformance
 from hwnas.testing.devices import tiny as conformance_tiny
 
-FAST = "runs=10,rounds=2,warmup=2"
+FAST = "runs=10,rounds=2,warmup=2,retries=0"
 BACKENDS = [b for b in DEVICES.names() if b != "cuda-torch" or torch.cuda.is_available()]
 
 
@@ -79,6 +79,7 @@ def test_wrong_file_kind_and_missing_file(tmp_path: Path) -> None:
     ("cpu-ort:threads=x", "invalid literal"),
     ("cpu-ort:threads=0", "threads must be >= 1"),
     ("cpu-ort:speed=9", "unknown option(s) speed"),
+    ("cpu-ort:retries=-1", "retries >= 0"),
     ("devices/nope.toml", "does not exist"),
 ])
 def test_bad_device_specs(spec: str, fragment: str) -> None:
@@ -95,9 +96,9 @@ def test_cuda_without_gpu_says_so() -> None:
 
 def test_profile_file(tmp_path: Path) -> None:
     p = tmp_path / "x.toml"
-    p.write_text('name = "x"\nbackend = "cpu-ort"\nthreads = 2\n')
+    p.write_text('name = "x"\nbackend = "cpu-ort"\nthreads = 2\nretries = 0\n')
     d = get_device(str(p))
-    assert d.threads == 2 and d.backend == "cpu-ort"
+    assert d.threads == 2 and d.backend == "cpu-ort" and d.protocol.retries == 0
     p.write_text("backend = [")
     with pytest.raises(HwnasError, match="not valid TOML"):
         get_device(str(p))

@@ -19,8 +19,8 @@ from hwnas.supernet.derive import derive_by_enumeration, derive_under_budget
 
 HWNAS = str(Path(sys.executable).parent / "hwnas")
 ROOT = Path(__file__).resolve().parent.parent
-FAST_ORT = "cpu-ort:threads=1,runs=10,rounds=2,warmup=2"
-FAST_TFLITE = "cpu-tflite:threads=1,runs=10,rounds=2,warmup=2"
+FAST_ORT = "cpu-ort:threads=1,runs=10,rounds=2,warmup=2,retries=0"
+FAST_TFLITE = "cpu-tflite:threads=1,runs=10,rounds=2,warmup=2,retries=0"
 SMALL_LUT = str(ROOT / "latency_tables" / "mbv2-small.cpu-ort.lut.json")
 
 

@@ -20,7 +20,7 @@ from hwnas.lut.table import LatencyTable, MissingKeysError
 from hwnas.spaces import get_space
 from hwnas.spaces.mbv2 import MBV2Space, Stage
 
-FAST = "runs=10,rounds=2,warmup=2"
+FAST = "runs=10,rounds=2,warmup=2,retries=0"
 HWNAS = str(Path(sys.executable).parent / "hwnas")
 
 

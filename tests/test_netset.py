@@ -11,7 +11,7 @@ from hwnas.lut.netset import COLUMNS, measure_set, meta_path
 from hwnas.spaces import get_space
 
 HWNAS = str(Path(sys.executable).parent / "hwnas")
-FAST = "cpu-ort:threads=1,runs=10,rounds=2,warmup=2"
+FAST = "cpu-ort:threads=1,runs=10,rounds=2,warmup=2,retries=0"
 
 
 def test_measured_set_resumes(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from hwnas.measure.op_profile import summarise_ort_events
 from hwnas.spaces import get_space
 
 HWNAS = str(Path(sys.executable).parent / "hwnas")
-FAST = "runs=10,rounds=2,warmup=2"
+FAST = "runs=10,rounds=2,warmup=2,retries=0"
 SPACE = get_space("mbv2", "small")
 
 

@@ -43,15 +43,15 @@ TINY = [
     (r"(?<=profile build-predictor )", "--nets 4 --round 4 "),
     (r"(predictor fit --space nb201 --data \S+) -o", r"\1 --rows 300 -o"),
     (r"--source (\S+/latency_ms\.csv) ", r"--source \1:gold_6226,samsung_a50,fpga "),
-    (r"(cpu-(?:ort|tflite):threads=1)(?=[\s\"]|$)", r"\1,runs=10,rounds=2,warmup=2"),
-    (r"(remote:(?:tcp|serial)://[^\"?]+\?[^\"]*runtime=\w+)", r"\1&runs=10&rounds=2&warmup=2"),
+    (r"(cpu-(?:ort|tflite):threads=1)(?=[\s\"]|$)", r"\1,runs=10,rounds=2,warmup=2,retries=0"),
+    (r"(remote:(?:tcp|serial)://[^\"?]+\?[^\"]*runtime=\w+)", r"\1&runs=10&rounds=2&warmup=2&retries=0"),
 ]
-FAST_PROFILE = "\nruns = 10\nrounds = 2\nwarmup = 2\n"
+FAST_PROFILE = "\nruns = 10\nrounds = 2\nwarmup = 2\nretries = 0\n"
 # The README's commands that a test of the README cannot run, and why.
 NOT_RUN = {"make test": "it is this test suite"}
 # `make run` is the main job: the Makefile's command, run with tiny settings.
 MAIN_JOB = ["--epochs", "1", "--warmup-epochs", "0", "--retrain-epochs", "1",
-            "--device", "cpu-ort:threads=1,runs=10,rounds=2,warmup=2", "--correction-networks", "3"]
+            "--device", "cpu-ort:threads=1,runs=10,rounds=2,warmup=2,retries=0", "--correction-networks", "3"]
 # On a device no shipped table matches, a search or check corrects LUT-sum on networks measured
 # there first: 3 (the fewest a leave-one-out choice takes), not 20 whole-network TFLite conversions.
 CORRECTION = (re.compile(r"^hwnas (search|verify) .*--device"), " --correction-networks 3")

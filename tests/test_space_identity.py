@@ -18,7 +18,7 @@ from hwnas.job.search import SearchResult
 from hwnas.spaces import get_space
 from hwnas.spaces.stored import space_from_recipe, space_from_skeleton, stored_space
 
-FAST = "runs=10,rounds=2,warmup=2"
+FAST = "runs=10,rounds=2,warmup=2,retries=0"
 
 
 def shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:

@@ -19,7 +19,7 @@ from hwnas.files import interpreting, read_toml, require
 from hwnas.measure.protocol import MeasureProtocol
 
 LOCAL_OPTIONS = ("threads", "pin", "index")
-PROTOCOL_OPTIONS = {"runs": "runs", "warmup": "warmup_runs", "rounds": "rounds"}
+PROTOCOL_OPTIONS = {"runs": "runs", "warmup": "warmup_runs", "rounds": "rounds", "retries": "retries"}
 REMOTE_OPTIONS = ("runtime", "threads", "token", "baud", "timeout")
 PROFILE_ONLY = ("backend", "name", "description", "agent", "url")
 
@@ -63,7 +63,7 @@ def _cpus(text: str) -> list[int]:
 
 
 def _protocol(opts: dict[str, Any], spec: str) -> MeasureProtocol:
-    """Pop the protocol options (runs, warmup, rounds, compensate) from ``opts``."""
+    """Pop the protocol options (runs, warmup, rounds, retries, compensate) from ``opts``."""
     proto: dict[str, Any] = {}
     try:
         for key, name in PROTOCOL_OPTIONS.items():

@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from hwnas.layers import LayerSpec
-from hwnas.nn.blocks import init_like_mobilenetv2
 from hwnas.ops import build_layer
 
 
@@ -83,7 +82,11 @@ def motif(plan: Plan) -> Motif:
 
 
 class HierarchicalNet(nn.Module):
-    """Stem, cell, stride-2 separable conv, cell, another, cell, separable conv, classifier."""
+    """Stem, cell, stride-2 separable conv, cell, another, cell, separable conv, classifier.
+
+    PyTorch's default initialisation: the He (fan-out) one of the chain networks, which
+    scales a depthwise kernel by its channel count, trained these deep depthwise-heavy
+    motifs to 14-17 % after one epoch on digits, against 39-53 % with the default."""
 
     def __init__(self, fixed: Sequence[LayerSpec], cells: Sequence[Plan], arch: str = "") -> None:
         super().__init__()
@@ -92,7 +95,6 @@ class HierarchicalNet(nn.Module):
                                       build_layer(down2), motif(cells[2]), build_layer(last))
         self.classifier = build_layer(logits)
         self.arch = arch
-        init_like_mobilenetv2(self)  # PyTorch's default leaves a chain of a dozen convolutions near zero
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

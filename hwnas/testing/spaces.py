@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-FAST_ORT = "cpu-ort:threads=1,runs=5,rounds=2,warmup=1"
+FAST_ORT = "cpu-ort:threads=1,runs=5,rounds=2,warmup=1,retries=0"
 
 
 def hwnas(*args: str) -> subprocess.CompletedProcess:
