@@ -67,8 +67,9 @@ def _layer_keys(space: SearchSpace, row: tuple[int, ...]) -> tuple[str, ...]:
 class LayerTotals:
     """Totals of one quantity over each network's own layers, for a space whose cost is not
     additive over decisions (``SearchSpace.additive`` False): one number per layer key, summed
-    over the layers :meth:`SearchSpace.layers` lists for each row. The interface of
-    :class:`OptionTable` where it can be had; no per-decision split, so no differentiable loss."""
+    over the layers :meth:`SearchSpace.layers` lists for each row. ``total`` and ``to_json`` as
+    :class:`OptionTable` has them; no per-decision split, so no differentiable loss (budget
+    quantiles come from sampled networks' predictions instead)."""
 
     def __init__(self, space: SearchSpace, values: dict[str, float]) -> None:
         self.space, self.values = space, {k: float(v) for k, v in values.items()}
@@ -80,9 +81,6 @@ class LayerTotals:
 
     def keys(self, idx: np.ndarray) -> list[tuple[str, ...]]:
         return [_layer_keys(self.space, tuple(int(v) for v in row)) for row in idx]
-
-    def per_decision(self, idx: np.ndarray) -> None:
-        return None
 
     def total(self, idx: np.ndarray) -> np.ndarray:
         v = self.values
@@ -102,18 +100,6 @@ class LayerTotals:
 
     def to_json(self) -> dict[str, Any]:
         return {"layers": self.values}
-
-    def smallest(self) -> float:
-        """The least total over the space's references and 2000 sampled networks (an estimate:
-        the space is too large to search for the exact least)."""
-        archs = list(self.space.references().values()) + self.space.sample(2000, seed=0)
-        return float(self.total(self.space.index_matrix(archs)).min())
-
-    def scaled(self, factor: float) -> "LayerTotals":
-        return LayerTotals(self.space, {k: v * factor for k, v in self.values.items()})
-
-    def quantile(self, space: SearchSpace, q: float, n: int = 2000, seed: int = 0) -> float:
-        return float(np.quantile(self.total(space.index_matrix(space.sample(n, seed=seed))), q))
 
 
 CostTable = OptionTable | LayerTotals
