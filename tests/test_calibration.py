@@ -101,6 +101,14 @@ def test_rebase_moves_compensated_figures_exactly(tmp_path: Path) -> None:
     assert rebase_file(sample, 0.25) == pytest.approx(0.5)
     row = next(csv.DictReader(sample.open()))
     assert (row["latency_ms"], row["p90_ms"], row["raw_median_ms"]) == ("1", "1.25", "2.2")
+    assert (row["passes_ms"], row["passes_raw_ms"]) == ("1", "2.2")  # an older one-pass file gains its pass columns
+    with sample.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch", "latency_ms", "p90_ms", "cv", "raw_median_ms", "noisy", "passes_ms", "passes_raw_ms"])
+        w.writerow(["a", "2", "2.5", "0.1", "2.2", "0", "1;2;4", "1.1;2.2;4.4"])
+    rebase_file(sample, 0.5)
+    row = next(csv.DictReader(sample.open()))
+    assert (row["latency_ms"], row["passes_ms"], row["passes_raw_ms"]) == ("4", "2;4;8", "1.1;2.2;4.4")
     with pytest.raises(HwnasError, match="rebase takes"):
         rebase_file(tmp_path / "nothing.txt", 0.2)
 

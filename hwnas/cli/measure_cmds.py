@@ -72,6 +72,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", required=True, help="CSV file; provenance goes to FILE.meta.json")
     p.add_argument("--remeasure-noisy", action="store_true", help="also measure again the rows flagged noisy")
+    p.add_argument("--passes", type=int, metavar="N",
+                   help="measure the whole set N times, one pass after the other, and keep each network's median "
+                        "over the passes: drift that differs between passes averages out (default: as many as "
+                        "the file was measured with, else 1; a larger N on a finished set adds the missing passes)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     answers_json(p, cmd_measure)
 
@@ -207,10 +211,11 @@ def cmd_measure(args: argparse.Namespace) -> int:
     space = space_from_args(args)
     devices = [get_device(spec) for spec in args.device]
     report = measure_set(space, devices if len(devices) > 1 else devices[0], args.output, args.n, args.seed, progress=not args.quiet,
-                         remeasure_noisy=args.remeasure_noisy)
+                         remeasure_noisy=args.remeasure_noisy, passes=args.passes)
     if args.json:
         emit_json(report.__dict__)
     else:
         print(f"{report.path}: {report.total} networks, {report.measured} measured now, {report.kept} kept, "
-              f"{report.remeasured} noisy re-measured, {report.seconds:.1f} s")
+              f"{report.remeasured} noisy re-measured, {report.repeated} measured again in later passes, "
+              f"{report.seconds:.1f} s")
     return 0

@@ -108,6 +108,8 @@ def rebase(header: dict[str, Any], entries: Any, calibrated_ms: float) -> float:
                 row[k] = f"{float(value) * factor:.6g}"
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 row[k] = float(value) * factor
+        if isinstance(row.get("passes_ms"), str):  # a measured set's per-pass medians
+            row["passes_ms"] = ";".join(f"{float(v) * factor:.6g}" for v in row["passes_ms"].split(";") if v)
     header["reference"] = {**header["reference"], "calibrated_ms": float(calibrated_ms),
                            "rebased_from_ms": header["reference"].get("rebased_from_ms", old)}
     return factor

@@ -15,7 +15,7 @@ import numpy as np
 from hwnas.errors import HwnasError
 from hwnas.files import read_json, require
 
-NOT_LATENCY = {"arch", "p90_ms", "cv", "raw_median_ms", "noisy", "p10_ms"}
+NOT_LATENCY = {"arch", "p90_ms", "cv", "raw_median_ms", "noisy", "p10_ms", "passes_ms", "passes_raw_ms"}
 
 
 @dataclass
