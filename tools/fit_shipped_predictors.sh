@@ -12,13 +12,12 @@ for lut in latency_tables/mbv2-*.lut.json; do
   "$HWNAS" predictor fit --space mbv2 --preset "$preset" --data "$base.measured.csv" --lut "$lut" \
     --kind learned -o "$base.learned.json"
 done
-for space in darts randwire hierarchical; do
-  for lut in latency_tables/$space-small.*.lut.json; do
-    base=${lut%.lut.json}
-    [ -f "$base.measured.csv" ] || continue
-    "$HWNAS" predictor fit --space "$space" --preset small --data "$base.measured.csv" --lut "$lut" \
-      --kind learned -o "$base.learned.json"
-  done
+for lut in latency_tables/{darts,randwire,hierarchical}-*.lut.json; do
+  base=${lut%.lut.json}
+  [ -f "$base.measured.csv" ] || continue
+  name=$(basename "$base" | cut -d. -f1)
+  "$HWNAS" predictor fit --space "${name%%-*}" --preset "${name#*-}" --data "$base.measured.csv" --lut "$lut" \
+    --kind learned -o "$base.learned.json"
 done
 
 # The device prior of the 20 NAS-Bench-201 devices ('hwnas predictor transfer' finds it by
