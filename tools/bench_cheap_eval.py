@@ -175,6 +175,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_cheap_eval"))
     args = ap.parse_args()
+    late = [k for k in map(int, args.rungs.split(",")) if not 1 <= k < args.epochs]
+    if late:
+        ap.error(f"--rungs {args.rungs}: epoch rungs must lie in 1..{args.epochs - 1} (below --epochs "
+                 f"{args.epochs}); drop {late} or raise --epochs")
     out = Path(args.out) / f"{args.data}-r{args.resolution}-e{args.epochs}"
     out.mkdir(parents=True, exist_ok=True)
     data = load(args.data, resolution=args.resolution, seed=args.seed)
