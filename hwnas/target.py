@@ -42,6 +42,7 @@ class Target:
     reference_ms: float | None = None
     notes: list[str] = field(default_factory=list)
     _device: Any = field(default=None, repr=False, compare=False)
+    _lender: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.screen_margin < 0.0:
@@ -103,6 +104,18 @@ class Target:
         if self._device is None:
             self._device = self.spec.open()
         return self._device
+
+    @property
+    def lender(self) -> Any:
+        """The device's pool (:class:`~hwnas.devices.pool.Lender`): every device of a pool file,
+        opened on first use; a lender of the one device otherwise."""
+        if self._lender is None:
+            from hwnas.devices.pool import Lender
+
+            first = self.device
+            rest = [m.open() for m in self.spec.members[1:]] if self.spec is not None else []
+            self._lender = Lender([first, *rest])
+        return self._lender
 
     def describe(self) -> dict[str, Any]:
         return {"device": self.name, "spec": self.spec.text if self.spec else "", "budget_ms": self.budget_ms,

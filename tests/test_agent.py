@@ -18,7 +18,7 @@ from hwnas.agent.client import AgentClient, AgentError, AgentUnreachable
 from hwnas.agent.links import TcpLink
 from hwnas.agent.testing import PtyBridge, free_port, start_agent, wait_log, wait_port
 from hwnas.agent.wire import CorruptFrame, encode, pack_arrays, read_frame, unpack_arrays
-from hwnas.devices import get_device
+from hwnas.devices import get_device, parse_device_spec
 from hwnas.errors import HwnasError
 from hwnas.lut.build import build_table
 from hwnas.lut.table import LatencyTable
@@ -315,3 +315,82 @@ def test_cli_measured_set_on_a_pool_of_two_agents(tmp_path) -> None:
     benchmarks = [sum(1 for line in (tmp_path / f"agent{i}.log").read_text().splitlines() if "benchmark" in line)
                   for i in range(2)]
     assert all(b > 0 for b in benchmarks)  # both agents measured
+
+
+def pool_file(tmp_path: Path, ports: list[int], **extra: str) -> Path:
+    p = tmp_path / "pool.toml"
+    urls = ", ".join(f'"tcp://127.0.0.1:{port}"' for port in ports)
+    p.write_text(f'backend = "remote"\nurls = [{urls}]\nruntime = "onnx"\nthreads = 1\nruns = 10\nrounds = 2\n'
+                 f'warmup = 2\nretries = 0\n' + "".join(f"{k} = {v}\n" for k, v in extra.items()))
+    return p
+
+
+def test_search_on_a_pool_file_shares_the_table_build_and_the_finalist_checks(tmp_path) -> None:
+    """``--device POOL.toml``: two agents build the missing table together, the finalists are
+    measured two at a time (each measurement naming its agent), the exported model is
+    verified on the pool's first agent."""
+    ports = [free_port() for _ in range(2)]
+    logs = [tmp_path / f"agent{i}.log" for i in range(2)]
+    procs = [start_agent(["--tcp", f"127.0.0.1:{p}"], log=log) for p, log in zip(ports, logs)]
+    run = tmp_path / "run"
+    try:
+        for p in ports:
+            wait_port(p)
+        pool = pool_file(tmp_path, ports)
+        r = subprocess.run([HWNAS, "search", "--strategy", "random", "--space", "nb201", "--device", str(pool),
+                            "--budget-quantile", "0.9", "--queries", "8", "--finalists", "3",
+                            "--correction-networks", "4", "-o", str(run), "--quiet", "--json"],
+                           capture_output=True, text=True, timeout=600,
+                           env={**__import__("os").environ, "HWNAS_CACHE_DIR": str(tmp_path / "cache")})
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    assert r.returncode in (0, 3), r.stderr  # 3: the exported model measured over budget (said in the report)
+    out = json.loads(r.stdout)
+    members = [f"{pool}#tcp://127.0.0.1:{p}" for p in ports]
+    finalists = out["finalists"]
+    assert out["arch"] == next(f["arch"] for f in finalists if f["meets_budget"])  # the best that meets
+    used = out["finalist_devices"]["pool"]
+    assert sum(used["per_device"].values()) == len(finalists) and not used["dropped"]
+    assert len(finalists) >= 2 and all(used["per_device"][m] > 0 for m in members)  # a first wave of two
+    table = LatencyTable.load(next(run.glob("nb201-cifar.pool.lut.json")))
+    assert {e["measured_on"] for e in table.entries.values()} == set(members)  # both built the table
+    logged = {row.split(",")[-1] for row in (run / "measurements.csv").read_text().splitlines()[1:]}
+    assert logged <= set(members) and out["verify"][0]["measured_on"] == members[0]
+
+
+def test_a_pool_lends_its_devices_and_work_leaves_an_agent_that_drops_out(tmp_path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hwnas.devices.pool import Lender
+
+    ports = [free_port() for _ in range(2)]
+    procs = [start_agent(["--tcp", f"127.0.0.1:{p}"], log=tmp_path / f"agent{i}.log") for i, p in enumerate(ports)]
+    try:
+        for p in ports:
+            wait_port(p)
+        lender = Lender(parse_device_spec(str(pool_file(tmp_path, ports, timeout="5"))).open_all())
+        for d in lender.devices:
+            d.client.reconnects, d.client.backoff_s = 1, 0.2
+        model = SPACE.build(SPACE.sample(1, seed=0)[0]).eval()
+        shape = SPACE.input_shape()
+
+        def measure(_: int) -> float:
+            return lender.run(lambda device: device.measure(model, shape).latency_ms)
+
+        with ThreadPoolExecutor(2) as pool:
+            assert all(ms > 0 for ms in pool.map(measure, range(2)))
+            procs[1].kill()
+            procs[1].wait()
+            assert all(ms > 0 for ms in pool.map(measure, range(4)))  # every one measured, on the agent left
+        assert list(lender.dropped) == [lender.devices[1].spec]
+        assert sum(lender.per_device.values()) == 6 and lender.per_device[lender.devices[0].spec] >= 5
+        procs[0].kill()
+        procs[0].wait()
+        with pytest.raises(HwnasError, match="every device of the pool dropped out"):
+            measure(0)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

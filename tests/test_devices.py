@@ -107,6 +107,30 @@ def test_profile_file(tmp_path: Path) -> None:
         get_device(str(p))
 
 
+def test_pool_file_names_one_spec_per_agent_and_bad_pools_are_refused(tmp_path: Path) -> None:
+    p = tmp_path / "pool.toml"
+    p.write_text('backend = "remote"\nurls = ["tcp://127.0.0.1:7001", "tcp://127.0.0.1:7002?timeout=5"]\n'
+                 'runtime = "tflite"\nthreads = 2\nruns = 10\n')
+    spec = parse_device_spec(str(p))
+    assert [m.url for m in spec.members] == ["tcp://127.0.0.1:7001", "tcp://127.0.0.1:7002"]
+    assert [m.text for m in spec.members] == [f"{p}#tcp://127.0.0.1:7001", f"{p}#tcp://127.0.0.1:7002?timeout=5"]
+    assert {m.name for m in spec.members} == {spec.name} == {"pool"}
+    assert all(m.options["runtime"] == "tflite" and m.options["threads"] == 2 and m.protocol.runs == 10
+               for m in spec.members)  # the file's options apply to every agent
+    assert [m.options["timeout_s"] for m in spec.members] == [60.0, 5.0]  # and an address's own query on top
+    assert not parse_device_spec("cpu-ort:threads=1").members
+    for body, fragment in [
+        ('backend = "cpu-ort"\nurls = ["tcp://127.0.0.1:7001"]\n', 'needs backend = "remote"'),
+        ('backend = "remote"\nurl = "tcp://127.0.0.1:7001"\nurls = ["tcp://127.0.0.1:7002"]\n', "no 'url'"),
+        ('backend = "remote"\nurls = []\n', "non-empty list"),
+        ('backend = "remote"\nurls = "tcp://127.0.0.1:7001"\n', "non-empty list"),
+        ('backend = "remote"\nurls = ["tcp://127.0.0.1:7001", "tcp://127.0.0.1:7001"]\n', "listed twice"),
+    ]:
+        p.write_text(body)
+        with pytest.raises(HwnasError, match=fragment):
+            parse_device_spec(str(p))
+
+
 def test_shipped_profiles_load() -> None:
     root = Path(__file__).resolve().parent.parent / "devices"
     for profile in sorted(root.glob("local-*.toml")):

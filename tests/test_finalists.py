@@ -81,6 +81,32 @@ def test_finalists_are_measured_best_first_until_one_meets_the_budget() -> None:
         measure_finalists(log, prob.targets, lambda a: {"other": 1.0}, 3)
 
 
+def test_a_pool_measures_finalists_in_waves_and_answers_as_one_device_would() -> None:
+    k = Known()
+    prob = Problem([Target("d", k, 100.0, screen_margin=0.2)], k, get_reward("hard"))
+    log = SearchLog(trials=prob.evaluate([arch(n) for n in (50, 95, 99, 104, 118, 130)]))
+    measured_true = {50: 49.0, 95: 104.0, 99: 101.0, 104: 98.0, 118: 125.0}
+    calls: list[int] = []
+
+    def measure(a: Arch) -> dict[str, float]:
+        calls.append(k.number(a))
+        return {"d": measured_true[k.number(a)]}
+
+    # best reward first: 118 (over), 104 (meets), 99 (over), 95 (over), 50 (meets)
+    for width, measured in [(1, [118, 104]), (2, [118, 104]), (3, [118, 104, 99]), (8, [118, 104, 99, 95, 50])]:
+        calls.clear()
+        chosen, taken = measure_finalists(log, prob.targets, measure, 10, width=width)
+        assert k.number(chosen.arch) == 104  # the answer does not depend on the pool's size
+        assert sorted(calls) == sorted(measured) and [k.number(f.trial.arch) for f in taken] == measured
+        assert [f.meets for f in taken] == [measured_true[n] <= 100.0 for n in measured]
+    # waves stop at k: with k = 3 and width 2, the second wave holds one candidate
+    measured_true[104] = 103.0
+    chosen, taken = measure_finalists(log, prob.targets, measure, 3, width=2)
+    assert chosen is None and [k.number(f.trial.arch) for f in taken] == [118, 104, 99]
+    with pytest.raises(HwnasError, match="width >= 1"):
+        measure_finalists(log, prob.targets, measure, 3, width=0)
+
+
 def test_evolution_leaves_a_used_up_neighbourhood_for_a_fresh_architecture() -> None:
     evo = get_strategy("evolution", SPACE, seed=0, population=2, tournament=2)
     parents = [SPACE.from_indices([0] * 6), SPACE.from_indices([1] * 6)]

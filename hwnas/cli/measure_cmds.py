@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from hwnas.cli.common import answers_json, add_space_args, emit_json, space_from_args, format_table
-from hwnas.devices import get_device
+from hwnas.devices import get_device, parse_device_spec
 from hwnas.errors import HwnasError
 from hwnas.lut.table import LatencyTable
 from hwnas.spaces.stored import space_from_skeleton
@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = lsub.add_parser("build", help="measure every layer of a space on a device (resumable)")
     add_space_args(p, positional=False)
     p.add_argument("--device", required=True, metavar="SPEC", action="append",
-                   help="e.g. cpu-ort:threads=1; give it again for a pool of identical devices (agents of one kind) "
+                   help="e.g. cpu-ort:threads=1; give it again, or a pool file (devices/NAME.toml with 'urls'), "
+                        "for a pool of identical devices (agents of one kind) "
                         "that share the layers, each taking the next when it is free")
     p.add_argument("-o", "--output", required=True, help="table file (JSON); re-run to resume")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -67,7 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", required=True, metavar="SPEC", action="append",
                    help="where to measure: a spec (cpu-ort:threads=1, cpu-tflite:threads=1, cpu-torch, cuda-torch, "
                         "remote:tcp://HOST:PORT?runtime=tflite, ...) or a profile (devices/NAME.toml); give it again "
-                        "for a pool of identical devices that share the networks")
+                        "for a pool of identical devices that share the networks (or a pool file: 'urls' in the "
+                        "profile)")
     p.add_argument("-n", type=int, required=True, help="how many distinct architectures")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", required=True, help="CSV file; provenance goes to FILE.meta.json")
@@ -121,7 +123,7 @@ def cmd_lut_build(args: argparse.Namespace) -> int:
     from hwnas.lut.build import build_table
 
     space = space_from_args(args)
-    devices = [get_device(spec) for spec in args.device]
+    devices = [d for spec in args.device for d in parse_device_spec(spec).open_all()]
     report = build_table(space, devices if len(devices) > 1 else devices[0], args.output, progress=not args.quiet)
     if args.json:
         emit_json(report.__dict__)
@@ -209,7 +211,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise HwnasError("-n must be >= 1")
     space = space_from_args(args)
-    devices = [get_device(spec) for spec in args.device]
+    devices = [d for spec in args.device for d in parse_device_spec(spec).open_all()]
     report = measure_set(space, devices if len(devices) > 1 else devices[0], args.output, args.n, args.seed, progress=not args.quiet,
                          remeasure_noisy=args.remeasure_noisy, passes=args.passes)
     if args.json:

@@ -51,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", action="append",
                    help="target device spec or profile (repeatable, one budget each); the exported model is "
                         "measured there. Its table: --lut, else a shipped one with the same fingerprint, else "
-                        "one is built first")
+                        "one is built first. A pool file (devices/NAME.toml with 'urls') shares the table build "
+                        "and the --finalists checks between its agents")
     p.add_argument("--lut", action="append", help="latency table of the (each) target device")
     p.add_argument("--correction-networks", type=int, metavar="N",
                    help="on a device no shipped table matches: measure N networks there first and correct the "

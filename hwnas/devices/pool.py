@@ -110,3 +110,50 @@ def share(devices: Sequence[Any], items: Sequence[Any], work: Callable[[Any, Any
                          f"{todo.qsize()} of {len(items)} {what} left; {saved} keeps the ones measured: rerun the "
                          "same command to resume")
     return {"per_device": per_device, "dropped": dropped}
+
+
+class Lender:
+    """Lends a pool's devices to concurrent callers, one caller per device at a time: for work
+    that is not one queue of items, such as a search's finalist checks, which measure a few
+    candidates at once and decide after each wave. A device that drops out is not lent again
+    and the work goes to another; when none is left the caller gets a clear error."""
+
+    def __init__(self, devices: Sequence[Any]) -> None:
+        self.devices = devices_of(list(devices))
+        self._free: queue.Queue = queue.Queue()
+        for d in self.devices:
+            self._free.put(d)
+        self._lock = threading.Lock()
+        self.per_device = {d.spec: 0 for d in self.devices}
+        self.dropped: dict[str, str] = {}
+
+    @property
+    def width(self) -> int:
+        """How many callers can be served at once."""
+        return len(self.devices)
+
+    def run(self, work: Callable[[Any], Any]) -> Any:
+        """``work(device)`` on the next free device; again on another if that one drops out."""
+        while True:
+            with self._lock:
+                if len(self.dropped) == len(self.devices):
+                    raise HwnasError("every device of the pool dropped out ("
+                                     + "; ".join(f"{k}: {v}" for k, v in self.dropped.items())
+                                     + "): check the agents and run the same command again")
+            try:
+                device = self._free.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            try:
+                result = work(device)
+            except DROPPED as e:
+                with self._lock:
+                    self.dropped[device.spec] = f"{type(e).__name__}: {e}"
+                continue
+            except BaseException:
+                self._free.put(device)
+                raise
+            with self._lock:
+                self.per_device[device.spec] += 1
+            self._free.put(device)
+            return result

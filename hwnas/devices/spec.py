@@ -1,6 +1,8 @@
 """A device spec, parsed once: ``cpu-ort:threads=1``, ``cpu-tflite:threads=2,pin=0-1``,
 ``remote:tcp://127.0.0.1:7777?runtime=onnx``, or a profile file under ``devices/`` (TOML
-with ``backend`` and options; a remote profile has ``backend = "remote"`` and ``url``).
+with ``backend`` and options; a remote profile has ``backend = "remote"`` and ``url``). A
+pool file is a remote profile with ``urls``, a list: agents of one kind that share a table
+build, a measured set or a search's finalist checks; the options apply to each.
 
 :class:`DeviceSpec` is what targets, tables and reports hold and compare; ``open()``
 makes the :class:`~hwnas.devices.base.Device` (pinning CPUs, connecting to an agent)
@@ -21,7 +23,7 @@ from hwnas.measure.protocol import MeasureProtocol
 LOCAL_OPTIONS = ("threads", "pin", "index")
 PROTOCOL_OPTIONS = {"runs": "runs", "warmup": "warmup_runs", "rounds": "rounds", "retries": "retries"}
 REMOTE_OPTIONS = ("runtime", "threads", "token", "baud", "timeout")
-PROFILE_ONLY = ("backend", "name", "description", "agent", "url")
+PROFILE_ONLY = ("backend", "name", "description", "agent", "url", "urls")
 
 
 @dataclass(frozen=True)
@@ -33,14 +35,19 @@ class DeviceSpec:
     options: dict[str, Any] = field(default_factory=dict, hash=False)
     protocol: MeasureProtocol = field(default_factory=MeasureProtocol)
     url: str | None = None  # remote devices: the agent's address
+    members: tuple["DeviceSpec", ...] = field(default=(), hash=False)  # a pool file's devices
 
     @property
     def name(self) -> str:
         """A short name for reports and file names: a profile's stem, else the spec without a query."""
-        return Path(self.text).stem if self.text.endswith(".toml") else self.text.split("?")[0]
+        path = self.text.split("#")[0]
+        return Path(path).stem if path.endswith(".toml") else self.text.split("?")[0]
 
     def open(self) -> Device:
-        """The device, ready to measure (CPUs pinned, agent connected)."""
+        """The device, ready to measure (CPUs pinned, agent connected); a pool's first device
+        (they are one kind, so it stands for all where one device is enough)."""
+        if self.members:
+            return self.members[0].open()
         if self.backend == "remote":
             from hwnas.devices.remote import RemoteDevice
 
@@ -49,6 +56,16 @@ class DeviceSpec:
             device = DEVICES[self.backend](protocol=self.protocol, spec=self.text, **self.options)
         device.open()
         return device
+
+    def open_all(self) -> list[Device]:
+        """Every device of a pool, opened and checked to be of one kind; ``[open()]`` for one device."""
+        if not self.members:
+            return [self.open()]
+        from hwnas.devices.pool import check_same_kind
+
+        devices = [m.open() for m in self.members]
+        check_same_kind(devices)
+        return devices
 
     def __str__(self) -> str:
         return self.text
@@ -118,6 +135,24 @@ def _remote(url: str, extra: dict[str, Any], spec: str) -> DeviceSpec:
     return DeviceSpec(spec, "remote", kw, protocol, url=url.split("?")[0])
 
 
+def _pool(profile: dict[str, Any], options: dict[str, Any], spec: str) -> DeviceSpec:
+    """A pool file: ``backend = "remote"`` and ``urls``, one agent address each (no duplicates)."""
+    urls = profile["urls"]
+    if profile["backend"] != "remote" or "url" in profile:
+        raise HwnasError(f"device profile {spec}: 'urls' makes a pool of agents, so it needs backend = \"remote\" "
+                         "and no 'url' (one agent: give 'url' instead)")
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) and u for u in urls):
+        raise HwnasError(f"device profile {spec}: 'urls' must be a non-empty list of agent addresses, e.g. "
+                         "[\"tcp://10.0.0.11:7777\", \"tcp://10.0.0.12:7777\"]")
+    twice = sorted({u for u in urls if urls.count(u) > 1})
+    if twice:
+        raise HwnasError(f"device profile {spec}: {', '.join(twice)} listed twice in 'urls'; one agent serves one "
+                         "measurement at a time, so list each once")
+    members = tuple(_remote(u, options, f"{spec}#{u}") for u in urls)
+    first = members[0]
+    return DeviceSpec(spec, "remote", first.options, first.protocol, url=first.url, members=members)
+
+
 def parse_device_spec(spec: "str | DeviceSpec") -> DeviceSpec:
     """A spec string or profile path, checked: backend, options and protocol."""
     if isinstance(spec, DeviceSpec):
@@ -132,6 +167,8 @@ def parse_device_spec(spec: "str | DeviceSpec") -> DeviceSpec:
         require(profile, spec, what, {"backend": str})
         with interpreting(spec, what):
             options = {k: v for k, v in profile.items() if k not in PROFILE_ONLY}
+            if "urls" in profile:
+                return _pool(profile, options, spec)
             if profile["backend"] == "remote":
                 require(profile, spec, what, {"url": str})
                 return _remote(profile["url"], options, spec)

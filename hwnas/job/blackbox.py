@@ -110,14 +110,21 @@ class BlackBoxSearch:
         self.ctx = ctx
 
     def measure(self) -> Any:
-        """``arch -> {device: measured ms}`` over the targets with a budget, or None when one of
-        them has no device to measure on (a prediction-only target)."""
+        """``(arch -> {device: measured ms}, width)`` over the targets with a budget, or None when
+        one of them has no device to measure on (a prediction-only target). ``width`` is how many
+        architectures can be measured at once: the smallest pool's size (1 without pools)."""
         from hwnas.job.verify import measure_arch
 
         budgeted = [t for t in self.ctx.targets if t.budget_ms is not None]
         if not budgeted or any(not t.measurable for t in budgeted):
             return None
-        return lambda arch: {t.name: measure_arch(self.ctx.space, arch, t, self.ctx.log_dir) for t in budgeted}
+        space, log_dir = self.ctx.space, self.ctx.log_dir
+
+        def measure(arch: Any) -> dict[str, float]:
+            return {t.name: t.lender.run(lambda device, t=t: measure_arch(space, arch, t, log_dir, device))
+                    for t in budgeted}
+
+        return measure, min(t.lender.width for t in budgeted)
 
     def run(self) -> SearchResult:
         from hwnas.strategies import REWARDS, STRATEGIES, Problem, get_reward, get_strategy, run
@@ -129,8 +136,8 @@ class BlackBoxSearch:
         name = r.reward_name
         reward = get_reward(name, **accepted(REWARDS[name], w=r.mnas_w))
         accuracy, acc_spec = accuracy_evaluator(r, space, run_dir)
-        measure = self.measure() if r.finalists else None
-        if r.finalists and measure is None:
+        measuring = self.measure() if r.finalists else None
+        if r.finalists and measuring is None:
             raise HwnasError("--finalists measures candidates on the device: name it with --device")
         schedule, fidelity = schedule_and_params(r, getattr(accuracy, "epochs", None))
         pool = None
@@ -160,7 +167,8 @@ class BlackBoxSearch:
                              "(the smallest predicted latency is printed by 'hwnas search' when none can)")
         measured: list[Any] = []
         if r.finalists:
-            best, measured = measure_finalists(log, targets, measure, r.finalists, r.min_chance)
+            measure, width = measuring
+            best, measured = measure_finalists(log, targets, measure, r.finalists, r.min_chance, width=width)
             if best is None:
                 raise HwnasError(f"none of the {len(measured)} best candidates meets the budget when measured "
                                  f"({'; '.join(f'{f.trial.arch}: {f.measured_ms}' for f in measured[:3])} ...); "
@@ -181,9 +189,12 @@ class BlackBoxSearch:
                    "exhausted": log.exhausted, "front": [t.to_json() for t in front], "hypervolume": hv,
                    "curve": log.curve(), "evaluation_cost": evaluation_cost(log.trials), "screen_margin": {t.name: t.screen_margin for t in targets},
                    "finalists": [f.to_json() for f in measured],
+                   "finalist_devices": {t.name: {"per_device": t.lender.per_device, "dropped": t.lender.dropped}
+                                        for t in targets if measured and t.budget_ms is not None},
                    "schedule": None if schedule is None else {**schedule.describe(), "fidelity": r.fidelity},
                    "workers": workers}
-        rows = device_rows(targets, best.arch, measured[-1].measured_ms if measured else None)
+        answer = next((f for f in measured if f.trial is best), None)
+        rows = device_rows(targets, best.arch, answer.measured_ms if answer else None)
         return SearchResult(space.recipe(), r.strategy, str(best.arch), rows,
                             {"name": r.data, "data_dir": r.data_dir}, details)
 

@@ -174,7 +174,8 @@ def resolve_target(space: SearchSpace, spec: DeviceSpec, run_dir: Path, *, lut: 
 
     notes: list[str] = []
     own_table: Path | None = None  # a table built for this device (no shipped one matches), or kept from before
-    device = spec.open()
+    devices = spec.open_all()  # a pool file's agents share a table build and the correction set
+    device, pool = devices[0], devices if len(devices) > 1 else devices[0]
     fp = device.fingerprint()
     if lut is not None:
         table = LatencyTable.load(lut, space=space, device=device)  # refuses another device, naming the difference
@@ -191,7 +192,7 @@ def resolve_target(space: SearchSpace, spec: DeviceSpec, run_dir: Path, *, lut: 
         else:
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in spec.name)
             table_path = run_dir / f"{space.name}-{space.preset}.{safe}.lut.json"
-            build_table(space, device, table_path, progress=progress)
+            build_table(space, pool, table_path, progress=progress)
             copy = keep_table(table_path, fp)
             own_table = copy or table_path
             notes.append(f"no shipped table matches this device; built {table_path}"
@@ -207,7 +208,7 @@ def resolve_target(space: SearchSpace, spec: DeviceSpec, run_dir: Path, *, lut: 
         model.check_device(fp)
         reference_ms = _data_reference_ms(model) or reference_ms
     elif own_table is not None and correction_networks > 0:
-        model = corrected_lutsum(space, device, table, own_table, correction_networks, progress)
+        model = corrected_lutsum(space, pool, table, own_table, correction_networks, progress)
         c = model.meta["correction"]
         measured = own_table.name.replace(".lut.json", ".measured.csv")
         if c["chosen"] == "corrected":
@@ -220,12 +221,18 @@ def resolve_target(space: SearchSpace, spec: DeviceSpec, run_dir: Path, *, lut: 
                          "(leave-one-out)")
     else:
         model = LutSumPredictor(space, table).plain()
+    if len(devices) > 1:
+        from hwnas.devices.pool import Lender
+
+        notes.append(f"a pool of {len(devices)} devices of one kind ({spec.text})")
     return Target(spec.name, model, spec=spec, table_path=str(table_path), predictor_path=predictor,
-                  reference_ms=reference_ms, notes=notes, _device=device)
+                  reference_ms=reference_ms, notes=notes, _device=device,
+                  _lender=Lender(devices) if len(devices) > 1 else None)
 
 
 def corrected_lutsum(space: SearchSpace, device: Any, table: Any, table_path: Path, n: int, progress: bool) -> Any:
     """LUT-sum on ``table``, corrected (a·LUT-sum + b) on ``n`` networks measured on ``device``
+    (or a pool of them, a list)
     with the table's protocol and reference calibration (kept beside the table, so a later run
     reuses them and an interrupted one resumes) when the correction predicts them better than
     the plain sum does, by leave-one-out (on LiteRT here the isolated layers already add up to
@@ -239,7 +246,7 @@ def corrected_lutsum(space: SearchSpace, device: Any, table: Any, table_path: Pa
                 reference_ms=table.header["reference"]["calibrated_ms"], progress=progress)
     data, column = one_column(str(path))
     model = choose_lutsum(space, table, space.index_matrix(data.archs_in(space)[:n]), data.column(column)[:n])
-    model.meta.setdefault("device", device.fingerprint())
+    model.meta.setdefault("device", (device[0] if isinstance(device, list) else device).fingerprint())
     return model
 
 

@@ -11,6 +11,7 @@ measurements of networks the search found, which refinement fits its correction 
 from __future__ import annotations
 
 import csv
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -57,19 +58,21 @@ def verify_target(run_dir: Path, arch_text: str, target: Target, log_dir: Path |
            "predicted_ms": predicted, "measured_ms": m.latency_ms, "raw_median_ms": m.stats.median_ms,
            "cv": m.stats.cv, "noisy": m.noisy, "budget_ms": target.budget_ms,
            "meets_budget": target.meets(m.latency_ms),
-           "error_pct": 100 * (predicted / m.latency_ms - 1), "provenance": m.provenance}
+           "error_pct": 100 * (predicted / m.latency_ms - 1), "provenance": m.provenance, "measured_on": device.spec}
     _append((log_dir or run_dir) / "measurements.csv", out)
     return out
 
 
-def measure_arch(space: Any, arch: Any, target: Target, log_dir: Path | None = None) -> float:
+def measure_arch(space: Any, arch: Any, target: Target, log_dir: Path | None = None, device: Any = None) -> float:
     """Measure one architecture (built, not trained: latency does not depend on the weights) on
-    the target with the protocol, on the predictor data's scale; logged like a verification."""
-    m = target.device.measure(space.build(arch).eval(), space.input_shape(), reference_ms=target.reference_ms)
+    the target's device (or ``device``, one of its pool) with the protocol, on the predictor
+    data's scale; logged like a verification."""
+    device = target.device if device is None else device
+    m = device.measure(space.build(arch).eval(), space.input_shape(), reference_ms=target.reference_ms)
     if log_dir is not None:
         _append(log_dir / "measurements.csv", {"device": target.name, "arch": str(arch), "measured_ms": m.latency_ms,
                                                "predicted_ms": target.predict_one(arch),
-                                               "budget_ms": target.budget_ms})
+                                               "budget_ms": target.budget_ms, "measured_on": device.spec})
     return float(m.latency_ms)
 
 
@@ -97,14 +100,17 @@ def device_parity(run_dir: Path, device: Any, path: str, shape: tuple[int, ...])
     return {"max_abs_diff": p.max_abs_diff, "tolerance": p.tolerance, "ok": True}
 
 
+_APPENDING = threading.Lock()  # a pool's devices log their measurements from several threads
+
+
 def _append(path: Path, row: dict[str, Any]) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as f:
+    with _APPENDING, path.open("a", newline="") as f:
+        new = f.tell() == 0
         w = csv.writer(f)
         if new:
-            w.writerow(["device", "arch", "predicted_ms", "measured_ms", "budget_ms"])
+            w.writerow(["device", "arch", "predicted_ms", "measured_ms", "budget_ms", "measured_on"])
         w.writerow([row["device"], row["arch"], f"{row['predicted_ms']:.6f}", f"{row['measured_ms']:.6f}",
-                    "" if row["budget_ms"] is None else f"{row['budget_ms']:.6f}"])
+                    "" if row["budget_ms"] is None else f"{row['budget_ms']:.6f}", row.get("measured_on", "")])
 
 
 def measured_rows(run_dir: Path, device: str) -> list[tuple[str, float, float]]:

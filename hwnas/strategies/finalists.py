@@ -17,6 +17,7 @@ answered every run with the first or second measurement.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -63,14 +64,20 @@ def chances(trials: Sequence[Trial], targets: Sequence[Target]) -> list[float | 
 
 
 def measure_finalists(log: SearchLog, targets: Sequence[Target], measure: Measure, k: int,
-                      min_chance: float = 0.0) -> tuple[Trial | None, list[Finalist]]:
+                      min_chance: float = 0.0, width: int = 1) -> tuple[Trial | None, list[Finalist]]:
     """Measure up to ``k`` of the best candidates that have at least ``min_chance`` of meeting
     every budget (when the latency models can say); the first meeting every budget by
     measurement is the answer.
 
+    ``width`` > 1 (a pool of devices) measures the candidates in waves of ``width`` at once,
+    best first, and stops after the first wave in which one meets the budgets: the answer is
+    the one measuring one by one would give, for at most ``width - 1`` more measurements.
+
     Returns (the answer or None when none of the ``k`` measured meets the budgets, every
     measurement taken, in order).
     """
+    if width < 1:
+        raise HwnasError(f"measure at least one finalist at a time (width >= 1), not {width}")
     if k < 1:
         raise HwnasError("measure at least one finalist (finalists >= 1)")
     budgeted = [t for t in targets if t.budget_ms is not None]
@@ -81,13 +88,19 @@ def measure_finalists(log: SearchLog, targets: Sequence[Target], measure: Measur
     pool = candidates(log)
     likely = [(t, c) for t, c in zip(pool, chances(pool, budgeted)) if c is None or c >= min_chance]
     taken: list[Finalist] = []
-    for trial, chance in likely[:k]:
-        got = {name: float(v) for name, v in measure(trial.arch).items()}
-        missing = sorted({t.name for t in budgeted} - set(got))
-        if missing:
-            raise HwnasError(f"the measurement of {trial.arch} lacks device(s) {', '.join(missing)}")
-        meets = all(t.meets(got[t.name]) for t in budgeted)
-        taken.append(Finalist(trial, got, meets, chance))
-        if meets:
-            return trial, taken
+    likely = likely[:k]
+    with ThreadPoolExecutor(width, thread_name_prefix="finalist") as workers:
+        for start in range(0, len(likely), width):
+            wave = likely[start:start + width]
+            results = list(workers.map(lambda tc: measure(tc[0].arch), wave)) if width > 1 else \
+                [measure(wave[0][0].arch)]
+            for (trial, chance), result in zip(wave, results):
+                got = {name: float(v) for name, v in result.items()}
+                missing = sorted({t.name for t in budgeted} - set(got))
+                if missing:
+                    raise HwnasError(f"the measurement of {trial.arch} lacks device(s) {', '.join(missing)}")
+                taken.append(Finalist(trial, got, all(t.meets(got[t.name]) for t in budgeted), chance))
+            answer = next((f.trial for f in taken[start:] if f.meets), None)
+            if answer is not None:
+                return answer, taken
     return None, taken
