@@ -3,13 +3,16 @@ line, faults (corrupted bytes, a blacked-out line, a killed agent), all with rea
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -246,16 +249,27 @@ def test_torch_agent_rebuilds_modules_from_recipes(tmp_path) -> None:
         proc.wait()
 
 
-def test_table_build_on_a_pool_of_three_agents_with_one_killed(tmp_path) -> None:
-    """Three agents of one kind share a table build; one is killed for good in the middle: its
-    layer in flight goes to the others, the table is complete, no layer is measured twice."""
-    ports = [free_port() for _ in range(3)]
-    logs = [tmp_path / f"agent{i}.log" for i in range(3)]
+@contextlib.contextmanager
+def agents(tmp_path: Path, n: int) -> Iterator[tuple[list[int], list[subprocess.Popen], list[Path]]]:
+    """``n`` TCP agents in their own processes (logs ``agentI.log``), up and answering; killed after."""
+    ports = [free_port() for _ in range(n)]
+    logs = [tmp_path / f"agent{i}.log" for i in range(n)]
     procs = [start_agent(["--tcp", f"127.0.0.1:{p}"], log=log) for p, log in zip(ports, logs)]
-    path = tmp_path / "pool.lut.json"
     try:
         for p in ports:
             wait_port(p)
+        yield ports, procs, logs
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def test_table_build_on_a_pool_of_three_agents_with_one_killed(tmp_path) -> None:
+    """Three agents of one kind share a table build; one is killed for good in the middle: its
+    layer in flight goes to the others, the table is complete, no layer is measured twice."""
+    path = tmp_path / "pool.lut.json"
+    with agents(tmp_path, 3) as (ports, procs, logs):
         devices = [get_device(f"remote:tcp://127.0.0.1:{p}?runtime=onnx&{FAST}&timeout=5") for p in ports]
         for d in devices:
             d.fingerprint()  # opens the link
@@ -270,10 +284,6 @@ def test_table_build_on_a_pool_of_three_agents_with_one_killed(tmp_path) -> None
         t.start()
         report = build_table(SPACE, devices, path, progress=False)
         t.join(timeout=10)
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
     table = LatencyTable.load(path, space=SPACE)
     assert len(table.entries) == len(SPACE.all_layers()) == report.measured
     assert report.dropped is not None and list(report.dropped) == [devices[1].spec]
@@ -292,20 +302,12 @@ def test_a_pool_of_devices_of_different_kinds_is_refused(tmp_path) -> None:
 
 
 def test_cli_measured_set_on_a_pool_of_two_agents(tmp_path) -> None:
-    ports = [free_port() for _ in range(2)]
-    procs = [start_agent(["--tcp", f"127.0.0.1:{p}"], log=tmp_path / f"agent{i}.log") for i, p in enumerate(ports)]
     out = tmp_path / "set.csv"
-    try:
-        for p in ports:
-            wait_port(p)
+    with agents(tmp_path, 2) as (ports, _, _):
         specs = [f"remote:tcp://127.0.0.1:{p}?runtime=onnx&{FAST}" for p in ports]
         r = subprocess.run([HWNAS, "measure", "--space", "nb201", "--resolution", "8", "--device", specs[0],
                             "--device", specs[1], "-n", "6", "-o", str(out), "--quiet", "--json"],
                            capture_output=True, text=True, timeout=300)
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["measured"] == 6
     rows = out.read_text().splitlines()[1:]
@@ -329,23 +331,14 @@ def test_search_on_a_pool_file_shares_the_table_build_and_the_finalist_checks(tm
     """``--device POOL.toml``: two agents build the missing table together, the finalists are
     measured two at a time (each measurement naming its agent), the exported model is
     verified on the pool's first agent."""
-    ports = [free_port() for _ in range(2)]
-    logs = [tmp_path / f"agent{i}.log" for i in range(2)]
-    procs = [start_agent(["--tcp", f"127.0.0.1:{p}"], log=log) for p, log in zip(ports, logs)]
     run = tmp_path / "run"
-    try:
-        for p in ports:
-            wait_port(p)
+    with agents(tmp_path, 2) as (ports, _, _):
         pool = pool_file(tmp_path, ports)
         r = subprocess.run([HWNAS, "search", "--strategy", "random", "--space", "nb201", "--device", str(pool),
                             "--budget-quantile", "0.9", "--queries", "8", "--finalists", "3",
                             "--correction-networks", "4", "-o", str(run), "--quiet", "--json"],
                            capture_output=True, text=True, timeout=600,
-                           env={**__import__("os").environ, "HWNAS_CACHE_DIR": str(tmp_path / "cache")})
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
+                           env={**os.environ, "HWNAS_CACHE_DIR": str(tmp_path / "cache")})
     assert r.returncode in (0, 3), r.stderr  # 3: the exported model measured over budget (said in the report)
     out = json.loads(r.stdout)
     members = [f"{pool}#tcp://127.0.0.1:{p}" for p in ports]
@@ -365,11 +358,7 @@ def test_a_pool_lends_its_devices_and_work_leaves_an_agent_that_drops_out(tmp_pa
 
     from hwnas.devices.pool import Lender
 
-    ports = [free_port() for _ in range(2)]
-    procs = [start_agent(["--tcp", f"127.0.0.1:{p}"], log=tmp_path / f"agent{i}.log") for i, p in enumerate(ports)]
-    try:
-        for p in ports:
-            wait_port(p)
+    with agents(tmp_path, 2) as (ports, procs, _):
         lender = Lender(parse_device_spec(str(pool_file(tmp_path, ports, timeout="5"))).open_all())
         for d in lender.devices:
             d.client.reconnects, d.client.backoff_s = 1, 0.2
@@ -390,7 +379,3 @@ def test_a_pool_lends_its_devices_and_work_leaves_an_agent_that_drops_out(tmp_pa
         procs[0].wait()
         with pytest.raises(HwnasError, match="every device of the pool dropped out"):
             measure(0)
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
