@@ -33,10 +33,15 @@ def _trained_looking(model: torch.nn.Module, seed: int) -> torch.nn.Module:
 def _same_function(space, parent_text: str, child_text: str) -> None:
     parent, child = space.parse(parent_text), space.parse(child_text)
     model = _trained_looking(space.build(parent), 0)
-    grown = morph(space, parent, model, child, seed=1).eval()
     x = torch.randn(4, *space.input_shape(), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        want, got = model(x), grown(x)
+        want = model(x)  # before growing: a morph that changed the parent in place cannot hide
+        grown = morph(space, parent, model, child, seed=1).eval()
+        got = grown(x)
+    # the grown network is the child's, layer for layer, not the parent with something added
+    shapes = {k: tuple(v.shape) for k, v in space.build(child).state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in grown.state_dict().items()} == shapes
+    assert shapes != {k: tuple(v.shape) for k, v in model.state_dict().items()}
     assert sum(p.numel() for p in grown.parameters()) > sum(p.numel() for p in model.parameters())
     scale = float(want.abs().max())
     assert scale > 1 and float((got - want).abs().max()) <= TOL * scale, float((got - want).abs().max())
