@@ -168,6 +168,7 @@ def _data_reference_ms(predictor: Any) -> float | None:
 def resolve_target(space: SearchSpace, spec: DeviceSpec, run_dir: Path, *, lut: str | None = None,
                    predictor: str | None = None, progress: bool = True, correction_networks: int = 20) -> Target:
     """The device's target (no budget yet): its table and latency model, found or built."""
+    from hwnas.devices.pool import Lender
     from hwnas.lut.build import build_table
     from hwnas.lut.table import LatencyTable
     from hwnas.predictors import LutSumPredictor, load_predictor
@@ -222,12 +223,9 @@ def resolve_target(space: SearchSpace, spec: DeviceSpec, run_dir: Path, *, lut: 
     else:
         model = LutSumPredictor(space, table).plain()
     if len(devices) > 1:
-        from hwnas.devices.pool import Lender
-
         notes.append(f"a pool of {len(devices)} devices of one kind ({spec.text})")
     return Target(spec.name, model, spec=spec, table_path=str(table_path), predictor_path=predictor,
-                  reference_ms=reference_ms, notes=notes, _device=device,
-                  _lender=Lender(devices) if len(devices) > 1 else None)
+                  reference_ms=reference_ms, notes=notes, _device=device, _lender=Lender(devices))
 
 
 def corrected_lutsum(space: SearchSpace, device: Any, table: Any, table_path: Path, n: int, progress: bool) -> Any:
