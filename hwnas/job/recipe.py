@@ -71,16 +71,19 @@ class SearchRecipe:
     """Everything ``hwnas search`` does, as data. Repeatable fields (one per device) are tuples."""
 
     strategy: str = "proxyless"
+    #: the space and its overrides (None: the preset's own)
     space: str = "mbv2"
     preset: str | None = None
     num_classes: int | None = None
     resolution: int | None = None
     width_mult: float | None = None
+    #: the targets: per device its spec, latency table, predictor and budget
     device: tuple[str, ...] = ()
     lut: tuple[str, ...] = ()
     predictor: tuple[str, ...] = ()
     budget_ms: tuple[float, ...] = ()
     budget_quantile: float | None = None
+    #: the proxy task and the differentiable path's training
     data: str = "digits"
     data_dir: str | None = None
     epochs: int = 10
@@ -93,8 +96,10 @@ class SearchRecipe:
     budget_tracking: bool = False
     lr: float = 0.05
     arch_lr: float = 6e-3
+    #: after the search: the run directory, retraining, export, refinement on the device
     output: str | None = None
     retrain_epochs: int = 0
+    #: the black-box path
     queries: int = 100
     reward: str | None = None
     accuracy: str | None = None
@@ -104,6 +109,7 @@ class SearchRecipe:
     export: str | None = None
     refine: bool = False
     refine_rounds: int = 2
+    #: how an answer is chosen under the budget (derivation, screening, finalists)
     derive: str = "argmax"
     screen_margin: str = "0.0"
     derive_margin: str = "0.0"
@@ -112,6 +118,7 @@ class SearchRecipe:
     correction_networks: int = 20
     nproc: int = 1
     controller_steps: int = 30
+    #: cheaper candidate evaluation: early stopping, schedules, weight inheritance
     early_stop: float | None = None
     schedule: str | None = None
     eta: int = 3
@@ -119,6 +126,7 @@ class SearchRecipe:
     fidelity: str = "epochs"
     inherit: bool = False
     inherit_epochs: int | None = None
+    #: where candidates are evaluated (in-process when both are None)
     workers: int | None = None
     ray_address: str | None = None
 

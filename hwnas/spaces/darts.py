@@ -76,14 +76,18 @@ class DartsSpace(SearchSpace):
     overridable: ClassVar[tuple[str, ...]] = ("resolution", "num_classes", "channels", "cells", "auxiliary")
     preset: str = "cifar"
     resolution: int = 32
+    #: C, the first cells' channels (doubled at each reduction), and the number of cells
     channels: int = 36
     cells: int = 20
     num_classes: int = 10
+    #: intermediate nodes per cell, each summing two inputs from earlier nodes
     nodes: int = 4
+    #: the auxiliary classifier at 2/3 of the depth (trained, not exported)
     auxiliary: bool = True
     ops: tuple[str, ...] = PRIMITIVES
     #: which nodes a cell outputs: ``all`` (DARTS) or ``unused``, those no node reads (NASNet)
     output: str = "all"
+    #: the stem's width, in multiples of C
     stem_multiplier: int = 3
     name = "darts"
 

@@ -141,11 +141,14 @@ class RandWireSpace(SearchSpace):
     overridable: ClassVar[tuple[str, ...]] = ("resolution", "num_classes", "channels", "nodes", "seeds")
     preset: str = "imagenet"
     resolution: int = 224
+    #: C, the first stage's width (doubled at each later stage), and N, the nodes of a full stage
     channels: int = 78
     nodes: int = 32
     num_classes: int = 1000
+    #: the 1x1 conv-BN before global pooling, and the stride of the stem's first conv
     head_channels: int = 1280
     stem_stride: int = 2
+    #: graph seeds a stage may draw (its decision is a generator setting and one of these seeds)
     seeds: int = 10
     generators: tuple[str, ...] = GENERATORS
     name = "randwire"
