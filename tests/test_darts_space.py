@@ -193,3 +193,52 @@ def test_each_mode_searches_the_darts_supernet_toward_the_budget(mode: str, tmp_
         for k in range(space.nodes):
             (op_a, a), (op_b, b) = cell[2 * k:2 * k + 2]
             assert a != b and "none" not in (op_a, op_b)
+
+
+NORMAL_WITHOUT_PREVIOUS = [("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 0), ("max_pool_3x3", 2),
+                           ("skip_connect", 2), ("dil_conv_3x3", 3), ("avg_pool_3x3", 4), ("sep_conv_3x3", 0)]
+
+
+def _genotype(space, normal, reduce):  # type: ignore[no-untyped-def]
+    return space.from_choices([f"{op}~{src}" for op, src in [*normal, *reduce]])
+
+
+def test_cells_no_later_cell_reads_are_dead_and_left_out_of_the_exported_graph(tmp_path) -> None:
+    """small: cells 0, 2, 4 normal, 1 and 3 reductions. A normal cell that never reads the
+    cell before it leaves both reductions unread: their weight is 0, and the exported ONNX
+    graph is the same whatever the reduction cell holds. One edge reading the previous cell
+    brings them back."""
+    import onnx
+
+    from hwnas.export.onnx import export_onnx
+
+    space = get_space("darts", "small")
+    heavy = [("sep_conv_5x5", 0), ("sep_conv_5x5", 1)] * 4
+    light = [("skip_connect", 0), ("max_pool_3x3", 1)] * 4
+    reads_previous = [("sep_conv_3x3", 1), *NORMAL_WITHOUT_PREVIOUS[1:]]
+    archs = [_genotype(space, n, r) for n in (NORMAL_WITHOUT_PREVIOUS, reads_previous) for r in (heavy, light)]
+    live = space.live_cells(space.index_matrix(archs))
+    assert live.tolist() == [[True, False, True, False, True]] * 2 + [[True] * 5] * 2
+    weights = space.live_weights(space.index_matrix(archs))
+    assert weights[0].tolist() == [1.0] * 8 + [0.0] * 8 and weights[2].tolist() == [1.0] * 16
+
+    def nodes(arch) -> int:  # type: ignore[no-untyped-def]
+        path = export_onnx(arch.build().eval(), space.input_shape(), tmp_path / "net.onnx")
+        return len(onnx.load(str(path)).graph.node)
+
+    assert nodes(archs[0]) == nodes(archs[1])
+    assert nodes(archs[2]) > nodes(archs[3])
+
+
+def test_the_learned_predictor_sees_dead_cells_in_its_live_graph() -> None:
+    from hwnas.predictors.features import Features
+
+    space = get_space("darts", "small")
+    heavy = [("sep_conv_5x5", 0), ("sep_conv_5x5", 1)] * 4
+    idx = space.index_matrix([_genotype(space, NORMAL_WITHOUT_PREVIOUS, heavy)])
+    written, live = (Features(space, None, "counts", g) for g in ("written", "live"))
+    names = written.names()
+    macs = names.index("macs_m")
+    assert live.transform(idx)[0, macs] < written.transform(idx)[0, macs]
+    assert live.transform(idx)[0, names.index("count[sep_conv_5x5~1]")] == 0.0
+    assert written.transform(idx)[0, names.index("count[sep_conv_5x5~1]")] == 4.0

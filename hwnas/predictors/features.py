@@ -51,8 +51,9 @@ def index_matrix(space: SearchSpace, archs: ArchBatch) -> np.ndarray:
 LEVELS = ("ops", "counts", "onehot", "pairs")
 GRAPHS = ("written", "live")
 """``written``: every operation the architecture names; ``live``: only those a runtime that
-removes dead code executes (:meth:`SearchSpace.live`), plus whether the network computes
-nothing from its input at all. Which one a device's latency follows is a property of its
+removes dead code executes (:meth:`SearchSpace.live`; for whole dead cells, each decision's
+counts and costs weighted by :meth:`SearchSpace.live_weights`), plus whether the network
+computes nothing from its input at all. Which one a device's latency follows is a property of its
 runtime, so the learned predictor chooses by cross-validation."""
 
 
@@ -113,9 +114,11 @@ class Features:
 
     def transform(self, idx: np.ndarray) -> np.ndarray:
         live: list[np.ndarray] = []
+        weights = None
         if self.graph == "live":
             idx = self.space.live_indices(idx)
             live = [(~self.space.connected_indices(idx)).astype(np.float64)[:, None]]
+            weights = self.space.live_weights(idx)
         if self.level == "ops":
             return np.hstack([self.space.encode_indices(idx).astype(np.float64)] + live)
         n = len(idx)
@@ -124,14 +127,14 @@ class Features:
         else:
             counts = np.zeros((n, len(self.options)))
             for i, mapping in enumerate(self.option_of):
-                np.add.at(counts, (np.arange(n), mapping[idx[:, i]]), 1.0)
-        params = self.params.total(idx)
-        parts = [counts, np.stack([self.macs.total(idx), params, self.act.total(idx), 4 * params], axis=1)]
+                np.add.at(counts, (np.arange(n), mapping[idx[:, i]]), 1.0 if weights is None else weights[:, i])
+        totals = [t.total(idx) if weights is None else t.total(idx, weights) for t in (self.macs, self.params, self.act)]
+        parts = [counts, np.stack([*totals, 4 * totals[1]], axis=1)]
         per = None
         if isinstance(self.latency, LayerTotals):
             per = self.latency.by_op(idx, self.layer_ops)
         elif self.latency is not None:
-            per = self.latency.per_decision(idx)
+            per = self.latency.per_decision(idx) * (1.0 if weights is None else weights)
         if per is not None:
             parts.append((self.latency.fixed + per.sum(axis=1))[:, None])
         if self.level in ("onehot", "pairs"):

@@ -216,6 +216,13 @@ class SearchSpace(ABC):
         not depend on its input keeps none). Chains of blocks have no dead operations."""
         return arch
 
+    def live_weights(self, idx: np.ndarray) -> np.ndarray | None:
+        """Per row of an (n, decisions) index matrix and per decision, the share of that
+        decision's layers a runtime that removes dead code still runs, where whole repeated
+        units die (a DARTS cell whose output no later cell reads); None where dead code, if
+        any, is per operation (:meth:`live`) and every decision's layers run."""
+        return None
+
     def live_indices(self, idx: np.ndarray) -> np.ndarray:
         """:meth:`live` of every row of an (n, decisions) index matrix."""
         if not self.has_dead_ops or not len(idx):

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar, Sequence
 
+import numpy as np
+
 from hwnas.errors import ArchError
 from hwnas.layers import LayerSpec, Shape
 from hwnas.ops import Counts, conv_counts, lazy_builder, register_op
@@ -169,6 +171,53 @@ class DartsSpace(SearchSpace):
 
     def reductions(self) -> tuple[int, int]:
         return (self.cells // 3, 2 * self.cells // 3)
+
+    # -- dead cells -----------------------------------------------------------------
+    #: a cell that reads neither the cell before it nor the one before that (through an
+    #: operation other than ``none``) leaves that cell's output unread; when no later cell
+    #: reads a cell, the exported graph drops it whole (ONNX export and ONNX Runtime remove
+    #: what does not reach the output). Such networks run much faster than their genotype says.
+    has_dead_ops: ClassVar[bool] = True
+
+    def live_indices(self, idx: np.ndarray) -> np.ndarray:
+        """Dead code here is whole cells, not operations (see :meth:`live_weights`)."""
+        return idx
+
+    def connected_indices(self, idx: np.ndarray) -> np.ndarray:
+        return np.ones(len(idx), dtype=bool)
+
+    @cached_property
+    def _reads(self) -> list[np.ndarray]:
+        """Per decision and option, the cell input it reads (0 or 1), else -1 (a node or ``none``)."""
+        return [np.array([int(c.rpartition("~")[2]) if not c.startswith("none~") and int(c.rpartition("~")[2]) < 2
+                          else -1 for c in d.choices]) for d in self.decisions()]
+
+    def live_cells(self, idx: np.ndarray) -> np.ndarray:
+        """(n, cells) booleans: which cells' outputs reach the classifier."""
+        idx = np.asarray(idx)
+        half = len(self._reads) // 2
+        src = np.stack([reads[idx[:, i]] for i, reads in enumerate(self._reads)], axis=1)
+        uses = {False: ((src[:, :half] == 0).any(1), (src[:, :half] == 1).any(1)),
+                True: ((src[:, half:] == 0).any(1), (src[:, half:] == 1).any(1))}
+        live = np.zeros((len(idx), self.cells), dtype=bool)
+        live[:, -1] = True
+        for k in range(self.cells - 1, -1, -1):
+            reads_pp, reads_p = uses[k in self.reductions()]
+            if k >= 1:
+                live[:, k - 1] |= live[:, k] & reads_p
+            if k >= 2:
+                live[:, k - 2] |= live[:, k] & reads_pp
+        return live
+
+    def live_weights(self, idx: np.ndarray) -> np.ndarray:
+        """Per decision, the share of its cell type's cells that are live (a decision's layers
+        are one per cell of its type, see :meth:`option_layers`)."""
+        live = self.live_cells(idx)
+        reduction = np.array([k in self.reductions() for k in range(self.cells)])
+        half = len(self._reads) // 2
+        normal, reduce = live[:, ~reduction].mean(axis=1), live[:, reduction].mean(axis=1)
+        return np.concatenate([np.repeat(normal[:, None], half, axis=1), np.repeat(reduce[:, None], half, axis=1)],
+                              axis=1)
 
     def plan(self, arch: DartsArch) -> dict[str, Any]:
         """The network's layers: the stem, per cell its two preprocessing layers, its edge

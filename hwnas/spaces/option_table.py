@@ -36,8 +36,11 @@ class OptionTable:
             out[:, i] = opts[idx[:, i]]
         return out
 
-    def total(self, idx: np.ndarray) -> np.ndarray:
-        return self.fixed + self.per_decision(idx).sum(axis=1)
+    def total(self, idx: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """The fixed part plus each row's options, each weighted when ``weights`` (n, decisions)
+        is given (:meth:`SearchSpace.live_weights`)."""
+        per = self.per_decision(idx)
+        return self.fixed + (per if weights is None else per * weights).sum(axis=1)
 
     def to_json(self) -> dict[str, Any]:
         return {"fixed": self.fixed, "options": [o.tolist() for o in self.options]}
