@@ -240,5 +240,27 @@ def test_the_learned_predictor_sees_dead_cells_in_its_live_graph() -> None:
     names = written.names()
     macs = names.index("macs_m")
     assert live.transform(idx)[0, macs] < written.transform(idx)[0, macs]
-    assert live.transform(idx)[0, names.index("count[sep_conv_5x5~1]")] == 0.0
-    assert written.transform(idx)[0, names.index("count[sep_conv_5x5~1]")] == 4.0
+    assert live.transform(idx)[0, names.index("count[reduce.sep_conv_5x5.stride2]")] == 0.0
+    assert written.transform(idx)[0, names.index("count[reduce.sep_conv_5x5.stride2]")] == 8.0
+
+
+def test_features_count_an_edge_by_its_cell_type_and_stride_not_by_the_state_it_reads() -> None:
+    from hwnas.predictors.features import Features
+
+    space = get_space("darts", "small")
+    assert space.counted_as(0, "sep_conv_3x3~1") == space.counted_as(6, "sep_conv_3x3~4") == "normal.sep_conv_3x3"
+    assert space.counted_as(8, "sep_conv_3x3~0") == space.counted_as(9, "sep_conv_3x3~1") == \
+        "reduce.sep_conv_3x3.stride2"
+    assert space.counted_as(14, "sep_conv_3x3~4") == "reduce.sep_conv_3x3"
+    # a reduction cell's edge on an input runs at stride 2 on the larger map: its own layers
+    assert space.option_layers(8, "sep_conv_3x3~0")[0].stride == 2
+    assert space.option_layers(14, "sep_conv_3x3~4")[0].stride == 1
+    names = Features(space, None, "counts").names()
+    counted = [n for n in names if n.startswith("count[")]
+    assert len(counted) == len(set(counted)) == 8 + 8 + 8  # normal ops; reduce ops at stride 1 and 2
+    reduce = [("max_pool_3x3", 0), ("max_pool_3x3", 1)] + [("max_pool_3x3", 0), ("max_pool_3x3", 2)] * 3
+    arch = _genotype(space, [("skip_connect", 0), ("sep_conv_3x3", 1)] * 4, reduce)
+    row = Features(space, None, "counts").transform(space.index_matrix([arch]))[0]
+    expect = {"normal.skip_connect": 4, "normal.sep_conv_3x3": 4, "reduce.max_pool_3x3.stride2": 5,
+              "reduce.max_pool_3x3": 3}
+    assert {n[6:-1]: row[i] for i, n in enumerate(names) if n.startswith("count[") and row[i]} == expect

@@ -104,6 +104,11 @@ def test_conformance(kind: str, mbv2_data, nb201_data, tmp_path: Path) -> None:
         load_predictor(path, space=other)
     with pytest.raises(HwnasError, match="not 'dev-b'"):
         load_predictor(path, device="dev-b")
+    if saved["features"]:  # a file fitted on features this hwnas no longer derives is refused, not misread
+        saved["features"][0] = "count[an-option-counted-otherwise]"
+        (tmp_path / "old.json").write_text(json.dumps(saved))
+        with pytest.raises(HwnasError, match="no longer derives .*count\\[an-option-counted-otherwise\\].*refit"):
+            load_predictor(tmp_path / "old.json", space=space)
     with pytest.raises(ArchError):
         pred.predict(["bogus-arch"])
     with pytest.raises(HwnasError, match="latencies"):

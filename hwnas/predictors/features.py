@@ -62,7 +62,8 @@ class Features:
 
     - ``ops``: which option each decision takes (one-hot), nothing else: the plain
       per-operation linear model, a baseline any richer level must beat.
-    - ``counts``: how often each option is chosen; total MACs, parameters, activation and
+    - ``counts``: how often each option is chosen (options the space counts as one,
+      :meth:`SearchSpace.counted_as`, together); total MACs, parameters, activation and
       weight bytes; LUT-sum with a table. Few numbers: right for noisy devices.
     - ``onehot``: + which option each decision takes, and each decision's table latency.
     - ``pairs``: + pairwise decision interactions (which option sits beside which), for
@@ -81,9 +82,10 @@ class Features:
         self.level, self.graph = level, graph
         decisions = space.decisions()
         self.sizes = [len(d.choices) for d in decisions]
-        self.options = sorted({c for d in decisions for c in d.choices})
+        counted = [[space.counted_as(i, c) for c in d.choices] for i, d in enumerate(decisions)]
+        self.options = sorted({c for labels in counted for c in labels})
         pos = {c: i for i, c in enumerate(self.options)}
-        self.option_of = [np.array([pos[c] for c in d.choices]) for d in decisions]
+        self.option_of = [np.array([pos[c] for c in labels]) for labels in counted]
         self.latency = latency
         self.macs = cost_table(space, lambda s: count_layer(s).macs / 1e6)
         self.params = cost_table(space, lambda s: count_layer(s).params / 1e6)

@@ -149,6 +149,12 @@ class SearchSpace(ABC):
         """
         raise NotImplementedError(f"space {self.name} does not say which layers each decision contributes")
 
+    def counted_as(self, position: int, option: str) -> str:
+        """The name under which features count ``option`` chosen at decision ``position``.
+        Options that run the same kind of layer at the same place share one, so a count
+        stands for one cost; by default each option is its own (an operation's name)."""
+        return option
+
     @cached_property
     def choice_lookup(self) -> list[dict[str, int]]:
         return [{c: j for j, c in enumerate(d.choices)} for d in self.decisions()]
