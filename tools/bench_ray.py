@@ -16,7 +16,15 @@ Prints queries per minute, the speed-up, the ideal, the answer and its accuracy;
 ``bench_ray.json`` and ``bench_ray.png`` to ``--out``. Finished runs are kept and reused:
 rerun to resume.
 
-    .venv/bin/python -m tools.bench_ray [--workers 2] [--queries 12] [--epochs 1] [--strategies reinforce,evolution]\n        [--out runs/bench_ray]
+``--ceiling K`` measures instead the most any pool of ``--workers`` workers can gain on
+this machine, on the same work: K sampled ``mbv2/small`` candidates trained ``train:EPOCHS``
+one after another in one process at torch's default threads, then the same K shared among
+``--workers`` plain processes of one thread each, started together (no Ray: a scheduler can
+only add to that); each side timed over its trainings alone, process start-up excluded.
+
+    .venv/bin/python -m tools.bench_ray [--workers 2] [--queries 12] [--epochs 1] [--strategies reinforce,evolution]
+        [--out runs/bench_ray]
+    .venv/bin/python -m tools.bench_ray --ceiling 8 [--workers 2]
 """
 
 from __future__ import annotations
@@ -69,6 +77,57 @@ def search(out: Path, name: str, strategy: str, args: argparse.Namespace, extra:
     return row
 
 
+CEILING_WORKER = """
+import json, sys, time
+import torch
+from hwnas.data.datasets import load
+from hwnas.evaluators.training import TrainingAccuracy
+from hwnas.spaces import get_space
+
+threads, epochs, seed, strings = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
+if threads:
+    torch.set_num_threads(threads)
+space = get_space("mbv2", preset="small")
+evaluator = TrainingAccuracy(load("digits", resolution=space.input_shape()[1], seed=seed), epochs=epochs, seed=seed)
+evaluator.evaluate([space.parse(strings[0])])  # warm-up, untimed (first-call costs)
+print("ready", flush=True)
+sys.stdin.readline()
+t0 = time.perf_counter()
+for s in strings:
+    evaluator.evaluate([space.parse(s)])
+print(json.dumps({"seconds": time.perf_counter() - t0, "threads": torch.get_num_threads()}), flush=True)
+"""
+
+
+def ceiling(k: int, workers: int, epochs: int, seed: int) -> dict:
+    """Seconds to train the same ``k`` candidates in one process at the default threads and
+    shared among ``workers`` one-thread processes started together (the ceiling of any pool)."""
+    from hwnas.spaces import get_space
+
+    space = get_space("mbv2", preset="small")
+    strings = [str(a) for a in space.sample(k, seed=seed)]
+
+    def together(shares: list[list[str]], threads: int) -> tuple[float, int]:
+        env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+        procs = [subprocess.Popen([sys.executable, "-c", CEILING_WORKER, str(threads), str(epochs), str(seed),
+                                   json.dumps(share)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  env=env) for share in shares]
+        for p in procs:
+            if p.stdout.readline().strip() != "ready":  # type: ignore[union-attr]
+                raise SystemExit(f"a ceiling worker failed to start (exit {p.wait()})")
+        t0 = time.perf_counter()
+        for p in procs:
+            p.stdin.write("go\n")  # type: ignore[union-attr]
+            p.stdin.flush()  # type: ignore[union-attr]
+        results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+        return time.perf_counter() - t0, int(results[0]["threads"])
+
+    one, default_threads = together([strings], 0)
+    pool, _ = together([strings[i::workers] for i in range(workers)], 1)
+    return {"candidates": k, "workers": workers, "one_process_seconds": one, "default_threads": default_threads,
+            "pool_seconds": pool, "ceiling": one / pool}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, default=2)
@@ -77,9 +136,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--strategies", default="reinforce,evolution")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_ray"))
+    ap.add_argument("--ceiling", type=int, metavar="K",
+                    help="measure the most a pool of --workers one-thread workers can gain here, on K candidates")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.ceiling:
+        c = ceiling(args.ceiling, args.workers, args.epochs, args.seed)
+        print(f"train:{args.epochs} on mbv2/small (digits), the same {c['candidates']} candidates, {os.cpu_count()} "
+              f"CPUs: one process at torch's {c['default_threads']} threads {c['one_process_seconds']:.1f} s; "
+              f"{c['workers']} one-thread processes together {c['pool_seconds']:.1f} s; the most {c['workers']} "
+              f"workers can gain here: {c['ceiling']:.2f}x")
+        (out / "bench_ray_ceiling.json").write_text(json.dumps(c, indent=1))
+        return
     w = ["--workers", str(args.workers)]
     one_thread = {"OMP_NUM_THREADS": "1"}
     rows, table, same = [], [], {}

@@ -9,7 +9,10 @@ the offline proxy task (``--accuracy train:EPOCHS``). Variants:
 - ``early-stop P``: learning-curve early stopping (``--early-stop P``);
 - ``hyperband`` / ``asha`` / ``sh``: the schedule with eta 3 from 1/9 of the epochs;
 - ``tpe`` and ``bohb`` (instead of evolution): Optuna's TPE, and TPE with Optuna's Hyperband
-  pruner (eta 3, from 1 epoch).
+  pruner (eta 3, from 1 epoch);
+- ``inherit``: a child that grows from its parent by network morphism starts from the
+  parent's weights and is fine-tuned for a quarter of the epochs (``--inherit``; the
+  population's weights kept in OUT), counted as that share of a full training's work.
 
 Each run stops asking for candidates once ``--work`` full trainings' worth of epochs is spent
 (the loop's ``max_work``; a bracket started is finished), so every variant pays the same.
@@ -35,6 +38,7 @@ from tqdm import tqdm
 
 from hwnas.cli.common import format_table
 from hwnas.data.datasets import load
+from hwnas.evaluators.inherit import CheckpointStore
 from hwnas.evaluators.tabular import nb201_accuracy, nb201_latency
 from hwnas.evaluators.training import TrainingAccuracy
 from hwnas.spaces import get_space
@@ -52,7 +56,9 @@ def one(variant: str, seed: int, args: argparse.Namespace, data, out: Path) -> d
     latency = nb201_latency(full, args.device)
     budget = float(np.quantile(latency.values, args.quantile))
     early = args.p if variant == "early-stop" else None
-    evaluator = TrainingAccuracy(data, epochs=args.epochs, batch_size=args.batch_size, seed=seed, early_stop=early)
+    store = CheckpointStore(out / f"checkpoints-{seed}", capacity=args.population) if variant == "inherit" else None
+    evaluator = TrainingAccuracy(data, epochs=args.epochs, batch_size=args.batch_size, seed=seed, early_stop=early,
+                                 inherit=store)
     problem = Problem([Target(args.device, latency, budget)], evaluator, get_reward("hard"))
     schedule = get_schedule(variant, 3, 1 / 9) if variant in ("sh", "hyperband", "asha") else None
     if variant in ("tpe", "bohb"):
