@@ -68,7 +68,8 @@ def one(variant: str, seed: int, args: argparse.Namespace, data, out: Path) -> d
         strategy = get_strategy("evolution", space, seed=seed, population=args.population)
     t0 = time.perf_counter()
     _, log = run(strategy, problem, 10_000, state_file=out / f"{variant}-{seed}.json", schedule=schedule,
-                 max_work=args.work, meta={"problem": {"variant": variant, "work": args.work}})
+                 max_work=args.work, meta={"problem": {"variant": variant, "work": args.work, "device": args.device,
+                                       "quantile": args.quantile, "population": args.population}})
     best = log.best()
     cifar = 100 * float(nb201_accuracy(full)([full.parse(str(best.arch))])[0])
     return {"variant": variant, "seed": seed, "arch": str(best.arch), "proxy_acc": best.accuracy,
@@ -92,7 +93,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_schedules"))
     args = ap.parse_args()
-    out = Path(args.out) / f"{args.data}-r{args.resolution}-e{args.epochs}-w{args.work:g}"
+    out = Path(args.out) / (f"{args.data}-r{args.resolution}-e{args.epochs}-w{args.work:g}"
+                            f"-{args.device}-q{args.quantile:g}-p{args.population}")
     out.mkdir(parents=True, exist_ok=True)
     data = load(args.data, resolution=args.resolution, seed=0)
     variants = args.variants.split(",")
