@@ -108,6 +108,7 @@ def ceiling(k: int, workers: int, epochs: int, seed: int) -> dict:
     strings = [str(a) for a in space.sample(k, seed=seed)]
 
     def together(shares: list[list[str]], threads: int) -> tuple[float, int]:
+        """The slowest process's training seconds (all start on one signal), and its threads."""
         env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
         procs = [subprocess.Popen([sys.executable, "-c", CEILING_WORKER, str(threads), str(epochs), str(seed),
                                    json.dumps(share)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -115,12 +116,11 @@ def ceiling(k: int, workers: int, epochs: int, seed: int) -> dict:
         for p in procs:
             if p.stdout.readline().strip() != "ready":  # type: ignore[union-attr]
                 raise SystemExit(f"a ceiling worker failed to start (exit {p.wait()})")
-        t0 = time.perf_counter()
         for p in procs:
             p.stdin.write("go\n")  # type: ignore[union-attr]
             p.stdin.flush()  # type: ignore[union-attr]
         results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
-        return time.perf_counter() - t0, int(results[0]["threads"])
+        return max(r["seconds"] for r in results), int(results[0]["threads"])
 
     one, default_threads = together([strings], 0)
     pool, _ = together([strings[i::workers] for i in range(workers)], 1)

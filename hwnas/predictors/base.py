@@ -263,8 +263,9 @@ def load_predictor(path: str | Path, *, space: SearchSpace | None = None,
         else:
             space = space_from_skeleton(data["space"], data["preset"], data["skeleton"])
         pred = PREDICTORS[data["kind"]].from_state(space, data["state"])
-    if "features" in data and pred.fitted and data["features"] != pred.feature_names():
-        gone = [f for f in data["features"] if f not in pred.feature_names()][:3]
+    derived = pred.feature_names()
+    if "features" in data and pred.fitted and data["features"] != derived:
+        gone = [f for f in data["features"] if f not in derived][:3]
         raise HwnasError(f"predictor {p} was fitted on features this version of hwnas no longer derives for "
                          f"{space.name}/{space.preset} (e.g. {', '.join(gone) or 'their order'}); refit it with "
                          "'hwnas predictor fit' on the same measured set")
