@@ -133,8 +133,8 @@ def test_cli_build_predictor_then_predict_without_the_device(tmp_path: Path) -> 
     assert r.returncode == 0 and "kernel predictor:" in r.stdout and "ms measured" in r.stdout, r.stderr
     r = _hwnas("profile", str(model))
     assert r.returncode == 2 and "--device SPEC) or a kernel predictor (--predictor FILE)" in r.stderr
-    r = _hwnas("profile", "build-predictor", "--device", "cpu-tflite:threads=1", "-o", str(tmp_path / "t.json"))
-    assert r.returncode == 2 and "needs per-kernel times from the runtime's profiler" in r.stderr, r.stderr
+    r = _hwnas("profile", "build-predictor", "--device", "cpu-torch:threads=1", "-o", str(tmp_path / "t.json"))
+    assert r.returncode == 2 and "measures exported files" in r.stderr and "cpu-torch" in r.stderr, r.stderr
 
 
 def test_fill_a_table_from_the_kernel_predictor_then_measure_it(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """Benchmark of the kernel-level predictor on models it was never fitted on.
 
 Builds (or loads) a kernel predictor for the device from random sample networks, then, for
-every ONNX model in ``--models`` (torchvision classification networks exported by
-``tools/export_torchvision.py``), measures the whole model with the protocol and predicts it
+every model in ``--models`` of the device's format (``.onnx`` for onnxruntime, ``.tflite`` for
+LiteRT: torchvision classification networks exported by ``tools/export_torchvision.py``), measures the whole model with the protocol and predicts it
 from its kernels. Prints each model's measured and predicted latency, the share within
 ±10 %, MAPE and Kendall's tau (goals: >= 95 % within ±10 %, tau >= 0.9), the same for a
 FLOPs-proportional baseline (one rate fitted on the sample networks), and writes a PNG of
@@ -11,6 +11,8 @@ predict.
 
     PYTHONPATH=. /tmp/tv/bin/python -m tools.export_torchvision -o /tmp/tvonnx
     .venv/bin/python -m tools.bench_kernel_predictor --models /tmp/tvonnx --predictor kp.json [--nets 300]
+    .venv/bin/python -m tools.bench_kernel_predictor --device cpu-tflite:threads=1 --models /tmp/tvtflite \
+        --predictor kt.json
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from hwnas.devices.profile import load_model
 from hwnas.kernels.build import build_kernel_predictor
 from hwnas.kernels.graph import family_of, model_kernels
 from hwnas.kernels.model import KernelPredictor
+from hwnas.kernels.tflite_graph import tflite_kernels
 from hwnas.measure.protocol import MeasureProtocol
 
 
@@ -59,7 +62,8 @@ def macs_of(kernels) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", required=True, help="folder of .onnx models (python -m tools.export_torchvision)")
+    ap.add_argument("--models", required=True, help="folder of .onnx or .tflite models, the device's format "
+                                                    "(python -m tools.export_torchvision)")
     ap.add_argument("--device", default="cpu-ort:threads=1",
                     help="the device (default cpu-ort:threads=1; add ,compensate=false for raw medians)")
     ap.add_argument("--predictor", required=True, help="kernel predictor JSON (built here first if missing)")
@@ -84,9 +88,11 @@ def main() -> int:
     protocol = MeasureProtocol(runs=args.runs, rounds=args.rounds, compensate=device.protocol.compensate)
     cache_path = Path(args.cache)
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    files = sorted(Path(args.models).glob("*.onnx"))
+    fmt = device.export_format or "onnx"
+    files = sorted(Path(args.models).glob(f"*.{fmt}"))
     if not files:
-        print(f"no .onnx files in {args.models}: export some with python -m tools.export_torchvision", file=sys.stderr)
+        print(f"no .{fmt} files in {args.models}: export some with python -m tools.export_torchvision "
+              f"--format {fmt}", file=sys.stderr)
         return 2
     # the FLOPs baseline: one rate (ms per MAC) fitted on the sample networks' whole times
     rows = predictor.rows
@@ -103,7 +109,7 @@ def main() -> int:
             cache_path.write_text(json.dumps(cache, indent=1))
     table, meas, pred, flops = [], [], [], []
     for f, m in zip(files, np.median(passes, axis=0)):
-        kernels = model_kernels(f.read_bytes(), device.threads)
+        kernels = tflite_kernels(f.read_bytes()) if fmt == "tflite" else model_kernels(f.read_bytes(), device.threads)
         p = predictor.predict(kernels)
         macs = macs_of(kernels)
         meas.append(m)

@@ -15,8 +15,9 @@ BUILD = "build-predictor"
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("profile", help="whole-model and per-operator latency of any model on a device",
                        epilog=f"'hwnas profile {BUILD} --device SPEC -o FILE' measures a kernel-level predictor "
-                              "for a device; 'hwnas profile MODEL --predictor FILE' predicts any ONNX model's "
-                              "latency there without the device.")
+                              "for a device; 'hwnas profile MODEL --predictor FILE' predicts any model's "
+                              "latency there without the device (an .onnx model with an onnxruntime "
+                              "predictor, a .tflite one with a LiteRT predictor).")
     p.add_argument("model", metavar="MODEL",
                    help="an .onnx or .tflite file, or a torchvision model name (random weights; needs torchvision)")
     p.add_argument("--device", metavar="SPEC",
@@ -38,12 +39,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Measure random sample networks on a device (every kernel's time from the "
                                    "runtime's profiler, adaptively sampled where the error is high; resumable), fit a "
                                    "kernel-level latency predictor and save it as JSON.")
-    b.add_argument("--device", required=True, metavar="SPEC", help="an onnxruntime device (cpu-ort:threads=1, "
+    b.add_argument("--device", required=True, metavar="SPEC", help="an onnxruntime or LiteRT device (cpu-ort:"
+                                                                  "threads=1, cpu-tflite:threads=1, "
                                                                   "remote:tcp://HOST:PORT?runtime=onnx, ...)")
     b.add_argument("-o", "--output", required=True, metavar="FILE", help="the predictor's JSON file (its measured "
                                                                           "samples go to FILE.samples.jsonl)")
-    b.add_argument("--nets", type=int, default=300, help="sample networks to measure (default 300, ~1.3 s each "
-                                                         "on one CPU core)")
+    b.add_argument("--nets", type=int, default=300, help="sample networks to measure (default 300; about 1.3 s each "
+                                                         "on one CPU core with onnxruntime, 2.7 s with LiteRT, "
+                                                         "which converts each)")
     b.add_argument("--round", type=int, default=30, help="networks per adaptive-sampling round (default 30)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -26,6 +26,7 @@ from hwnas.errors import HwnasError
 from hwnas.kernels.graph import Kernel, configure, kernels_from_profile
 from hwnas.kernels.model import KernelPredictor
 from hwnas.kernels.sampler import BLOCK_WEIGHTS, build, sample_spec
+from hwnas.kernels.tflite_graph import configure_tflite, is_tflite_op, tflite_kernels
 from hwnas.measure.protocol import MeasureProtocol
 
 SAMPLE_PROTOCOL = MeasureProtocol(warmup_runs=3, warmup_s=0.1, runs=10, rounds=5)
@@ -70,18 +71,36 @@ def _read_samples(path: Path, header: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in records[1:] if r.get("kind") == "net"]
 
 
-def measure_net(device: Any, spec: dict[str, Any], reference_ms: float | None) -> dict[str, Any]:
-    """One sample network on ``device``: whole-model time and every kernel's time."""
+def _exported(spec: dict[str, Any], fmt: str) -> bytes:
+    shape = tuple(spec["input_shape"])
+    if fmt == "tflite":
+        import tempfile
+
+        from hwnas.export.tflite import export_tflite
+
+        with tempfile.TemporaryDirectory() as d:
+            return export_tflite(build(spec), shape, Path(d) / "net.tflite").read_bytes()
     from hwnas.export.onnx import onnx_bytes
 
+    return onnx_bytes(build(spec), shape)
+
+
+def measure_net(device: Any, spec: dict[str, Any], reference_ms: float | None) -> dict[str, Any]:
+    """One sample network on ``device``: whole-model time and every kernel's time (on a TFLite
+    device, whose interpreter has no profiler, its kernels without times)."""
     shape = tuple(spec["input_shape"])
-    data = onnx_bytes(build(spec), shape)
+    data = _exported(spec, device.export_format)
     protocol = replace(SAMPLE_PROTOCOL, compensate=device.protocol.compensate)
     m = device.measure(data, shape, protocol=protocol, reference_ms=reference_ms)
     if m.stats.median_ms * protocol.runs < ROUND_MS:  # a small network: rounds long enough to time well
         runs = min(int(math.ceil(ROUND_MS / max(m.stats.median_ms, 1e-3))), 400)
         m = device.measure(data, shape, protocol=replace(protocol, runs=runs), reference_ms=reference_ms)
     factor = m.latency_ms / m.stats.median_ms if m.stats.median_ms > 0 else 1.0
+    if device.export_format == "tflite":
+        return {"kind": "net", "spec": spec, "whole_ms": m.latency_ms, "raw_ms": m.stats.median_ms,
+                "factor": factor, "noisy": m.noisy,
+                "kernels": [{"name": k.name, "op": k.op, "input_shapes": k.input_shapes,
+                             "output_shapes": k.output_shapes, "ms": None} for k in tflite_kernels(data)]}
     profile_runs = int(min(max(PROFILE_MS / max(m.stats.median_ms, 1e-3), PROFILE_RUNS), 400))
     kernels = kernels_from_profile(device.profile_ops(data, shape, profile_runs))
     return {"kind": "net", "spec": spec, "whole_ms": m.latency_ms, "raw_ms": m.stats.median_ms,
@@ -99,12 +118,12 @@ def dataset(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
         blocks = r["spec"]["blocks"]
         for k in r["kernels"]:
             kernel = Kernel(k["name"], k["op"], k["input_shapes"], k["output_shapes"], k["ms"])
-            configure(kernel)
+            (configure_tflite if is_tflite_op(kernel.op) else configure)(kernel)
             b = kernel.block
             idx.append(len(rows))
             rows.append({"op": kernel.op, "features": kernel.features, "ms": k["ms"],
                          "block": blocks[b]["kind"] if b is not None and b < len(blocks) else None})
-        nets.append({"kernels": idx, "whole_ms": r["whole_ms"]})
+        nets.append({"kernels": idx, "whole_ms": r["whole_ms"], "blocks": [b["kind"] for b in blocks]})
     return rows, nets
 
 
@@ -138,8 +157,23 @@ def block_weights(rows: list[dict[str, Any]], kernel_pred: np.ndarray) -> dict[s
     times (weighted by time) are predicted out of fold, between 0.5x and 3x."""
     err: dict[str, list[float]] = {}
     for r, p in zip(rows, kernel_pred):
-        if r.get("block") in BLOCK_WEIGHTS and r["ms"] > 0 and p > 0:
+        if r.get("block") in BLOCK_WEIGHTS and r["ms"] is not None and r["ms"] > 0 and p > 0:
             err.setdefault(r["block"], []).append(abs(math.log(p / r["ms"])))
+    return _weights(err)
+
+
+def net_block_weights(nets: list[dict[str, Any]], net_pred: np.ndarray) -> dict[str, float]:
+    """The same from whole networks (a runtime without kernel times): each block kind by how
+    badly the networks that hold it are predicted out of fold."""
+    err: dict[str, list[float]] = {}
+    for n, p in zip(nets, net_pred):
+        if n["whole_ms"] > 0 and p > 0:
+            for kind in set(n.get("blocks", [])) & set(BLOCK_WEIGHTS):
+                err.setdefault(kind, []).append(abs(math.log(p / n["whole_ms"])))
+    return _weights(err)
+
+
+def _weights(err: dict[str, list[float]]) -> dict[str, float]:
     if not err:
         return {}
     overall = float(np.mean([e for es in err.values() for e in es])) or 1.0
@@ -159,10 +193,10 @@ def build_kernel_predictor(device: Any, out: str | Path, nets: int = 150, round_
     save the predictor to ``out``."""
     from hwnas.devices.calibration import device_calibration
 
-    if device.export_format != "onnx":
-        raise HwnasError(f"{device.spec}: the kernel predictor needs per-kernel times from the runtime's profiler; "
-                         "onnxruntime devices (cpu-ort, remote agents with runtime=onnx) have one, "
-                         f"{device.runtime or device.backend} has none here")
+    if device.export_format not in ("onnx", "tflite"):
+        raise HwnasError(f"{device.spec}: the kernel predictor measures exported files; onnxruntime and LiteRT "
+                         "devices (cpu-ort, cpu-tflite, remote agents with runtime=onnx or tflite) run them, "
+                         f"{device.runtime or device.backend} does not")
     if nets < 4 or round_size < 1:
         raise HwnasError("--nets must be at least 4 and --round at least 1")
     reference_ms = device_calibration(device)["calibrated_ms"] if device.protocol.compensate else None
@@ -187,7 +221,7 @@ def build_kernel_predictor(device: Any, out: str | Path, nets: int = 150, round_
             weighted_round = current
             rows, net_list = dataset(records[: current * round_size])
             kernel_pred, net_pred = out_of_fold(rows, net_list, seed=seed)
-            weights = block_weights(rows, kernel_pred)
+            weights = block_weights(rows, kernel_pred) or net_block_weights(net_list, net_pred)
             history.append({**metrics(net_list, net_pred), "next_weights": weights})
         spec = sample_spec(seed * 1_000_003 + index, weights)
         try:
@@ -210,7 +244,7 @@ def build_kernel_predictor(device: Any, out: str | Path, nets: int = 150, round_
     records = records[:nets]
     rows, net_list = dataset(records)
     _, net_pred = out_of_fold(rows, net_list, seed=seed)
-    meta = {"device": device.spec, "fingerprint": fingerprint, "runtime": fingerprint.get("runtime"),
+    meta = {"device": device.spec, "format": device.export_format, "fingerprint": fingerprint, "runtime": fingerprint.get("runtime"),
             "runtime_version": fingerprint.get("runtime_version"), "threads": device.threads,
             "calibrated_ms": reference_ms, "protocol": SAMPLE_PROTOCOL.to_dict(), "profile_runs": PROFILE_RUNS,
             "samples": str(path), "kernels": len(rows), "skipped_nets": failed,

@@ -17,14 +17,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 FAMILIES = {
-    "conv": ("Conv", "FusedConv", "NhwcConv", "NhwcFusedConv", "ConvTranspose"),
-    "gemm": ("Gemm", "MatMul", "FusedGemm", "FusedMatMul", "MatMulNBits"),
-    "pool": ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool"),
+    "conv": ("Conv", "FusedConv", "NhwcConv", "NhwcFusedConv", "ConvTranspose",
+             "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV"),
+    "gemm": ("Gemm", "MatMul", "FusedGemm", "FusedMatMul", "MatMulNBits", "FULLY_CONNECTED", "BATCH_MATMUL"),
+    "pool": ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool",
+             "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN", "REDUCE_MAX", "SUM"),
     "layout": ("ReorderInput", "ReorderOutput", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
-               "Concat", "Split", "Slice", "Gather", "Identity", "Expand", "Pad"),
+               "Concat", "Split", "Slice", "Gather", "Identity", "Expand", "Pad",
+               "TRANSPOSE", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "CONCATENATION", "SPLIT", "SPLIT_V", "SLICE",
+               "STRIDED_SLICE", "GATHER", "PAD", "PADV2", "PACK", "UNPACK", "BROADCAST_TO", "TILE"),
 }
-"""Operator families, each predicted by its own model; any other operator is ``elementwise``
-(activations, arithmetic, normalisations): its cost follows the elements it touches."""
+"""Operator families, each predicted by its own model (onnxruntime's operators and LiteRT's,
+which never share a name); any other operator is ``elementwise`` (activations, arithmetic,
+normalisations): its cost follows the elements it touches."""
 
 FEATURES = ("log_macs", "log_in", "log_out", "log_params", "kernel", "stride", "depthwise", "grouped",
             "log_cin", "log_cout", "log_hw", "log_group_width", "inputs")

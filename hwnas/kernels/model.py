@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import HwnasError
+from hwnas.kernels.attribution import attribute
 from hwnas.kernels.graph import FEATURES, Kernel, family_of
+from hwnas.kernels.tflite_graph import is_tflite_op
 
 FORMAT = "hwnas-kernel-predictor"
 VERSION = 1
@@ -50,6 +52,7 @@ class KernelPredictor:
         self.models: dict[str, Any] = {}
         self.ops: dict[str, list[str]] = {}
         self.scale, self.per_kernel_ms = 1.0, 0.0
+        self.labels = "profiler"
 
     # -- fitting ----------------------------------------------------------------------
     def _matrix(self, family: str, rows: list[dict[str, Any]]) -> np.ndarray:
@@ -60,43 +63,65 @@ class KernelPredictor:
             x[i, len(FEATURES) + (ops.index(r["op"]) if r["op"] in ops else len(ops))] = 1.0
         return x
 
-    def _fit_family(self, family: str, rows: list[dict[str, Any]]) -> Any:
+    def _fit_family(self, family: str, rows: list[dict[str, Any]], ms: np.ndarray) -> Any:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         self.ops[family] = sorted({r["op"] for r in rows})
-        y = np.array([math.log(max(r["ms"], 1e-6)) - _work(r["features"], family) for r in rows])
+        y = np.log(np.maximum(ms, 1e-6)) - np.array([_work(r["features"], family) for r in rows])
         if len(rows) < 20:
             return float(np.median(y))
         model = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, min_samples_leaf=5,
                                               l2_regularization=1.0, random_state=self.seed)
         return model.fit(self._matrix(family, rows), y)
 
+    def _fit_families(self, ms: np.ndarray) -> None:
+        by_family: dict[str, list[int]] = {}
+        for i, r in enumerate(self.rows):
+            by_family.setdefault(family_of(r["op"]), []).append(i)
+        self.models = {f: self._fit_family(f, [self.rows[i] for i in idx], ms[idx])
+                       for f, idx in sorted(by_family.items())}
+
     def fit(self, rows: list[dict[str, Any]], nets: list[dict[str, Any]]) -> "KernelPredictor":
-        """``rows``: measured kernels (``op``, ``features``, ``ms``); ``nets``: sample networks
-        (``kernels``: their kernel rows' indices, ``whole_ms``: measured whole-model time)."""
+        """``rows``: kernels (``op``, ``features``, ``ms``: measured by the runtime's profiler,
+        or None where it has none); ``nets``: sample networks (``kernels``: their kernel rows'
+        indices, ``whole_ms``: measured whole-model time). Without kernel times the kernels'
+        times are learned from the networks' (:mod:`hwnas.kernels.attribution`)."""
         if not rows:
             raise HwnasError("a kernel predictor needs measured kernels: build one with 'hwnas profile "
                              "build-predictor --device SPEC -o FILE'")
         self.rows, self.nets = list(rows), list(nets)
-        by_family: dict[str, list[dict[str, Any]]] = {}
-        for r in self.rows:
-            by_family.setdefault(family_of(r["op"]), []).append(r)
-        self.models = {f: self._fit_family(f, rs) for f, rs in sorted(by_family.items())}
-        self._fit_whole()
+        if any(r["ms"] is None for r in self.rows):
+            if len(self.nets) < 2:
+                raise HwnasError("a kernel predictor without per-kernel times learns them from whole networks: "
+                                 "it needs at least 2 measured sample networks")
+            self.labels = "whole-model"
+            ms = attribute(self.rows, self.nets)
+        else:
+            self.labels = "profiler"
+            ms = np.array([r["ms"] for r in self.rows], dtype=float)
+        self._fit_families(ms)
+        self._fit_whole(ms)
         return self
 
-    def _fit_whole(self) -> None:
+    def _fit_whole(self, ms: np.ndarray) -> None:
         """``whole = scale x sum + per_kernel x count``, least squares in relative error, on
-        the nets' measured kernels (what the kernels' measured times miss is the same whether
-        they are measured or predicted)."""
+        the nets' measured (or attributed) kernels (what the kernels' measured times miss is
+        the same whether they are measured or predicted)."""
         nets = [n for n in self.nets if n.get("whole_ms")]
         if len(nets) < 3:
             return
-        a = np.array([[sum(self.rows[i]["ms"] for i in n["kernels"]), len(n["kernels"])] for n in nets])
+        a = np.array([[float(ms[n["kernels"]].sum()), len(n["kernels"])] for n in nets])
         w = np.array([n["whole_ms"] for n in nets])
         coef, *_ = np.linalg.lstsq(a / w[:, None], np.ones(len(nets)), rcond=None)
         # per_kernel_ms may be negative: the profiler's own cost per kernel, counted in the kernels' times
         self.scale, self.per_kernel_ms = float(max(coef[0], 0.5)), float(coef[1])
+
+    @property
+    def format(self) -> str:
+        """The files the predictor's runtime runs (``onnx``, ``tflite``): whose kernels it knows."""
+        if self.meta.get("format"):
+            return str(self.meta["format"])
+        return "tflite" if any(is_tflite_op(r["op"]) for r in self.rows[:50]) else "onnx"
 
     # -- predicting -------------------------------------------------------------------
     def kernel_ms(self, kernels: list[Kernel]) -> np.ndarray:

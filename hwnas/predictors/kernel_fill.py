@@ -2,8 +2,9 @@
 
 A table covers one space preset at one resolution; a new resolution, width or class count
 needs layers nobody measured. When the device has a kernel predictor
-(``hwnas profile build-predictor``), each missing layer is exported to ONNX as the table
-build would measure it, split into the kernels onnxruntime runs, and predicted, so every
+(``hwnas profile build-predictor``), each missing layer is exported as the table build would
+measure it (ONNX or TFLite, the predictor's runtime's format), split into the kernels that
+runtime runs, and predicted, so every
 search-space predictor (LUT-sum, learned, the differentiable loss) works at once. The
 entries say so (``predicted_by``: the predictor file, its device, runtime and calibration,
 ``n`` 0), ``hwnas lut show`` counts them, and ``hwnas lut build`` measures them on the
@@ -25,9 +26,8 @@ from typing import Any
 from tqdm import tqdm
 
 from hwnas.errors import HwnasError
-from hwnas.export.onnx import onnx_bytes
-from hwnas.kernels.graph import model_kernels
 from hwnas.kernels.model import KernelPredictor
+from hwnas.kernels.predict import module_kernels
 from hwnas.lut.build import header_for, now
 from hwnas.lut.table import LatencyTable
 from hwnas.measure.fingerprint import identity_differences
@@ -95,7 +95,7 @@ def fill_table(path: str | Path, predictor_path: str | Path, space: SearchSpace 
     bar = tqdm(todo, desc=f"predict {space.name}/{space.preset} layers", unit="layer", disable=not progress)
     for spec in bar:
         h_, w_, c = spec.input
-        kernels = model_kernels(onnx_bytes(build_layer(spec), (1, c, h_, w_)), threads)
+        kernels = module_kernels(build_layer(spec), (1, c, h_, w_), predictor.format, threads)
         ms = scale * predictor.predict(kernels)
         table.entries[spec.key] = entry(ms, source)
         table.header["updated"] = now()
