@@ -68,11 +68,10 @@ def start(rows: list[dict[str, Any]], nets: list[dict[str, Any]]) -> tuple[np.nd
     return w * np.maximum(rates[g], floor), float(coef[-1])
 
 
-def shares(estimates: np.ndarray, nets: list[dict[str, Any]], per_kernel_ms: float) -> tuple[np.ndarray, np.ndarray]:
+def shares(estimates: np.ndarray, nets: list[dict[str, Any]], per_kernel_ms: float) -> np.ndarray:
     """Each network's time (less its per-kernel cost, but at least a third of it) shared among
-    its kernels in proportion to ``estimates``; and each kernel's share of its network."""
+    its kernels in proportion to ``estimates``."""
     target = np.array(estimates, dtype=float)
-    weight = np.zeros(len(target))
     for n in nets:
         idx = np.array(n["kernels"], dtype=int)
         if not len(idx):
@@ -80,8 +79,7 @@ def shares(estimates: np.ndarray, nets: list[dict[str, Any]], per_kernel_ms: flo
         rest = max(n["whole_ms"] - per_kernel_ms * len(idx), n["whole_ms"] / 3)
         total = float(estimates[idx].sum()) or 1.0
         target[idx] = estimates[idx] * rest / total
-        weight[idx] = estimates[idx] / total
-    return target, weight
+    return target
 
 
 SQUARED = ("log_cin", "log_cout", "log_hw", "log_macs", "log_group_width")
@@ -149,4 +147,4 @@ def attribute(rows: list[dict[str, Any]], nets: list[dict[str, Any]], ridge: flo
     those times, so the kernel models that are fitted on them can also learn what the
     parametric form misses."""
     t, per_kernel_ms = parametric(rows, nets, ridge)
-    return shares(t, nets, per_kernel_ms)[0] if share else t
+    return shares(t, nets, per_kernel_ms) if share else t

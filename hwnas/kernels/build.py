@@ -25,6 +25,7 @@ from tqdm import tqdm
 from hwnas.errors import HwnasError
 from hwnas.kernels.graph import Kernel, configure, kernels_from_profile
 from hwnas.kernels.model import KernelPredictor
+from hwnas.kernels.predict import exported_bytes
 from hwnas.kernels.sampler import BLOCK_WEIGHTS, build, sample_spec
 from hwnas.kernels.tflite_graph import configure_tflite, is_tflite_op, tflite_kernels
 from hwnas.measure.protocol import MeasureProtocol
@@ -71,25 +72,11 @@ def _read_samples(path: Path, header: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in records[1:] if r.get("kind") == "net"]
 
 
-def _exported(spec: dict[str, Any], fmt: str) -> bytes:
-    shape = tuple(spec["input_shape"])
-    if fmt == "tflite":
-        import tempfile
-
-        from hwnas.export.tflite import export_tflite
-
-        with tempfile.TemporaryDirectory() as d:
-            return export_tflite(build(spec), shape, Path(d) / "net.tflite").read_bytes()
-    from hwnas.export.onnx import onnx_bytes
-
-    return onnx_bytes(build(spec), shape)
-
-
 def measure_net(device: Any, spec: dict[str, Any], reference_ms: float | None) -> dict[str, Any]:
     """One sample network on ``device``: whole-model time and every kernel's time (on a TFLite
     device, whose interpreter has no profiler, its kernels without times)."""
     shape = tuple(spec["input_shape"])
-    data = _exported(spec, device.export_format)
+    data = exported_bytes(build(spec), shape, device.export_format)
     protocol = replace(SAMPLE_PROTOCOL, compensate=device.protocol.compensate)
     m = device.measure(data, shape, protocol=protocol, reference_ms=reference_ms)
     if m.stats.median_ms * protocol.runs < ROUND_MS:  # a small network: rounds long enough to time well
@@ -97,16 +84,15 @@ def measure_net(device: Any, spec: dict[str, Any], reference_ms: float | None) -
         m = device.measure(data, shape, protocol=replace(protocol, runs=runs), reference_ms=reference_ms)
     factor = m.latency_ms / m.stats.median_ms if m.stats.median_ms > 0 else 1.0
     if device.export_format == "tflite":
-        return {"kind": "net", "spec": spec, "whole_ms": m.latency_ms, "raw_ms": m.stats.median_ms,
-                "factor": factor, "noisy": m.noisy,
-                "kernels": [{"name": k.name, "op": k.op, "input_shapes": k.input_shapes,
-                             "output_shapes": k.output_shapes, "ms": None} for k in tflite_kernels(data)]}
-    profile_runs = int(min(max(PROFILE_MS / max(m.stats.median_ms, 1e-3), PROFILE_RUNS), 400))
-    kernels = kernels_from_profile(device.profile_ops(data, shape, profile_runs))
+        kernels, factor_ms = tflite_kernels(data), None
+    else:
+        profile_runs = int(min(max(PROFILE_MS / max(m.stats.median_ms, 1e-3), PROFILE_RUNS), 400))
+        kernels, factor_ms = kernels_from_profile(device.profile_ops(data, shape, profile_runs)), factor
     return {"kind": "net", "spec": spec, "whole_ms": m.latency_ms, "raw_ms": m.stats.median_ms,
             "factor": factor, "noisy": m.noisy,
             "kernels": [{"name": k.name, "op": k.op, "input_shapes": k.input_shapes,
-                         "output_shapes": k.output_shapes, "ms": (k.ms or 0.0) * factor} for k in kernels]}
+                         "output_shapes": k.output_shapes,
+                         "ms": None if factor_ms is None else (k.ms or 0.0) * factor_ms} for k in kernels]}
 
 
 def dataset(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -244,7 +230,8 @@ def build_kernel_predictor(device: Any, out: str | Path, nets: int = 150, round_
     records = records[:nets]
     rows, net_list = dataset(records)
     _, net_pred = out_of_fold(rows, net_list, seed=seed)
-    meta = {"device": device.spec, "format": device.export_format, "fingerprint": fingerprint, "runtime": fingerprint.get("runtime"),
+    meta = {"device": device.spec, "format": device.export_format, "fingerprint": fingerprint,
+            "runtime": fingerprint.get("runtime"),
             "runtime_version": fingerprint.get("runtime_version"), "threads": device.threads,
             "calibrated_ms": reference_ms, "protocol": SAMPLE_PROTOCOL.to_dict(), "profile_runs": PROFILE_RUNS,
             "samples": str(path), "kernels": len(rows), "skipped_nets": failed,

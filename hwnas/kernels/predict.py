@@ -11,9 +11,8 @@ from hwnas.kernels.tflite_graph import tflite_kernels
 from hwnas.measure.runtimes import OrtRunner
 
 
-def module_kernels(module: Any, input_shape: tuple[int, ...], fmt: str, threads: int = 1) -> list[Kernel]:
-    """The kernels of a built module exported to ``fmt`` (``onnx``, ``tflite``), as that
-    format's runtime runs them."""
+def exported_bytes(module: Any, input_shape: tuple[int, ...], fmt: str) -> bytes:
+    """``module`` exported to ``fmt`` (``onnx``, ``tflite``)."""
     if fmt == "tflite":
         import tempfile
         from pathlib import Path
@@ -21,10 +20,17 @@ def module_kernels(module: Any, input_shape: tuple[int, ...], fmt: str, threads:
         from hwnas.export.tflite import export_tflite
 
         with tempfile.TemporaryDirectory() as d:
-            return tflite_kernels(export_tflite(module, input_shape, Path(d) / "model.tflite").read_bytes())
+            return export_tflite(module, input_shape, Path(d) / "model.tflite").read_bytes()
     from hwnas.export.onnx import onnx_bytes
 
-    return model_kernels(onnx_bytes(module, input_shape), threads)
+    return onnx_bytes(module, input_shape)
+
+
+def module_kernels(module: Any, input_shape: tuple[int, ...], fmt: str, threads: int = 1) -> list[Kernel]:
+    """The kernels of a built module exported to ``fmt`` (``onnx``, ``tflite``), as that
+    format's runtime runs them."""
+    data = exported_bytes(module, input_shape, fmt)
+    return tflite_kernels(data) if fmt == "tflite" else model_kernels(data, threads)
 
 
 def source_kernels(source: Any, fmt: str, threads: int = 1) -> list[Kernel]:
