@@ -35,7 +35,11 @@ def test_tflite_kernels_are_the_converters_fused_operators(tmp_path: Path) -> No
                           nn.Conv2d(16, 16, 3, 1, 1, groups=16), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
     kernels = tflite_kernels(_tflite(model, (3, 32, 32), tmp_path / "m.tflite").read_bytes())
     ops = [k.op for k in kernels]
-    assert "DELEGATE" not in ops and not {"RELU", "MUL", "ADD"} & set(ops)  # batch norm and ReLU fused
+    assert not {"RELU", "MUL", "ADD"} & set(ops)  # batch norm and ReLU fused
+    assert ops[-1] == "DELEGATE" and ops.count("DELEGATE") == 1 and not any("@" in op for op in ops)
+    whole = kernels[-1]  # XNNPACK takes the whole model: one partition, from the input to the logits
+    assert whole.features["log_in"] == pytest.approx(math.log(3 * 32 * 32))
+    assert whole.features["log_out"] == pytest.approx(math.log(10))
     first, dw = [k for k in kernels if k.family == "conv"]
     assert first.op == "CONV_2D" and first.output_shapes[0] == [1, 16, 16, 16]  # NHWC read back as NCHW
     assert first.features["stride"] == 2 and first.features["kernel"] == 3
@@ -44,6 +48,37 @@ def test_tflite_kernels_are_the_converters_fused_operators(tmp_path: Path) -> No
     assert math.exp(dw.features["log_macs"]) == pytest.approx(16 * 16 * 16 * 9)
     fc = next(k for k in kernels if k.family == "gemm")
     assert fc.op == "FULLY_CONNECTED" and math.exp(fc.features["log_macs"]) == pytest.approx(160)
+
+
+def test_operators_the_delegate_leaves_are_read_from_the_runtime(tmp_path: Path) -> None:
+    """A max pool with padding becomes PAD with -inf (PADV2), which this LiteRT's XNNPACK does not
+    take: the model runs as two delegated partitions around a built-in PADV2."""
+    from hwnas.kernels.tflite_graph import BUILTIN, tflite_kernels
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(3, 2, 1), nn.Conv2d(8, 8, 1))
+    kernels = tflite_kernels(_tflite(model, (3, 16, 16), tmp_path / "m.tflite").read_bytes())
+    builtin = [k for k in kernels if k.op.endswith(BUILTIN)]
+    delegates = [k for k in kernels if k.op == "DELEGATE"]
+    assert [k.op for k in builtin] == ["PADV2" + BUILTIN] and builtin[0].family == "layout"
+    assert builtin[0].output_shapes == [[1, 8, 18, 18]]
+    assert len(delegates) == 2
+    assert delegates[0].output_shapes == [[1, 8, 16, 16]]  # leaves the first partition for the PADV2
+    assert delegates[1].input_shapes == [[1, 8, 18, 18]]  # and the second reads it back
+
+
+def test_partitions_follow_the_builtin_chain_back_to_a_delegate() -> None:
+    """Tensor 1 leaves delegate A; ops 1 and 2 run built in (2 reads 1's output); delegate B reads 2's."""
+    from hwnas.kernels.tflite_graph import partitions
+
+    ops = [{"index": 0, "op_name": "CONV_2D", "inputs": [0, 9], "outputs": [1]},
+           {"index": 1, "op_name": "PADV2", "inputs": [1], "outputs": [2]},
+           {"index": 2, "op_name": "CONCATENATION", "inputs": [2, 1], "outputs": [3]},
+           {"index": 3, "op_name": "CONV_2D", "inputs": [3, 8], "outputs": [4]},
+           {"index": 4, "op_name": "DELEGATE", "inputs": [0, 9], "outputs": [1]},
+           {"index": 5, "op_name": "DELEGATE", "inputs": [3, 8], "outputs": [4]}]
+    builtin, delegates = partitions(ops, {4})
+    assert builtin == {1, 2} and [d["index"] for d in delegates] == [4, 5]
+    assert partitions(ops[:4], {4}) == (set(), [])
 
 
 def _synthetic(n_nets: int, rng: np.random.Generator) -> tuple[list[dict], list[dict], np.ndarray]:

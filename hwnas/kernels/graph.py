@@ -39,8 +39,11 @@ _BLOCK = re.compile(r"^/(\d+)/")
 
 
 def family_of(op: str) -> str:
+    """The operator's family; ``OP@RUNNER`` (an operator run by another implementation, as
+    :mod:`hwnas.kernels.tflite_graph` names them) is in ``OP``'s."""
+    base = op.split("@")[0]
     for family, ops in FAMILIES.items():
-        if op in ops:
+        if base in ops:
             return family
     return "elementwise"
 

@@ -2,8 +2,9 @@
 
 Each sample network is a chain of blocks of the kinds classification networks are built
 from (convolutions of every kernel size, stride and grouping with batch norm and an
-activation; residual blocks; squeeze-and-excitation; pooling; dense concatenation; channel
-shuffle; ConvNeXt-style channels-last blocks with layer norm and GELU; a classifier head),
+activation; residual blocks; squeeze-and-excitation; pooling; dense concatenation, where a
+layer reads all the maps before it as DenseNet's do; parallel branches joined as Inception's
+are; channel shuffle, with ShuffleNetV2's channel split; ConvNeXt-style channels-last blocks with layer norm and GELU; a classifier head),
 at resolutions from 224 to 7 and widths from 8 to 2048. Profiling one such network on a
 device measures all its kernels in context (after the kernels before them, as in a real
 model), so one measurement yields many samples. A network is a JSON spec, built the same
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-KINDS = ("conv", "residual", "se", "pool", "concat", "shuffle", "convnext", "head")
+KINDS = ("conv", "residual", "se", "pool", "concat", "inception", "shuffle", "convnext", "head")
 WIDTHS = (8, 16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 240, 256, 320, 384, 480, 512, 640, 768, 960,
           1024, 1280, 1536, 2048)
 RESOLUTIONS = (224, 112, 56, 28, 14, 7)
@@ -29,8 +30,8 @@ are ~1e8-2e9); keeps one sample network to tens of milliseconds on a CPU core.""
 MAX_ACTIVATION = 2_000_000
 """Elements of a feature map at most (64 x 112 x 112 in ResNet's stem is 0.8 M): real networks
 are narrow where they are large."""
-BLOCK_WEIGHTS = {"conv": 3.0, "residual": 2.0, "se": 1.0, "pool": 0.7, "concat": 1.0, "shuffle": 0.5,
-                 "convnext": 1.0}
+BLOCK_WEIGHTS = {"conv": 3.0, "residual": 2.0, "se": 1.0, "pool": 0.7, "concat": 1.0, "inception": 0.5,
+                 "shuffle": 0.5, "convnext": 1.0}
 """How often each kind is drawn before adaptive sampling reweights them."""
 
 
@@ -75,21 +76,45 @@ class _SE(nn.Module):
         return x * self.gate(self.expand(self.inner(self.reduce(s))))
 
 
-class _Concat(nn.Module):
-    def __init__(self, body: nn.Module) -> None:
+class _Dense(nn.Module):
+    """DenseNet's block: each layer reads every map before it, concatenated (one
+    concatenation of 1, 2, ... inputs per layer), and the block returns all of them."""
+
+    def __init__(self, layers: list[nn.Module]) -> None:
         super().__init__()
-        self.body = body
+        self.layers = nn.ModuleList(layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x, self.body(x)], 1)
+        features = [x]
+        for layer in self.layers:
+            features.append(layer(torch.cat(features, 1) if len(features) > 1 else features[0]))
+        return torch.cat(features, 1)
+
+
+class _Branches(nn.Module):
+    """Parallel branches on one input, their outputs concatenated (Inception's join)."""
+
+    def __init__(self, branches: list[nn.Module]) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([b(x) for b in self.branches], 1)
 
 
 class _Shuffle(nn.Module):
-    def __init__(self, groups: int) -> None:
+    """A channel shuffle; with a ``branch``, ShuffleNetV2's unit: the channels split in two
+    halves, the branch on the second, the halves concatenated, then shuffled."""
+
+    def __init__(self, groups: int, branch: nn.Module | None = None) -> None:
         super().__init__()
         self.groups = groups
+        self.branch = branch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.branch is not None:
+            left, right = x.chunk(2, dim=1)
+            x = torch.cat([left, self.branch(right)], 1)
         n, c, h, w = x.shape
         return x.reshape(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
 
@@ -186,14 +211,22 @@ def _sample_block(kind: str, c: int, hw: int, rng: random.Random) -> dict[str, A
         macs = hw * hw * c
     elif kind == "concat":
         growth = rng.choice((12, 16, 32, 48, 64))
-        block = {"kind": kind, "c": c, "growth": growth, "k": rng.choice((1, 3)), "act": act, "out": [c + growth, hw]}
-        macs = hw * hw * c * growth * block["k"] ** 2
+        layers = rng.choice((1, 1, 2, 4, 8, 16))
+        block = {"kind": kind, "c": c, "growth": growth, "k": rng.choice((1, 3)), "act": act, "layers": layers,
+                 "out": [c + layers * growth, hw]}
+        macs = hw * hw * growth * block["k"] ** 2 * sum(c + i * growth for i in range(layers))
+    elif kind == "inception":
+        ks = [rng.choice((1, 3, 5)) for _ in range(rng.choice((2, 3, 4)))]
+        widths = [_near(WIDTHS, max(c // len(ks), 8), rng) for _ in ks]
+        block = {"kind": kind, "c": c, "ks": ks, "widths": widths, "act": act, "out": [sum(widths), hw]}
+        macs = hw * hw * c * sum(w * k * k for w, k in zip(widths, ks))
     elif kind == "shuffle":
         groups = [g for g in (2, 3, 4, 8) if c % g == 0 and c > g]
         if not groups:
             return None
-        block = {"kind": kind, "c": c, "groups": rng.choice(groups), "out": [c, hw]}
-        macs = hw * hw * c
+        split = c % 2 == 0 and c >= 16 and rng.random() < 0.6
+        block = {"kind": kind, "c": c, "groups": rng.choice(groups), "split": split, "out": [c, hw]}
+        macs = hw * hw * c * (c // 2 + 9) if split else hw * hw * c
     elif kind == "convnext":
         if c < 8:
             return None
@@ -229,9 +262,15 @@ def _module(b: dict[str, Any]) -> nn.Module:
         pool = nn.MaxPool2d if b["op"] == "max" else nn.AvgPool2d
         return pool(b["k"], 2, (b["k"] - 1) // 2)
     if kind == "concat":
-        return _Concat(_conv_bn(c, b["growth"], b["k"], 1, 1, True, b["act"]))
+        growth, layers = b["growth"], b.get("layers", 1)
+        return _Dense([_conv_bn(c + i * growth, growth, b["k"], 1, 1, True, b["act"]) for i in range(layers)])
+    if kind == "inception":
+        return _Branches([_conv_bn(c, w, k, 1, 1, True, b["act"]) for w, k in zip(b["widths"], b["ks"])])
     if kind == "shuffle":
-        return _Shuffle(b["groups"])
+        half = c // 2
+        branch = nn.Sequential(_conv_bn(half, half, 1, 1, 1, True, "relu"), _conv_bn(half, half, 3, 1, half, True, "none"),
+                               _conv_bn(half, half, 1, 1, 1, True, "relu")) if b.get("split") else None
+        return _Shuffle(b["groups"], branch)
     if kind == "convnext":
         return _ConvNeXt(c, b["k"], b["expand"])
     if kind == "head":
