@@ -69,6 +69,16 @@ def test_sample_networks_build_as_specified(seed: int) -> None:
         assert tuple(y.shape[1:3]) == (last["out"][0], last["out"][1])
 
 
+def test_some_sample_networks_are_short() -> None:
+    """A share of the networks hold at most two blocks, some only a classifier head, so kernels
+    that travel together in long networks are also seen with little else around them."""
+    specs = [sample_spec(seed) for seed in range(200)]
+    short = [s for s in specs if len(s["blocks"]) <= 2]
+    assert 0.15 < len(short) / len(specs) < 0.45
+    assert any([b["kind"] for b in s["blocks"]] == ["head"] for s in short)
+    assert max(len(s["blocks"]) for s in specs) >= 10
+
+
 def test_build_resume_and_refit(tmp_path: Path) -> None:
     from hwnas.devices import get_device
 

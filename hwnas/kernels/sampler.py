@@ -33,6 +33,11 @@ are narrow where they are large."""
 BLOCK_WEIGHTS = {"conv": 3.0, "residual": 2.0, "se": 1.0, "pool": 0.7, "concat": 1.0, "inception": 0.5,
                  "shuffle": 0.5, "convnext": 1.0}
 """How often each kind is drawn before adaptive sampling reweights them."""
+SHORT_SHARE = 0.3
+"""The share of networks with at most two blocks (or a classifier head alone). Kernels that
+always travel together in long networks (a stem's padding and convolution, a head's pooling
+and matrix product) are told apart by networks in which little else runs: without a
+profiler (LiteRT) a kernel's time is only ever seen inside its network's."""
 
 
 def _act(name: str) -> nn.Module:
@@ -156,7 +161,8 @@ def sample_spec(seed: int, weights: dict[str, float] | None = None, max_blocks: 
     fits = [w for w in WIDTHS if w * hw * hw <= MAX_ACTIVATION]
     c = 3 if hw >= 112 and rng.random() < 0.6 else rng.choice(fits or [8])
     spec: dict[str, Any] = {"seed": seed, "input_shape": [c, hw, hw], "blocks": []}
-    for _ in range(rng.randint(3, max_blocks)):
+    short = rng.random() < SHORT_SHARE
+    for _ in range(rng.randint(0, 2) if short else rng.randint(3, max_blocks)):
         kind = rng.choices(list(weights), weights=list(weights.values()))[0]
         block = _sample_block(kind, c, hw, rng)
         if block is None:
