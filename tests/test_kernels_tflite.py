@@ -134,6 +134,23 @@ def _hwnas(*args: str) -> subprocess.CompletedProcess:
                           timeout=900)
 
 
+def test_only_a_pad_right_before_a_convolution_that_reads_it_is_folded(tmp_path: Path) -> None:
+    from hwnas.kernels.fusion import folded
+    from hwnas.kernels.tflite_graph import tflite_kernels
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.ZeroPad2d((0, 1, 0, 1)), nn.ReLU(),
+                          nn.Conv2d(8, 8, 3, 1, 0, groups=8))
+    kernels = tflite_kernels(_tflite(model, (3, 16, 16), tmp_path / "m.tflite").read_bytes())
+    ops = [(k.op, k.features) for k in kernels]
+    names = [k.op for k in kernels]
+    assert names.count("PAD") == 2, names
+    mask = folded(ops, ["PAD"])
+    assert [n for n, m in zip(names, mask) if m] == ["PAD"]  # the convolution's own padding, not the ZeroPad
+    first = names.index("PAD")
+    assert mask[first] and names[first + 1] == "CONV_2D" and not any(mask[first + 1:])
+    assert not any(folded(ops, []))
+
+
 def test_build_a_tflite_predictor_on_this_cpu_and_predict_without_it(tmp_path: Path) -> None:
     out = tmp_path / "kt.json"
     r = _hwnas("profile", "build-predictor", "--device", "cpu-tflite:threads=1", "-o", str(out), "--nets", "6",
@@ -144,6 +161,20 @@ def test_build_a_tflite_predictor_on_this_cpu_and_predict_without_it(tmp_path: P
     assert len(samples) == 7 and all(k["ms"] is None for s in samples[1:] for k in s["kernels"])
     loaded = KernelPredictor.load(out)
     assert loaded.format == "tflite" and loaded.labels == "whole-model" and loaded.meta["runtime"] == "ai-edge-litert"
+    probe = loaded.meta["fusion_probe"]  # measured on this CPU: a PAD and its convolution against no PAD
+    assert "PAD" in probe["pad_conv_ops"] and "PAD" not in probe["prepadded_conv_ops"]
+    assert probe["pad_conv_ms"] > 0 and probe["prepadded_conv_ms"] > 0
+    assert loaded.folds == (["PAD"] if probe["pad_folded"] else [])
+    from hwnas.kernels.tflite_graph import tflite_kernels
+
+    padded = tflite_kernels(_tflite(nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1)), (3, 24, 24), tmp_path / "p.tflite").read_bytes())
+    pad = [k.op for k in padded].index("PAD")
+    folding = KernelPredictor({**loaded.meta, "folds": ["PAD"]}).fit(loaded.rows, loaded.nets)
+    times = folding.kernel_ms(padded)
+    assert times[pad] == 0 and times.sum() > 0
+    assert folding.predict(padded) == pytest.approx(max(folding.scale * times.sum() + folding.per_kernel_ms
+                                                        * (len(padded) - 1), 0.5 * times.sum()))
+    assert KernelPredictor({**loaded.meta, "folds": []}).fit(loaded.rows, loaded.nets).kernel_ms(padded)[pad] > 0
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 1))
     tfl = _tflite(model, (3, 24, 24), tmp_path / "m.tflite")
     r = _hwnas("profile", str(tfl), "--predictor", str(out), "--json")

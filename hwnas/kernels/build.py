@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hwnas.errors import HwnasError
+from hwnas.kernels.fusion import probe_pad_folding
 from hwnas.kernels.graph import Kernel, configure, kernels_from_profile
 from hwnas.kernels.model import KernelPredictor
 from hwnas.kernels.predict import exported_bytes
@@ -114,7 +115,7 @@ def dataset(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
 
 
 def out_of_fold(rows: list[dict[str, Any]], nets: list[dict[str, Any]], folds: int = 4,
-                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                seed: int = 0, meta: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each kernel's and each net's prediction from a predictor fitted without its net."""
     kernel_pred = np.zeros(len(rows))
     net_pred = np.zeros(len(nets))
@@ -124,7 +125,7 @@ def out_of_fold(rows: list[dict[str, Any]], nets: list[dict[str, Any]], folds: i
         train_nets = [n for i, n in enumerate(nets) if i not in test]
         keep = sorted(i for n in train_nets for i in n["kernels"])
         remap = {old: new for new, old in enumerate(keep)}
-        model = KernelPredictor(seed=seed).fit([rows[i] for i in keep],
+        model = KernelPredictor(meta, seed=seed).fit([rows[i] for i in keep],
                                                [{"kernels": [remap[i] for i in n["kernels"]],
                                                  "whole_ms": n["whole_ms"]} for n in train_nets])
         for j in test:
@@ -229,8 +230,11 @@ def build_kernel_predictor(device: Any, out: str | Path, nets: int = 150, round_
     bar.close()
     records = records[:nets]
     rows, net_list = dataset(records)
-    _, net_pred = out_of_fold(rows, net_list, seed=seed)
-    meta = {"device": device.spec, "format": device.export_format, "fingerprint": fingerprint,
+    probe = (probe_pad_folding(device, replace(SAMPLE_PROTOCOL, compensate=device.protocol.compensate), reference_ms)
+             if device.export_format == "tflite" else None)
+    fusion = {"folds": ["PAD"] if probe and probe["pad_folded"] else [], "fusion_probe": probe}
+    _, net_pred = out_of_fold(rows, net_list, seed=seed, meta=fusion)
+    meta = {**fusion, "device": device.spec, "format": device.export_format, "fingerprint": fingerprint,
             "runtime": fingerprint.get("runtime"),
             "runtime_version": fingerprint.get("runtime_version"), "threads": device.threads,
             "calibrated_ms": reference_ms, "protocol": SAMPLE_PROTOCOL.to_dict(), "profile_runs": PROFILE_RUNS,

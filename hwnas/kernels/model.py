@@ -8,7 +8,9 @@ arithmetic families, per element touched for the rest): trees cannot extrapolate
 rate can, so a convolution larger than any sampled one is still predicted by its work at
 the nearest sampled rate. The whole model is ``scale x sum(kernels) + per_kernel x
 count``, fitted on the sample networks' own whole-model measurements, which carries
-the executor's cost between kernels and the profiler's overhead on tiny kernels.
+the executor's cost between kernels and the profiler's overhead on tiny kernels. Kernels
+the device folds into the next one (``meta["folds"]``, measured by the build:
+:mod:`hwnas.kernels.fusion`) are part of that one, in fitting and in predicting.
 
 The predictor is saved as JSON holding its measured samples (never a pickled model):
 loading refits it, deterministically, in about a second.
@@ -25,6 +27,7 @@ import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.kernels.attribution import attribute
+from hwnas.kernels.fusion import folded
 from hwnas.kernels.graph import FEATURES, Kernel, family_of
 from hwnas.kernels.tflite_graph import is_tflite_op
 
@@ -54,6 +57,28 @@ class KernelPredictor:
         self.scale, self.per_kernel_ms = 1.0, 0.0
         self.labels = "profiler"
 
+    @property
+    def folds(self) -> list[str]:
+        """Operators the device folds into the kernel after them (measured by the build)."""
+        return list(self.meta.get("folds", []))
+
+    def _folded(self, ops: list[tuple[str, dict[str, float]]]) -> list[bool]:
+        return folded(ops, self.folds)
+
+    def _unfolded(self, rows: list[dict[str, Any]], nets: list[dict[str, Any]]
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """``rows`` and ``nets`` without the kernels folded into the next one."""
+        if not self.folds:
+            return rows, nets
+        drop: set[int] = set()
+        for n in nets:
+            mask = self._folded([(rows[i]["op"], rows[i]["features"]) for i in n["kernels"]])
+            drop.update(i for i, m in zip(n["kernels"], mask) if m)
+        keep = [i for i in range(len(rows)) if i not in drop]
+        remap = {old: new for new, old in enumerate(keep)}
+        return [rows[i] for i in keep], [dict(n, kernels=[remap[i] for i in n["kernels"] if i in remap])
+                                         for n in nets]
+
     # -- fitting ----------------------------------------------------------------------
     def _matrix(self, family: str, rows: list[dict[str, Any]]) -> np.ndarray:
         ops = self.ops[family]
@@ -74,11 +99,11 @@ class KernelPredictor:
                                               l2_regularization=1.0, random_state=self.seed)
         return model.fit(self._matrix(family, rows), y)
 
-    def _fit_families(self, ms: np.ndarray) -> None:
+    def _fit_families(self, rows: list[dict[str, Any]], ms: np.ndarray) -> None:
         by_family: dict[str, list[int]] = {}
-        for i, r in enumerate(self.rows):
+        for i, r in enumerate(rows):
             by_family.setdefault(family_of(r["op"]), []).append(i)
-        self.models = {f: self._fit_family(f, [self.rows[i] for i in idx], ms[idx])
+        self.models = {f: self._fit_family(f, [rows[i] for i in idx], ms[idx])
                        for f, idx in sorted(by_family.items())}
 
     def fit(self, rows: list[dict[str, Any]], nets: list[dict[str, Any]]) -> "KernelPredictor":
@@ -90,24 +115,25 @@ class KernelPredictor:
             raise HwnasError("a kernel predictor needs measured kernels: build one with 'hwnas profile "
                              "build-predictor --device SPEC -o FILE'")
         self.rows, self.nets = list(rows), list(nets)
-        if any(r["ms"] is None for r in self.rows):
-            if len(self.nets) < 2:
+        rows, nets = self._unfolded(self.rows, self.nets)
+        if any(r["ms"] is None for r in rows):
+            if len(nets) < 2:
                 raise HwnasError("a kernel predictor without per-kernel times learns them from whole networks: "
                                  "it needs at least 2 measured sample networks")
             self.labels = "whole-model"
-            ms = attribute(self.rows, self.nets)
+            ms = attribute(rows, nets)
         else:
             self.labels = "profiler"
-            ms = np.array([r["ms"] for r in self.rows], dtype=float)
-        self._fit_families(ms)
-        self._fit_whole(ms)
+            ms = np.array([r["ms"] for r in rows], dtype=float)
+        self._fit_families(rows, ms)
+        self._fit_whole(nets, ms)
         return self
 
-    def _fit_whole(self, ms: np.ndarray) -> None:
+    def _fit_whole(self, nets: list[dict[str, Any]], ms: np.ndarray) -> None:
         """``whole = scale x sum + per_kernel x count``, least squares in relative error, on
         the nets' measured (or attributed) kernels (what the kernels' measured times miss is
         the same whether they are measured or predicted)."""
-        nets = [n for n in self.nets if n.get("whole_ms")]
+        nets = [n for n in nets if n.get("whole_ms")]
         if len(nets) < 3:
             return
         a = np.array([[float(ms[n["kernels"]].sum()), len(n["kernels"])] for n in nets])
@@ -125,11 +151,14 @@ class KernelPredictor:
 
     # -- predicting -------------------------------------------------------------------
     def kernel_ms(self, kernels: list[Kernel]) -> np.ndarray:
-        """Each kernel's predicted time (ms), as measured in context by the profiler."""
+        """Each kernel's predicted time (ms), as measured in context by the profiler (0 for a
+        kernel folded into the next one)."""
         out = np.zeros(len(kernels))
         by_family: dict[str, list[int]] = {}
+        mask = self._folded([(k.op, k.features) for k in kernels])
         for i, k in enumerate(kernels):
-            by_family.setdefault(k.family, []).append(i)
+            if not mask[i]:
+                by_family.setdefault(k.family, []).append(i)
         for family, idx in by_family.items():
             model = self.models.get(family)
             if model is None:
@@ -157,7 +186,8 @@ class KernelPredictor:
     def predict(self, kernels: list[Kernel]) -> float:
         """The whole model's latency (ms)."""
         total = float(self.kernel_ms(kernels).sum())
-        return max(self.scale * total + self.per_kernel_ms * len(kernels), 0.5 * total)
+        count = len(kernels) - sum(self._folded([(k.op, k.features) for k in kernels]))
+        return max(self.scale * total + self.per_kernel_ms * count, 0.5 * total)
 
     # -- files ------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
