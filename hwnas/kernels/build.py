@@ -73,16 +73,23 @@ def _read_samples(path: Path, header: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in records[1:] if r.get("kind") == "net"]
 
 
-def measure_net(device: Any, spec: dict[str, Any], reference_ms: float | None) -> dict[str, Any]:
-    """One sample network on ``device``: whole-model time and every kernel's time (on a TFLite
-    device, whose interpreter has no profiler, its kernels without times)."""
-    shape = tuple(spec["input_shape"])
-    data = exported_bytes(build(spec), shape, device.export_format)
+def timed(device: Any, data: bytes, shape: tuple[int, ...], reference_ms: float | None) -> Any:
+    """An exported model's measurement with :data:`SAMPLE_PROTOCOL`, in rounds of at least
+    :data:`ROUND_MS` for a small one."""
     protocol = replace(SAMPLE_PROTOCOL, compensate=device.protocol.compensate)
     m = device.measure(data, shape, protocol=protocol, reference_ms=reference_ms)
     if m.stats.median_ms * protocol.runs < ROUND_MS:  # a small network: rounds long enough to time well
         runs = min(int(math.ceil(ROUND_MS / max(m.stats.median_ms, 1e-3))), 400)
         m = device.measure(data, shape, protocol=replace(protocol, runs=runs), reference_ms=reference_ms)
+    return m
+
+
+def measure_net(device: Any, spec: dict[str, Any], reference_ms: float | None) -> dict[str, Any]:
+    """One sample network on ``device``: whole-model time and every kernel's time (on a TFLite
+    device, whose interpreter has no profiler, its kernels without times)."""
+    shape = tuple(spec["input_shape"])
+    data = exported_bytes(build(spec), shape, device.export_format)
+    m = timed(device, data, shape, reference_ms)
     factor = m.latency_ms / m.stats.median_ms if m.stats.median_ms > 0 else 1.0
     if device.export_format == "tflite":
         kernels, factor_ms = tflite_kernels(data), None
@@ -230,7 +237,7 @@ def build_kernel_predictor(device: Any, out: str | Path, nets: int = 150, round_
     bar.close()
     records = records[:nets]
     rows, net_list = dataset(records)
-    probe = (probe_pad_folding(device, replace(SAMPLE_PROTOCOL, compensate=device.protocol.compensate), reference_ms)
+    probe = (probe_pad_folding(lambda data, shape: timed(device, data, shape, reference_ms).latency_ms)
              if device.export_format == "tflite" else None)
     fusion = {"folds": ["PAD"] if probe and probe["pad_folded"] else [], "fusion_probe": probe}
     _, net_pred = out_of_fold(rows, net_list, seed=seed, meta=fusion)

@@ -12,9 +12,7 @@ treats every such ``PAD`` as part of its convolution (:func:`folded`).
 
 from __future__ import annotations
 
-import math
-from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from hwnas.kernels.tflite_graph import BUILTIN
 
@@ -39,10 +37,11 @@ def folded(ops: Sequence[tuple[str, dict[str, float]]], folds: Sequence[str]) ->
     return out
 
 
-def probe_pad_folding(device: Any, protocol: Any, reference_ms: float | None) -> dict[str, Any]:
-    """Whether ``device`` folds a ``PAD`` into the depthwise convolution after it: a 3x3
-    stride-2 depthwise convolution on 32 x 112 x 112 with its ``PAD`` against the same
-    convolution on a 32 x 114 x 114 input (no ``PAD``). Returns both times and the verdict."""
+def probe_pad_folding(time_ms: Callable[[bytes, tuple[int, ...]], float]) -> dict[str, Any]:
+    """Whether the device that ``time_ms`` (a ``.tflite`` model and its input shape -> ms)
+    measures on folds a ``PAD`` into the depthwise convolution after it: a 3x3 stride-2
+    depthwise convolution on 32 x 112 x 112 with its ``PAD`` against the same convolution on a
+    32 x 114 x 114 input (no ``PAD``). Returns both times and the verdict."""
     from torch import nn
 
     from hwnas.kernels.predict import exported_bytes
@@ -54,10 +53,7 @@ def probe_pad_folding(device: Any, protocol: Any, reference_ms: float | None) ->
     for name, (module, shape) in cases.items():
         data = exported_bytes(module.eval(), shape, "tflite")
         out[name.replace("_ms", "_ops")] = [k.op for k in tflite_kernels(data)]
-        m = device.measure(data, shape, protocol=protocol, reference_ms=reference_ms)
-        runs = min(int(math.ceil(25.0 / max(m.stats.median_ms, 1e-3))), 400)
-        m = device.measure(data, shape, protocol=replace(protocol, runs=runs), reference_ms=reference_ms)
-        out[name] = m.latency_ms
+        out[name] = time_ms(data, shape)
     has_pad = "PAD" in out["pad_conv_ops"] and "PAD" not in out["prepadded_conv_ops"]
     out["pad_folded"] = bool(has_pad and out["pad_conv_ms"] <= FOLD_TOLERANCE * out["prepadded_conv_ms"])
     return out

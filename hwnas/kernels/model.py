@@ -153,9 +153,11 @@ class KernelPredictor:
     def kernel_ms(self, kernels: list[Kernel]) -> np.ndarray:
         """Each kernel's predicted time (ms), as measured in context by the profiler (0 for a
         kernel folded into the next one)."""
+        return self._kernel_ms(kernels, self._folded([(k.op, k.features) for k in kernels]))
+
+    def _kernel_ms(self, kernels: list[Kernel], mask: list[bool]) -> np.ndarray:
         out = np.zeros(len(kernels))
         by_family: dict[str, list[int]] = {}
-        mask = self._folded([(k.op, k.features) for k in kernels])
         for i, k in enumerate(kernels):
             if not mask[i]:
                 by_family.setdefault(k.family, []).append(i)
@@ -185,8 +187,9 @@ class KernelPredictor:
 
     def predict(self, kernels: list[Kernel]) -> float:
         """The whole model's latency (ms)."""
-        total = float(self.kernel_ms(kernels).sum())
-        count = len(kernels) - sum(self._folded([(k.op, k.features) for k in kernels]))
+        mask = self._folded([(k.op, k.features) for k in kernels])
+        total = float(self._kernel_ms(kernels, mask).sum())
+        count = len(kernels) - sum(mask)
         return max(self.scale * total + self.per_kernel_ms * count, 0.5 * total)
 
     # -- files ------------------------------------------------------------------------
