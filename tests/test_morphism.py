@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
@@ -75,6 +77,25 @@ NB201_PARENT = "|nor_conv_1x1~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|
 def test_cell_growth_keeps_the_function(child: str, step: str) -> None:
     space = get_space("nb201", resolution=16, channels=8, cells_per_stage=1)
     _same_function(space, NB201_PARENT, child)
+
+
+def test_the_cell_check_fails_when_growth_changes_the_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cell checks above can fail: the same 1x1 -> 3x3 step with the 1x1 weights put in a
+    corner of the 3x3 kernel instead of its centre shifts the map, and the check sees it."""
+    def shifted(space, parent, model, child, seed=0, grow=morph):
+        grown = grow(space, parent, model, child, seed=seed)
+        with torch.no_grad():
+            for name, w in grown.named_parameters():
+                if "edges" in name and w.dim() == 4 and w.shape[-1] == 3:
+                    centre = w[:, :, 1, 1].clone()
+                    w.zero_()
+                    w[:, :, 0, 0] = centre
+        return grown
+
+    monkeypatch.setattr(sys.modules[__name__], "morph", shifted)
+    space = get_space("nb201", resolution=16, channels=8, cells_per_stage=1)
+    with pytest.raises(AssertionError):
+        _same_function(space, NB201_PARENT, NB201_PARENT.replace("nor_conv_1x1~0", "nor_conv_3x3~0"))
 
 
 def test_shrinking_or_new_parameter_free_operations_are_not_morphisms() -> None:
