@@ -19,7 +19,7 @@ from hwnas.export.onnx import export_onnx
 from hwnas.kernels.build import _read_samples, build_kernel_predictor, samples_path
 from hwnas.kernels.graph import Kernel, configure, model_kernels
 from hwnas.kernels.model import KernelPredictor
-from hwnas.kernels.sampler import build, sample_spec
+from hwnas.kernels.sampler import SINGLE_OPS, build, sample_spec
 
 
 def _feat(op: str, ins: list[list[int]], out: list[int]) -> dict[str, float]:
@@ -72,11 +72,25 @@ def test_sample_networks_build_as_specified(seed: int) -> None:
 def test_some_sample_networks_are_short() -> None:
     """A share of the networks hold at most two blocks, some only a classifier head, so kernels
     that travel together in long networks are also seen with little else around them."""
-    specs = [sample_spec(seed) for seed in range(200)]
+    specs = [s for s in (sample_spec(seed) for seed in range(300)) if s["blocks"][0]["kind"] != "op"]
     short = [s for s in specs if len(s["blocks"]) <= 2]
     assert 0.15 < len(short) / len(specs) < 0.45
     assert any([b["kind"] for b in s["blocks"]] == ["head"] for s in short)
     assert max(len(s["blocks"]) for s in specs) >= 10
+
+
+def test_some_sample_networks_are_one_operator_alone() -> None:
+    """A share of the networks are one operator (nn-Meter's kernels measured alone): each kind
+    of single operator occurs, and each builds to the shape its spec says."""
+    specs = [s for s in (sample_spec(seed) for seed in range(300)) if s["blocks"][0]["kind"] == "op"]
+    assert 0.25 < len(specs) / 300 < 0.55 and all(len(s["blocks"]) == 1 for s in specs)
+    assert {s["blocks"][0]["op"] for s in specs} == set(SINGLE_OPS)
+    for op in SINGLE_OPS:
+        spec = next(s for s in specs if s["blocks"][0]["op"] == op)
+        block = spec["blocks"][0]
+        y = build(spec)(torch.zeros(1, *spec["input_shape"]))
+        assert tuple(y.shape[1:3]) == tuple(block["out"]), op
+        assert op == "conv" or spec["input_shape"][0] > 3  # an image's 3 channels feed only a stem
 
 
 def test_build_resume_and_refit(tmp_path: Path) -> None:

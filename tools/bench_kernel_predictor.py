@@ -94,13 +94,16 @@ def main() -> int:
         print(f"no .{fmt} files in {args.models}: export some with python -m tools.export_torchvision "
               f"--format {fmt}", file=sys.stderr)
         return 2
-    # the FLOPs baseline: one rate (ms per MAC) fitted on the sample networks' whole times
+    # the FLOPs baseline: one rate (ms per MAC) fitted on the whole times of the sample networks
+    # that do arithmetic, not the single operators (an activation alone has no MACs, a small
+    # convolution alone is mostly the runtime's fixed cost)
     rows = predictor.rows
     sample_macs = np.array([sum(np.exp(rows[i]["features"]["log_macs"]) for i in n["kernels"]
                                 if family_of(rows[i]["op"]) in ("conv", "gemm"))
                             for n in predictor.nets])
     sample_ms = np.array([n["whole_ms"] for n in predictor.nets])
-    rate = float(np.median(sample_ms / np.maximum(sample_macs, 1)))
+    arithmetic = (sample_macs > 0) & np.array(["op" not in n.get("blocks", []) for n in predictor.nets])
+    rate = float(np.median(sample_ms[arithmetic] / sample_macs[arithmetic]))
     passes = np.zeros((args.repeats, len(files)))
     for r in range(args.repeats):
         for i, f in enumerate(files):

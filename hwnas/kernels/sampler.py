@@ -7,8 +7,9 @@ layer reads all the maps before it as DenseNet's do; parallel branches joined as
 are; channel shuffle, with ShuffleNetV2's channel split; ConvNeXt-style channels-last blocks with layer norm and GELU; a classifier head),
 at resolutions from 224 to 7 and widths from 8 to 2048. Profiling one such network on a
 device measures all its kernels in context (after the kernels before them, as in a real
-model), so one measurement yields many samples. A network is a JSON spec, built the same
-way from it every time, so a sample file says exactly what was measured.
+model), so one measurement yields many samples. Some networks are one operator alone
+(:data:`SINGLE_SHARE`), whose time is that kernel's. A network is a JSON spec, built the
+same way from it every time, so a sample file says exactly what was measured.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-KINDS = ("conv", "residual", "se", "pool", "concat", "inception", "shuffle", "convnext", "head")
+KINDS = ("conv", "residual", "se", "pool", "concat", "inception", "shuffle", "convnext", "head", "op")
 WIDTHS = (8, 16, 24, 32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 240, 256, 320, 384, 480, 512, 640, 768, 960,
           1024, 1280, 1536, 2048)
 RESOLUTIONS = (224, 112, 56, 28, 14, 7)
@@ -38,6 +39,15 @@ SHORT_SHARE = 0.3
 always travel together in long networks (a stem's padding and convolution, a head's pooling
 and matrix product) are told apart by networks in which little else runs: without a
 profiler (LiteRT) a kernel's time is only ever seen inside its network's."""
+SINGLE_SHARE = 0.4
+"""The share of networks that are one operator alone (an ``op`` block), as nn-Meter measures
+its kernels: without a profiler such a network's time is its kernel's, plus what the runtime
+spends on any network. They are cheap (a fraction of a second each to export and time), and
+they pin the element-wise kernels (activations, additions, products) whose time is small
+beside the convolutions they always travel with."""
+SINGLE_OPS = {"conv": 4.0, "act": 2.0, "add": 1.0, "mul": 1.0, "gate": 1.0, "pool": 0.7, "mean": 0.7,
+              "fc": 0.7, "concat": 0.7}
+"""The operators of single-operator networks, and how often each is drawn."""
 
 
 def _act(name: str) -> nn.Module:
@@ -138,6 +148,32 @@ class _ConvNeXt(nn.Module):
         return x + y.permute(0, 3, 1, 2)
 
 
+class _Single(nn.Module):
+    """One operator: an element-wise addition or product of the input with itself, a gate
+    (the input times its own channel means, as squeeze-and-excitation multiplies), a global
+    mean, a matrix product on the flattened input, the input concatenated with itself."""
+
+    def __init__(self, op: str, c: int, cout: int = 0) -> None:
+        super().__init__()
+        self.op = op
+        self.fc = nn.Linear(c, cout) if op == "fc" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.op == "add":
+            return x + x
+        if self.op == "mul":
+            return x * x
+        if self.op == "gate":
+            return x * x.mean((2, 3), keepdim=True)
+        if self.op == "mean":
+            return x.mean((2, 3), keepdim=True)
+        if self.op == "concat":
+            return torch.cat([x, x], 1)
+        if self.fc is not None:
+            return self.fc(torch.flatten(x, 1))[:, :, None, None]
+        raise ValueError(f"unknown single operator {self.op!r}")
+
+
 class _Head(nn.Module):
     def __init__(self, c: int, classes: int) -> None:
         super().__init__()
@@ -161,6 +197,11 @@ def sample_spec(seed: int, weights: dict[str, float] | None = None, max_blocks: 
     fits = [w for w in WIDTHS if w * hw * hw <= MAX_ACTIVATION]
     c = 3 if hw >= 112 and rng.random() < 0.6 else rng.choice(fits or [8])
     spec: dict[str, Any] = {"seed": seed, "input_shape": [c, hw, hw], "blocks": []}
+    if rng.random() < SINGLE_SHARE:
+        block = _single(c, rng.choice(fits or [8]), hw, rng)
+        spec["blocks"].append(block)
+        spec["input_shape"] = [block["c"], block.get("in_hw", hw), block.get("in_hw", hw)]
+        return spec
     short = rng.random() < SHORT_SHARE
     for _ in range(rng.randint(0, 2) if short else rng.randint(3, max_blocks)):
         kind = rng.choices(list(weights), weights=list(weights.values()))[0]
@@ -174,6 +215,40 @@ def sample_spec(seed: int, weights: dict[str, float] | None = None, max_blocks: 
     if rng.random() < 0.3 or not spec["blocks"]:
         spec["blocks"].append({"kind": "head", "c": c, "classes": rng.choice((10, 100, 1000)), "out": [0, 0]})
     return spec
+
+
+def _single(c: int, wide: int, hw: int, rng: random.Random) -> dict[str, Any]:
+    """One operator alone on a ``c`` x ``hw`` x ``hw`` input (see :data:`SINGLE_SHARE`); an
+    image's 3 channels only for a convolution (a stem), ``wide`` channels for the rest; a
+    matrix product on a 1 x 1 map (``in_hw``)."""
+    while True:
+        op = rng.choices(list(SINGLE_OPS), weights=list(SINGLE_OPS.values()))[0]
+        if op != "conv" and c == 3:
+            c = wide
+        if op == "conv":
+            block = _sample_block("conv", c, hw, rng)
+            if block is None:
+                continue
+            block["act"] = rng.choice(("none", "relu", "relu6"))  # the activations a convolution takes in
+            return {**block, "kind": "op", "op": "conv"}
+        if op == "pool":
+            block = _sample_block("pool", c, hw, rng)
+            if block is None:
+                continue
+            return {**block, "kind": "op", "op": "pool", "pool": block["op"]}
+        out = [c, hw]
+        extra: dict[str, Any] = {}
+        if op == "act":
+            extra["act"] = rng.choice([a for a in ACTIVATIONS if a != "none"] + ["hardsigmoid"])
+        elif op == "fc":
+            extra["cout"] = rng.choice((10, 100, 1000) + WIDTHS)
+            extra["in_hw"] = 1
+            out = [extra["cout"], 1]
+        elif op == "mean":
+            out = [c, 1]
+        elif op == "concat":
+            out = [2 * c, hw]
+        return {"kind": "op", "op": op, "c": c, **extra, "out": out}
 
 
 def _sample_block(kind: str, c: int, hw: int, rng: random.Random) -> dict[str, Any] | None:
@@ -281,4 +356,12 @@ def _module(b: dict[str, Any]) -> nn.Module:
         return _ConvNeXt(c, b["k"], b["expand"])
     if kind == "head":
         return _Head(c, b["classes"])
+    if kind == "op":
+        if b["op"] == "conv":
+            return _module({**b, "kind": "conv"})
+        if b["op"] == "pool":
+            return _module({**b, "kind": "pool", "op": b["pool"]})
+        if b["op"] == "act":
+            return nn.Hardsigmoid() if b["act"] == "hardsigmoid" else _act(b["act"])
+        return _Single(b["op"], c, b.get("cout", 0))
     raise ValueError(f"unknown block kind {kind!r}")
