@@ -39,7 +39,7 @@ SHORT_SHARE = 0.3
 always travel together in long networks (a stem's padding and convolution, a head's pooling
 and matrix product) are told apart by networks in which little else runs: without a
 profiler (LiteRT) a kernel's time is only ever seen inside its network's."""
-SINGLE_SHARE = 0.4
+SINGLE_SHARE = 0.5
 """The share of networks that are one operator alone (an ``op`` block), as nn-Meter measures
 its kernels: without a profiler such a network's time is its kernel's, plus what the runtime
 spends on any network. They are cheap (a fraction of a second each to export and time), and
@@ -48,6 +48,8 @@ beside the convolutions they always travel with."""
 SINGLE_OPS = {"conv": 4.0, "act": 2.0, "add": 1.0, "mul": 1.0, "gate": 1.0, "pool": 0.7, "mean": 0.7,
               "fc": 0.7, "concat": 0.7}
 """The operators of single-operator networks, and how often each is drawn."""
+FC_WIDTHS = (2560, 4096, 9216)
+"""Matrix-product input widths beyond :data:`WIDTHS` (VGG's and AlexNet's classifiers)."""
 
 
 def _act(name: str) -> nn.Module:
@@ -217,6 +219,19 @@ def sample_spec(seed: int, weights: dict[str, float] | None = None, max_blocks: 
     return spec
 
 
+def _stem(hw: int, rng: random.Random) -> dict[str, Any] | None:
+    """A network's first convolution, on an image's 3 channels: a 3x3 to 7x7 kernel, mostly
+    strided, to 16-96 channels."""
+    k = rng.choice((3, 3, 5, 7, 7))
+    s = 2 if rng.random() < 0.75 else 1
+    cout = rng.choice((16, 24, 32, 48, 64, 96))
+    out_hw = (hw + s - 1) // s
+    if out_hw * out_hw * cout * 3 * k * k > MAX_BLOCK_MACS:
+        return None
+    return {"kind": "conv", "c": 3, "cout": cout, "k": k, "s": s, "g": 1, "bn": True, "act": "none",
+            "dilation": 1, "out": [cout, out_hw]}
+
+
 def _single(c: int, wide: int, hw: int, rng: random.Random) -> dict[str, Any]:
     """One operator alone on a ``c`` x ``hw`` x ``hw`` input (see :data:`SINGLE_SHARE`); an
     image's 3 channels only for a convolution (a stem), ``wide`` channels for the rest; a
@@ -226,7 +241,7 @@ def _single(c: int, wide: int, hw: int, rng: random.Random) -> dict[str, Any]:
         if op != "conv" and c == 3:
             c = wide
         if op == "conv":
-            block = _sample_block("conv", c, hw, rng)
+            block = _stem(hw, rng) if c == 3 else _sample_block("conv", c, hw, rng)
             if block is None:
                 continue
             block["act"] = rng.choice(("none", "relu", "relu6"))  # the activations a convolution takes in
@@ -240,8 +255,9 @@ def _single(c: int, wide: int, hw: int, rng: random.Random) -> dict[str, Any]:
         extra: dict[str, Any] = {}
         if op == "act":
             extra["act"] = rng.choice([a for a in ACTIVATIONS if a != "none"] + ["hardsigmoid"])
-        elif op == "fc":
-            extra["cout"] = rng.choice((10, 100, 1000) + WIDTHS)
+        elif op == "fc":  # classifiers up to VGG's and AlexNet's, whose weights outgrow the caches
+            c = rng.choice(WIDTHS + FC_WIDTHS)
+            extra["cout"] = rng.choice((10, 100, 1000) + WIDTHS + FC_WIDTHS[:1])
             extra["in_hw"] = 1
             out = [extra["cout"], 1]
         elif op == "mean":
