@@ -241,7 +241,8 @@ def _single(c: int, wide: int, hw: int, rng: random.Random) -> dict[str, Any]:
         if op != "conv" and c == 3:
             c = wide
         if op == "conv":
-            block = _stem(hw, rng) if c == 3 else _sample_block("conv", c, hw, rng)
+            # grouped convolutions as often as the others: their rate moves with the group width
+            block = _stem(hw, rng) if c == 3 else _sample_block("conv", c, hw, rng, modes=(1.0, 1.0, 1.0))
             if block is None:
                 continue
             block["act"] = rng.choice(("none", "relu", "relu6"))  # the activations a convolution takes in
@@ -256,7 +257,7 @@ def _single(c: int, wide: int, hw: int, rng: random.Random) -> dict[str, Any]:
         if op == "act":
             extra["act"] = rng.choice([a for a in ACTIVATIONS if a != "none"] + ["hardsigmoid"])
         elif op == "fc":  # classifiers up to VGG's and AlexNet's, whose weights outgrow the caches
-            c = rng.choice(WIDTHS + FC_WIDTHS)
+            c = rng.choice(FC_WIDTHS if rng.random() < 0.3 else WIDTHS)
             extra["cout"] = rng.choice((10, 100, 1000) + WIDTHS + FC_WIDTHS[:1])
             extra["in_hw"] = 1
             out = [extra["cout"], 1]
@@ -267,12 +268,15 @@ def _single(c: int, wide: int, hw: int, rng: random.Random) -> dict[str, Any]:
         return {"kind": "op", "op": op, "c": c, **extra, "out": out}
 
 
-def _sample_block(kind: str, c: int, hw: int, rng: random.Random) -> dict[str, Any] | None:
+def _sample_block(kind: str, c: int, hw: int, rng: random.Random,
+                  modes: tuple[float, float, float] = (0.5, 0.3, 0.2)) -> dict[str, Any] | None:
+    """A block of ``kind`` on a ``c`` x ``hw`` x ``hw`` input (None where it does not fit); a
+    convolution is full, depthwise or grouped with the weights ``modes``."""
     act = rng.choice(ACTIVATIONS)
     if kind == "conv":
         k = rng.choice((1, 1, 3, 3, 3, 5, 7))
         s = 2 if hw > 7 and rng.random() < 0.25 else 1
-        mode = rng.choices(("full", "depthwise", "grouped"), weights=(0.5, 0.3, 0.2))[0]
+        mode = rng.choices(("full", "depthwise", "grouped"), weights=modes)[0]
         if mode == "depthwise" and c > 3:
             cout, g = c, c
         elif mode == "grouped" and c >= 16:
