@@ -187,3 +187,33 @@ def test_build_a_tflite_predictor_on_this_cpu_and_predict_without_it(tmp_path: P
     onnx = export_onnx(model.eval(), (3, 24, 24), tmp_path / "m.onnx")
     r = _hwnas("profile", str(onnx), "--predictor", str(out))
     assert r.returncode == 2 and "runs tflite files, and the model is onnx" in r.stderr, r.stderr
+
+
+def test_a_net_no_other_net_can_predict_is_left_out_of_the_out_of_fold_error() -> None:
+    """In a small build, a network may hold a kernel family that no other network holds (here
+    the one addition): out of fold it cannot be predicted, so it is counted as not predicted
+    rather than stopping the build."""
+    from hwnas.kernels.build import metrics, out_of_fold
+
+    rng = np.random.default_rng(0)
+    rows: list[dict] = []
+    nets: list[dict] = []
+    for n in range(12):
+        idx = []
+        for _ in range(3):
+            c, hw = int(rng.choice([8, 16, 32])), int(rng.choice([7, 14]))
+            k = Kernel("", "CONV_2D", [[1, c, hw, hw], [c, c, 3, 3]], [[1, c, hw, hw]])
+            configure(k)
+            idx.append(len(rows))
+            rows.append({"op": k.op, "features": k.features, "ms": None})
+        if n == 0:
+            k = Kernel("", "ADD", [[1, 8, 7, 7], [1, 8, 7, 7]], [[1, 8, 7, 7]])
+            configure(k)
+            idx.append(len(rows))
+            rows.append({"op": k.op, "features": k.features, "ms": None})
+        nets.append({"kernels": idx, "whole_ms": 0.1 + 0.01 * len(idx) + float(rng.random()) * 0.01})
+    kernel_pred, net_pred = out_of_fold(rows, nets)
+    assert np.isnan(net_pred[0]) and np.isnan(kernel_pred[nets[0]["kernels"]]).all()
+    assert np.isfinite(net_pred[1:]).all()
+    m = metrics(nets, net_pred)
+    assert m["nets"] == 12 and m["predicted"] == 11 and m["oof_mape_pct"] >= 0

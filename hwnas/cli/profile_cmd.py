@@ -72,10 +72,12 @@ def cmd_build_predictor(args: argparse.Namespace) -> int:
         emit_json({"output": args.output, **{k: meta[k] for k in ("device", "kernels", "out_of_fold", "rounds")}})
         return 0
     oof = meta["out_of_fold"]
+    error = ("too few networks to predict any out of fold" if oof["oof_mape_pct"] is None else
+             f"MAPE {oof['oof_mape_pct']:.2f} %, {oof['oof_within_10_pct']:.1f} % within ±10 % "
+             f"({oof['predicted']} of {oof['nets']} predicted)")
     print(f"kernel predictor for {meta['device']} ({(meta['fingerprint'] or {}).get('cpu_model')}, "
           f"{meta['runtime']} {meta['runtime_version']}, threads {meta['threads']}): {oof['nets']} sample networks, "
-          f"{meta['kernels']} kernels; whole networks out of fold: MAPE {oof['oof_mape_pct']:.2f} %, "
-          f"{oof['oof_within_10_pct']:.1f} % within ±10 %")
+          f"{meta['kernels']} kernels; whole networks out of fold: {error}")
     print(f"saved {args.output} (samples: {samples_path(args.output)})")
     return 0
 
