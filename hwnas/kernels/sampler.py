@@ -258,7 +258,7 @@ def _single(c: int, wide: int, hw: int, rng: random.Random) -> dict[str, Any]:
             extra["act"] = rng.choice([a for a in ACTIVATIONS if a != "none"] + ["hardsigmoid"])
         elif op == "fc":  # classifiers up to VGG's and AlexNet's, whose weights outgrow the caches
             c = rng.choice(FC_WIDTHS if rng.random() < 0.3 else WIDTHS)
-            extra["cout"] = rng.choice((10, 100, 1000) + WIDTHS + FC_WIDTHS[:1])
+            extra["cout"] = rng.choice((10, 100, 1000, 4096) + WIDTHS)
             extra["in_hw"] = 1
             out = [extra["cout"], 1]
         elif op == "mean":
