@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -208,3 +209,24 @@ def test_fill_a_table_from_the_kernel_predictor_then_measure_it(tmp_path: Path) 
     other.write_text(json.dumps(doc))
     r = _hwnas("lut", "fill", str(table), "--predictor", str(other))
     assert r.returncode != 0 and "measured on another device" in r.stderr and "Another CPU" in r.stderr
+
+
+def test_adaptive_weights_reach_the_single_operators() -> None:
+    """A single operator predicted badly out of fold is drawn more often next round, weighed
+    against the other single operators only (not against the block kinds)."""
+    from hwnas.kernels.build import net_block_weights
+    from hwnas.kernels.sampler import sampled_kind
+
+    nets = [{"whole_ms": 1.0, "blocks": ["op:fc"]}, {"whole_ms": 1.0, "blocks": ["op:add"]},
+            {"whole_ms": 1.0, "blocks": ["conv", "se"]}, {"whole_ms": 1.0, "blocks": ["conv"]}]
+    weights = net_block_weights(nets, np.array([2.0, 1.05, 1.5, 1.5]))
+    # within the single operators: |log 2| and |log 1.05| against their mean, clipped at 0.5
+    assert weights["op:fc"] == pytest.approx(2 * math.log(2) / (math.log(2) + math.log(1.05)))
+    assert weights["op:add"] == 0.5
+    assert weights["conv"] == weights["se"] == 1.0  # the blocks' errors are all alike
+    specs = [sample_spec(seed, weights) for seed in range(600)]
+    ops = [s["blocks"][0]["op"] for s in specs if s["blocks"][0]["kind"] == "op"]
+    plain = [s["blocks"][0]["op"] for s in (sample_spec(seed) for seed in range(600)) if s["blocks"][0]["kind"] == "op"]
+    assert ops.count("fc") > 1.4 * plain.count("fc") and ops.count("add") < plain.count("add")
+    single = next(s["blocks"][0] for s in specs if s["blocks"][0]["kind"] == "op")
+    assert sampled_kind(single) == f"op:{single['op']}" and sampled_kind({"kind": "se"}) == "se"

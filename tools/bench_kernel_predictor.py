@@ -102,7 +102,8 @@ def main() -> int:
                                 if family_of(rows[i]["op"]) in ("conv", "gemm"))
                             for n in predictor.nets])
     sample_ms = np.array([n["whole_ms"] for n in predictor.nets])
-    arithmetic = (sample_macs > 0) & np.array(["op" not in n.get("blocks", []) for n in predictor.nets])
+    arithmetic = (sample_macs > 0) & np.array([not any(str(k).startswith("op") for k in n.get("blocks", []))
+                                                    for n in predictor.nets])
     rate = float(np.median(sample_ms[arithmetic] / sample_macs[arithmetic]))
     passes = np.zeros((args.repeats, len(files)))
     for r in range(args.repeats):

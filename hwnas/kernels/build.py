@@ -6,8 +6,8 @@ profiled by the runtime's own profiler, which gives every kernel's time in conte
 kernels' times are put on the calibrated scale by the same factor as the whole network's.
 
 Sampling is adaptive: after each round, the kernels are predicted out of fold (the
-predictor fitted without the network they came from) and the block kinds whose kernels are
-predicted worst are drawn more often in the next round. Every measured network is appended
+predictor fitted without the network they came from) and the block kinds (and single
+operators) whose kernels are predicted worst are drawn more often in the next round. Every measured network is appended
 to ``FILE.samples.jsonl`` at once, so an interrupted build resumes where it stopped.
 """
 
@@ -27,7 +27,7 @@ from hwnas.kernels.fusion import probe_pad_folding
 from hwnas.kernels.graph import Kernel, configure, kernels_from_profile
 from hwnas.kernels.model import KernelPredictor
 from hwnas.kernels.predict import exported_bytes
-from hwnas.kernels.sampler import BLOCK_WEIGHTS, build, sample_spec
+from hwnas.kernels.sampler import SAMPLED_KINDS, build, sample_spec, sampled_kind
 from hwnas.kernels.tflite_graph import configure_tflite, is_tflite_op, tflite_kernels
 from hwnas.measure.protocol import MeasureProtocol
 
@@ -116,8 +116,8 @@ def dataset(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
             b = kernel.block
             idx.append(len(rows))
             rows.append({"op": kernel.op, "features": kernel.features, "ms": k["ms"],
-                         "block": blocks[b]["kind"] if b is not None and b < len(blocks) else None})
-        nets.append({"kernels": idx, "whole_ms": r["whole_ms"], "blocks": [b["kind"] for b in blocks]})
+                         "block": sampled_kind(blocks[b]) if b is not None and b < len(blocks) else None})
+        nets.append({"kernels": idx, "whole_ms": r["whole_ms"], "blocks": [sampled_kind(b) for b in blocks]})
     return rows, nets
 
 
@@ -156,7 +156,7 @@ def block_weights(rows: list[dict[str, Any]], kernel_pred: np.ndarray) -> dict[s
     times (weighted by time) are predicted out of fold, between 0.5x and 3x."""
     err: dict[str, list[float]] = {}
     for r, p in zip(rows, kernel_pred):
-        if r.get("block") in BLOCK_WEIGHTS and r["ms"] is not None and r["ms"] > 0 and p > 0:
+        if r.get("block") in SAMPLED_KINDS and r["ms"] is not None and r["ms"] > 0 and p > 0:
             err.setdefault(r["block"], []).append(abs(math.log(p / r["ms"])))
     return _weights(err)
 
@@ -167,16 +167,21 @@ def net_block_weights(nets: list[dict[str, Any]], net_pred: np.ndarray) -> dict[
     err: dict[str, list[float]] = {}
     for n, p in zip(nets, net_pred):
         if n["whole_ms"] > 0 and p > 0:
-            for kind in set(n.get("blocks", [])) & set(BLOCK_WEIGHTS):
+            for kind in set(n.get("blocks", [])) & set(SAMPLED_KINDS):
                 err.setdefault(kind, []).append(abs(math.log(p / n["whole_ms"])))
     return _weights(err)
 
 
 def _weights(err: dict[str, list[float]]) -> dict[str, float]:
-    if not err:
-        return {}
-    overall = float(np.mean([e for es in err.values() for e in es])) or 1.0
-    return {k: float(np.clip(np.mean(es) / overall, 0.5, 3.0)) for k, es in err.items()}
+    """Each kind's mean error over its group's (the block kinds, or the single operators: each
+    group's draws compete only among themselves), clipped to 0.5x-3x."""
+    out: dict[str, float] = {}
+    for single in (False, True):
+        group = {k: es for k, es in err.items() if k.startswith("op:") == single}
+        if group:
+            overall = float(np.mean([e for es in group.values() for e in es])) or 1.0
+            out.update({k: float(np.clip(np.mean(es) / overall, 0.5, 3.0)) for k, es in group.items()})
+    return out
 
 
 def metrics(nets: list[dict[str, Any]], net_pred: np.ndarray) -> dict[str, float]:

@@ -48,8 +48,15 @@ beside the convolutions they always travel with."""
 SINGLE_OPS = {"conv": 4.0, "act": 2.0, "add": 1.0, "mul": 1.0, "gate": 1.0, "pool": 0.7, "mean": 0.7,
               "fc": 0.7, "concat": 0.7}
 """The operators of single-operator networks, and how often each is drawn."""
+SAMPLED_KINDS = tuple(BLOCK_WEIGHTS) + tuple(f"op:{op}" for op in SINGLE_OPS)
+"""What the adaptive sampling weighs: the block kinds, and each single operator as ``op:NAME``."""
 FC_WIDTHS = (2560, 4096, 9216)
 """Matrix-product input widths beyond :data:`WIDTHS` (VGG's and AlexNet's classifiers)."""
+
+
+def sampled_kind(block: dict[str, Any]) -> str:
+    """The kind of a spec's block as the adaptive sampling weighs it (see :data:`SAMPLED_KINDS`)."""
+    return f"op:{block['op']}" if block["kind"] == "op" else str(block["kind"])
 
 
 def _act(name: str) -> nn.Module:
@@ -194,13 +201,14 @@ def _near(widths: tuple[int, ...], c: int, rng: random.Random) -> int:
 def sample_spec(seed: int, weights: dict[str, float] | None = None, max_blocks: int = 14) -> dict[str, Any]:
     """A random network spec: its input shape and blocks (each a dict with its ``kind``)."""
     rng = random.Random(seed)
+    ops = {op: w * (weights or {}).get(f"op:{op}", 1.0) for op, w in SINGLE_OPS.items()}
     weights = {k: BLOCK_WEIGHTS[k] * (weights or {}).get(k, 1.0) for k in BLOCK_WEIGHTS}
     hw = rng.choice(RESOLUTIONS)
     fits = [w for w in WIDTHS if w * hw * hw <= MAX_ACTIVATION]
     c = 3 if hw >= 112 and rng.random() < 0.6 else rng.choice(fits or [8])
     spec: dict[str, Any] = {"seed": seed, "input_shape": [c, hw, hw], "blocks": []}
     if rng.random() < SINGLE_SHARE:
-        block = _single(c, rng.choice(fits or [8]), hw, rng)
+        block = _single(c, rng.choice(fits or [8]), hw, rng, ops)
         spec["blocks"].append(block)
         spec["input_shape"] = [block["c"], block.get("in_hw", hw), block.get("in_hw", hw)]
         return spec
@@ -232,12 +240,12 @@ def _stem(hw: int, rng: random.Random) -> dict[str, Any] | None:
             "dilation": 1, "out": [cout, out_hw]}
 
 
-def _single(c: int, wide: int, hw: int, rng: random.Random) -> dict[str, Any]:
-    """One operator alone on a ``c`` x ``hw`` x ``hw`` input (see :data:`SINGLE_SHARE`); an
-    image's 3 channels only for a convolution (a stem), ``wide`` channels for the rest; a
-    matrix product on a 1 x 1 map (``in_hw``)."""
+def _single(c: int, wide: int, hw: int, rng: random.Random, ops: dict[str, float]) -> dict[str, Any]:
+    """One operator alone on a ``c`` x ``hw`` x ``hw`` input (see :data:`SINGLE_SHARE`), drawn
+    with the weights ``ops``; an image's 3 channels only for a convolution (a stem), ``wide``
+    channels for the rest; a matrix product on a 1 x 1 map (``in_hw``)."""
     while True:
-        op = rng.choices(list(SINGLE_OPS), weights=list(SINGLE_OPS.values()))[0]
+        op = rng.choices(list(ops), weights=list(ops.values()))[0]
         if op != "conv" and c == 3:
             c = wide
         if op == "conv":
