@@ -46,8 +46,11 @@ spends on any network. They are cheap (a fraction of a second each to export and
 they pin the element-wise kernels (activations, additions, products) whose time is small
 beside the convolutions they always travel with."""
 SINGLE_OPS = {"conv": 4.0, "act": 2.0, "add": 1.0, "mul": 1.0, "gate": 1.0, "pool": 0.7, "mean": 0.7,
-              "fc": 0.7, "concat": 0.7}
-"""The operators of single-operator networks, and how often each is drawn."""
+              "fc": 0.7, "fc_wide": 0.3, "concat": 0.7}
+"""The operators of single-operator networks, and how often each is drawn. ``fc_wide`` is a
+matrix product whose weights (10 MB to 150 MB) outgrow the caches, so its time follows memory
+bandwidth rather than arithmetic: a regime of its own, which the adaptive sampling weighs on
+its own."""
 SAMPLED_KINDS = tuple(BLOCK_WEIGHTS) + tuple(f"op:{op}" for op in SINGLE_OPS)
 """What the adaptive sampling weighs: the block kinds, and each single operator as ``op:NAME``."""
 FC_WIDTHS = (2560, 4096, 9216)
@@ -264,9 +267,9 @@ def _single(c: int, wide: int, hw: int, rng: random.Random, ops: dict[str, float
         extra: dict[str, Any] = {}
         if op == "act":
             extra["act"] = rng.choice([a for a in ACTIVATIONS if a != "none"] + ["hardsigmoid"])
-        elif op == "fc":  # classifiers up to VGG's and AlexNet's, whose weights outgrow the caches
-            c = rng.choice(FC_WIDTHS if rng.random() < 0.3 else WIDTHS)
-            extra["cout"] = rng.choice((10, 100, 1000, 4096) + WIDTHS)
+        elif op in ("fc", "fc_wide"):  # classifiers up to VGG's and AlexNet's
+            c = rng.choice(FC_WIDTHS if op == "fc_wide" else WIDTHS)
+            extra["cout"] = rng.choice((1000, 2048, 4096) if op == "fc_wide" else (10, 100, 1000) + WIDTHS)
             extra["in_hw"] = 1
             out = [extra["cout"], 1]
         elif op == "mean":
@@ -391,5 +394,5 @@ def _module(b: dict[str, Any]) -> nn.Module:
             return _module({**b, "kind": "pool", "op": b["pool"]})
         if b["op"] == "act":
             return nn.Hardsigmoid() if b["act"] == "hardsigmoid" else _act(b["act"])
-        return _Single(b["op"], c, b.get("cout", 0))
+        return _Single("fc" if b["op"] == "fc_wide" else b["op"], c, b.get("cout", 0))
     raise ValueError(f"unknown block kind {kind!r}")
