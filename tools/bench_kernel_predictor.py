@@ -34,6 +34,7 @@ from hwnas.devices.profile import load_model
 from hwnas.kernels.build import build_kernel_predictor
 from hwnas.kernels.graph import family_of, model_kernels
 from hwnas.kernels.model import KernelPredictor
+from hwnas.kernels.sampler import is_single
 from hwnas.kernels.tflite_graph import tflite_kernels
 from hwnas.measure.protocol import MeasureProtocol
 
@@ -102,7 +103,7 @@ def main() -> int:
                                 if family_of(rows[i]["op"]) in ("conv", "gemm"))
                             for n in predictor.nets])
     sample_ms = np.array([n["whole_ms"] for n in predictor.nets])
-    arithmetic = (sample_macs > 0) & np.array([not any(str(k).startswith("op") for k in n.get("blocks", []))
+    arithmetic = (sample_macs > 0) & np.array([not any(is_single(str(k)) for k in n.get("blocks", []))
                                                     for n in predictor.nets])
     rate = float(np.median(sample_ms[arithmetic] / sample_macs[arithmetic]))
     passes = np.zeros((args.repeats, len(files)))

@@ -7,8 +7,9 @@ kernels' times are put on the calibrated scale by the same factor as the whole n
 
 Sampling is adaptive: after each round, the kernels are predicted out of fold (the
 predictor fitted without the network they came from) and the block kinds (and single
-operators) whose kernels are predicted worst are drawn more often in the next round. Every measured network is appended
-to ``FILE.samples.jsonl`` at once, so an interrupted build resumes where it stopped.
+operators) whose kernels are predicted worst are drawn more often in the next round. Every
+measured network is appended to ``FILE.samples.jsonl`` at once, so an interrupted build
+resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from hwnas.kernels.fusion import probe_pad_folding
 from hwnas.kernels.graph import Kernel, configure, kernels_from_profile
 from hwnas.kernels.model import KernelPredictor
 from hwnas.kernels.predict import exported_bytes
-from hwnas.kernels.sampler import SAMPLED_KINDS, build, sample_spec, sampled_kind
+from hwnas.kernels.sampler import SAMPLED_KINDS, build, is_single, sample_spec, sampled_kind
 from hwnas.kernels.tflite_graph import configure_tflite, is_tflite_op, tflite_kernels
 from hwnas.measure.protocol import MeasureProtocol
 
@@ -177,7 +178,7 @@ def _weights(err: dict[str, list[float]]) -> dict[str, float]:
     group's draws compete only among themselves), clipped to 0.5x-3x."""
     out: dict[str, float] = {}
     for single in (False, True):
-        group = {k: es for k, es in err.items() if k.startswith("op:") == single}
+        group = {k: es for k, es in err.items() if is_single(k) == single}
         if group:
             overall = float(np.mean([e for es in group.values() for e in es])) or 1.0
             out.update({k: float(np.clip(np.mean(es) / overall, 0.5, 3.0)) for k, es in group.items()})

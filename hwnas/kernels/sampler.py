@@ -62,6 +62,12 @@ def sampled_kind(block: dict[str, Any]) -> str:
     return f"op:{block['op']}" if block["kind"] == "op" else str(block["kind"])
 
 
+def is_single(kind: str) -> bool:
+    """Whether a :func:`sampled_kind` is a single operator (``op`` in files saved before the
+    operators were told apart)."""
+    return kind == "op" or kind.startswith("op:")
+
+
 def _act(name: str) -> nn.Module:
     return {"relu": nn.ReLU(), "relu6": nn.ReLU6(), "hardswish": nn.Hardswish(), "silu": nn.SiLU(),
             "gelu": nn.GELU(), "sigmoid": nn.Sigmoid(), "none": nn.Identity()}[name]
