@@ -20,7 +20,7 @@ from hwnas.export.onnx import export_onnx
 from hwnas.kernels.build import _read_samples, build_kernel_predictor, samples_path
 from hwnas.kernels.graph import Kernel, configure, model_kernels
 from hwnas.kernels.model import KernelPredictor
-from hwnas.kernels.sampler import SINGLE_OPS, build, sample_spec
+from hwnas.kernels.sampler import GROUP_WIDTHS, SINGLE_OPS, WIDTHS, build, sample_spec
 
 
 def _feat(op: str, ins: list[list[int]], out: list[int]) -> dict[str, float]:
@@ -92,6 +92,22 @@ def test_some_sample_networks_are_one_operator_alone() -> None:
         y = build(spec)(torch.zeros(1, *spec["input_shape"]))
         assert tuple(y.shape[1:3]) == tuple(block["out"]), op
         assert op == "conv" or spec["input_shape"][0] > 3  # an image's 3 channels feed only a stem
+
+
+def test_single_grouped_convolutions_are_drawn_by_group_width() -> None:
+    """RegNet's convolutions (group width 24 on 5 or 37 groups: 120 or 888 channels, widths no
+    other block takes) are sampled alone: a group width first, then any number of groups."""
+    grouped = [b for b in (sample_spec(seed)["blocks"][0] for seed in range(3000))
+               if b["kind"] == "op" and b["op"] == "conv" and 1 < b["g"] < b["c"]]
+    widths = {b["c"] // b["g"] for b in grouped}
+    assert {8, 16, 24, 112} <= widths
+    assert any(b["g"] % 2 == 1 and b["c"] not in WIDTHS for b in grouped)
+    for b in grouped:
+        assert b["c"] % b["g"] == 0 and b["cout"] % b["g"] == 0 and b["c"] // b["g"] in GROUP_WIDTHS
+    spec = next(s for s in (sample_spec(seed) for seed in range(3000))
+                if s["blocks"][0]["kind"] == "op" and s["blocks"][0]["op"] == "conv" and s["blocks"][0]["g"] == 5)
+    y = build(spec)(torch.zeros(1, *spec["input_shape"]))
+    assert tuple(y.shape[1:3]) == tuple(spec["blocks"][0]["out"])
 
 
 def test_build_resume_and_refit(tmp_path: Path) -> None:

@@ -55,6 +55,8 @@ SAMPLED_KINDS = tuple(BLOCK_WEIGHTS) + tuple(f"op:{op}" for op in SINGLE_OPS)
 """What the adaptive sampling weighs: the block kinds, and each single operator as ``op:NAME``."""
 FC_WIDTHS = (2560, 4096, 9216)
 """Matrix-product input widths beyond :data:`WIDTHS` (VGG's and AlexNet's classifiers)."""
+GROUP_WIDTHS = (4, 8, 16, 24, 32, 48, 56, 64, 112, 128)
+"""The channels per group of a single grouped convolution (ResNeXt's 4-128, RegNet's 8-112)."""
 
 
 def sampled_kind(block: dict[str, Any]) -> str:
@@ -249,6 +251,24 @@ def _stem(hw: int, rng: random.Random) -> dict[str, Any] | None:
             "dilation": 1, "out": [cout, out_hw]}
 
 
+def _grouped(hw: int, rng: random.Random) -> dict[str, Any] | None:
+    """A grouped convolution as RegNet and ResNeXt make them: a group width, then any number of
+    groups (2-48, so 5 or 37 groups as often as 4 or 32), so that widths outside
+    :data:`WIDTHS` (RegNet's 120, 336, 888) and odd group counts are sampled (None where it
+    does not fit)."""
+    gw = rng.choice(GROUP_WIDTHS)
+    g = rng.randint(2, max(2, min(48, MAX_ACTIVATION // (hw * hw * gw), 2048 // gw)))
+    c = gw * g
+    k = rng.choice((1, 3, 3, 3, 5))
+    s = 2 if hw > 7 and rng.random() < 0.25 else 1
+    cout = c if rng.random() < 0.7 else g * _near(GROUP_WIDTHS, gw, rng)
+    out_hw = (hw + s - 1) // s
+    if c * hw * hw > MAX_ACTIVATION or out_hw * out_hw * cout * gw * k * k > MAX_BLOCK_MACS:
+        return None
+    return {"kind": "conv", "c": c, "cout": cout, "k": k, "s": s, "g": g, "bn": rng.random() < 0.85,
+            "act": "none", "dilation": 1, "out": [cout, out_hw]}
+
+
 def _single(c: int, wide: int, hw: int, rng: random.Random, ops: dict[str, float]) -> dict[str, Any]:
     """One operator alone on a ``c`` x ``hw`` x ``hw`` input (see :data:`SINGLE_SHARE`), drawn
     with the weights ``ops``; an image's 3 channels only for a convolution (a stem), ``wide``
@@ -259,7 +279,12 @@ def _single(c: int, wide: int, hw: int, rng: random.Random, ops: dict[str, float
             c = wide
         if op == "conv":
             # grouped convolutions as often as the others: their rate moves with the group width
-            block = _stem(hw, rng) if c == 3 else _sample_block("conv", c, hw, rng, modes=(1.0, 1.0, 1.0))
+            if c == 3:
+                block = _stem(hw, rng)
+            elif rng.random() < 1 / 3:
+                block = _grouped(hw, rng)
+            else:
+                block = _sample_block("conv", c, hw, rng, modes=(1.0, 1.0, 0.0))
             if block is None:
                 continue
             block["act"] = rng.choice(("none", "relu", "relu6"))  # the activations a convolution takes in
