@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 
 import pytest
+import numpy as np
 import torch
 
 from hwnas.errors import HwnasError
 from hwnas.evaluators.inherit import CheckpointStore
 from hwnas.evaluators.training import TrainingAccuracy
-from hwnas.nn.morphism import is_morphism, morph, morphism_steps
+from hwnas.nn.morphism import is_morphism, morph, morphism_steps, shrunk_parent
 from hwnas.spaces import get_space
 from hwnas.testing.data import tiny_digits
 
@@ -112,6 +113,22 @@ def test_shrinking_or_new_parameter_free_operations_are_not_morphisms() -> None:
     assert not is_morphism(cell, p, c) and is_morphism(cell, p, p)
     assert morphism_steps(cell, p, cell.parse(NB201_PARENT.replace("nor_conv_1x1", "nor_conv_3x3"))) == [
         (0, "nor_conv_1x1", "nor_conv_3x3"), (4, "nor_conv_1x1", "nor_conv_3x3")]
+
+
+def test_a_shrunk_parent_is_one_growth_step_from_its_child() -> None:
+    rng = np.random.default_rng(0)
+    for space in (get_space("mbv2", "small", resolution=16), get_space("nb201")):
+        for child in space.sample(20, seed=1):
+            parent = shrunk_parent(space, child, rng)
+            if parent is None:  # only a cell without convolutions cannot shrink
+                assert space.name == "nb201" and not any("conv" in c for c in child.choices)
+                continue
+            assert len(morphism_steps(space, parent, child)) == 1
+    cell = get_space("nb201")
+    plain = cell.parse("|skip_connect~0|+|avg_pool_3x3~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|")
+    assert shrunk_parent(cell, plain, rng) is None
+    one = cell.parse("|nor_conv_1x1~0|+|avg_pool_3x3~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|")
+    assert str(shrunk_parent(cell, one, rng)) == str(plain).replace("skip_connect~0|+", "none~0|+", 1)
 
 
 def test_the_checkpoint_store_keeps_the_newest_networks_on_disk(tmp_path) -> None:

@@ -17,6 +17,13 @@ epoch. The full score is the last epoch's. The cheap scores, each replayed on th
   architecture trained from scratch at fraction f of the epochs (its own cosine schedule),
   of the train split (``data f``) or of the compute by resolution (``resolution f``);
   cost f. These are trained too (``rungs.jsonl``, resumable);
+- ``inherit K``: weight inheritance by network morphism as ``--inherit`` meets a child: each
+  architecture's parent is itself one growth step smaller (:func:`~hwnas.nn.morphism.shrunk_parent`),
+  trained fully; the child is grown from it (function-preserving) and fine-tuned K epochs at
+  the fine-tuning rate. Its cost is the K epochs, as a search that already trained the parent
+  pays it; a child with nothing to shrink (a cell without convolutions) is trained fully and
+  costs a full training. The parents' own training is printed beside it (``inherit.jsonl``,
+  resumable);
 - ``hypernet E`` (``nb201``): a SMASH hypernetwork trained ``E`` epochs on random cells
   (:mod:`hwnas.evaluators.hypernet`) scores every architecture with generated weights; its
   cost is the seconds of training it and scoring all of them over the seconds of training
@@ -36,6 +43,7 @@ Curves are appended to ``OUT/curves.jsonl`` as they are trained; a rerun resumes
 
     .venv/bin/python -m tools.bench_cheap_eval [--spaces nb201,mbv2] [--archs 30] [--epochs 10]
         [--data digits] [--resolution 16] [--fractions 0.1111,0.3333] [--fidelities epochs,data,resolution]
+        [--inherit-epochs 1,2]
 """
 
 from __future__ import annotations
@@ -121,6 +129,46 @@ def rung_scores(name: str, archs: list, data, args, fidelity: str, fraction: flo
     return out
 
 
+def inherited_scores(name: str, space, archs: list, cs: list[list[float]], data, args,
+                     path: Path) -> dict[int, tuple[list[float], int, int]]:
+    """Per fine-tuning length K: (each architecture's accuracy grown from a trained parent one
+    step smaller and fine-tuned K epochs, the epochs spent on the children, how many had no
+    parent and were trained fully), cached in ``path``."""
+    from hwnas.evaluators.training import FINETUNE_LR
+    from hwnas.nn.morphism import morph, shrunk_parent
+
+    ks = sorted(map(int, args.inherit_epochs.split(",")))
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            done[(row["space"], row["arch"], row["k"])] = row["acc"]
+    rng = np.random.default_rng(args.seed)
+    parents = [shrunk_parent(space, arch, rng) for arch in archs]
+    out = {k: ([], 0, 0) for k in ks}
+    for arch, parent, curve in tqdm(list(zip(archs, parents, cs)), desc=f"{name}: inherit {args.inherit_epochs}",
+                                    unit="net"):
+        if parent is not None and any((name, str(arch), k) not in done for k in ks):
+            trained = train_arch(parent, data, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                                 device="cpu", progress=False, train_split="train", eval_split="val",
+                                 recalibrate=8).model
+            for k in ks:
+                child = morph(space, parent, trained.eval(), arch, seed=args.seed)
+                done[(name, str(arch), k)] = train_arch(
+                    arch, data, epochs=k, batch_size=args.batch_size, lr=FINETUNE_LR, seed=args.seed, device="cpu",
+                    progress=False, train_split="train", eval_split="val", recalibrate=8, start=child).test_acc
+                with open(path, "a") as f:
+                    f.write(json.dumps({"space": name, "arch": str(arch), "parent": str(parent), "k": k,
+                                        "acc": done[(name, str(arch), k)]}) + "\n")
+        for k in ks:
+            scores, spent, scratch = out[k]
+            if parent is None:
+                out[k] = (scores + [curve[-1]], spent + args.epochs, scratch + 1)
+            else:
+                out[k] = (scores + [done[(name, str(arch), k)]], spent + k, scratch)
+    return out
+
+
 def hypernet_scores(space, archs: list, data, args) -> list[tuple[int, list[float], float]]:
     """(epochs, each architecture's accuracy with generated weights, cost as a share of full training)."""
     import time
@@ -172,6 +220,9 @@ def main() -> None:
     ap.add_argument("--fidelities", default="epochs", help="what a rung is a fraction of: epochs,data,resolution")
     ap.add_argument("--hypernet-epochs", default="", help="nb201: SMASH hypernetworks trained this many epochs "
                                                              "(comma-separated; none by default)")
+    ap.add_argument("--inherit-epochs", default="",
+                    help="children grown from a trained parent one step smaller, fine-tuned this many epochs "
+                         "(comma-separated; none by default)")
     ap.add_argument("--repeat", action="store_true",
                     help="also train every architecture fully with another seed: τ between two full trainings is "
                          "the ceiling any cheap score can reach against a noisy full score")
@@ -219,6 +270,10 @@ def main() -> None:
                 work = TrainingAccuracy(data, epochs=args.epochs, fidelity=fidelity).reduced(fraction)[2]
                 label = "rung" if fidelity == "epochs" else fidelity
                 add(f"{label} {fraction:.3g}", scores, work * total)
+        if args.inherit_epochs:
+            for k, (scores, spent, scratch) in inherited_scores(name, space, archs, cs, data, args,
+                                                                out / "inherit.jsonl").items():
+                add(f"inherit {k}" + (f" ({scratch} from scratch)" if scratch else ""), scores, spent)
         if name == "nb201" and args.hypernet_epochs:
             for epochs, scores, share in hypernet_scores(space, archs, data, args):
                 add(f"hypernet {epochs}", scores, share * total)

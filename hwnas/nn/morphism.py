@@ -57,6 +57,19 @@ def is_morphism(space: Any, parent: Any, child: Any) -> bool:
     return True
 
 
+def shrunk_parent(space: Any, child: Any, rng: np.random.Generator) -> Any | None:
+    """A parent the child grows from by one step: one decision, drawn at random among those that
+    can shrink, set to an option the child's grows from (a smaller kernel or expansion, a
+    skipped block, a ``none`` edge). None when nothing can shrink (a cell without
+    convolutions). How an evolution with ``--inherit`` meets its children, from the other side."""
+    options = [(i, a) for i, (d, c) in enumerate(zip(space.decisions(), child.choices))
+               for a in d.choices if a != c and grows(space.name, a, c)]
+    if not options:
+        return None
+    i, a = options[int(rng.integers(len(options)))]
+    return space.from_choices(child.choices[:i] + (a,) + child.choices[i + 1:])
+
+
 def grows(space: str, a: str, b: str) -> bool:
     if space == "nb201":
         return (a, b) in _CELL_GROWTH
