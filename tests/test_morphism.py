@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-import pytest
 import numpy as np
+import pytest
 import torch
 
 from hwnas.errors import HwnasError

@@ -22,8 +22,8 @@ epoch. The full score is the last epoch's. The cheap scores, each replayed on th
   trained fully; the child is grown from it (function-preserving) and fine-tuned K epochs at
   the fine-tuning rate. Its cost is the K epochs, as a search that already trained the parent
   pays it; a child with nothing to shrink (a cell without convolutions) is trained fully and
-  costs a full training. The parents' own training is printed beside it (``inherit.jsonl``,
-  resumable);
+  costs a full training. The parents' training is not counted; the children's scores are
+  cached in ``inherit.jsonl`` (resumable);
 - ``hypernet E`` (``nb201``): a SMASH hypernetwork trained ``E`` epochs on random cells
   (:mod:`hwnas.evaluators.hypernet`) scores every architecture with generated weights; its
   cost is the seconds of training it and scoring all of them over the seconds of training
@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,18 @@ def space_for(name: str, resolution: int):
     return get_space("mbv2", "small", resolution=resolution)
 
 
+def cached(path: Path, key: Callable[[dict], tuple], value: str) -> dict:
+    """``key(row) -> row[value]`` for every row already appended to the JSONL file ``path``."""
+    if not path.exists():
+        return {}
+    return {key(row): row[value] for row in map(json.loads, path.read_text().splitlines())}
+
+
+def append(path: Path, row: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
 def curve_of(arch, data, epochs: int, batch_size: int, seed: int) -> list[float]:
     curve: list[float] = []
 
@@ -92,18 +105,13 @@ def curves(name: str, archs: list, data, args, path: Path, seed: int | None = No
     """Every architecture's validation curve over a full training with ``seed`` (the run's seed
     unless given), cached in ``path``."""
     seed = args.seed if seed is None else seed
-    done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            done[(row["space"], row["arch"], row.get("seed", args.seed))] = row["curve"]
+    done = cached(path, lambda row: (row["space"], row["arch"], row.get("seed", args.seed)), "curve")
     out = []
     for arch in tqdm(archs, desc=f"{name}: training {args.epochs} epochs (seed {seed})", unit="net"):
         key = (name, str(arch), seed)
         if key not in done:
             done[key] = curve_of(arch, data, args.epochs, args.batch_size, seed)
-            with open(path, "a") as f:
-                f.write(json.dumps({"space": name, "arch": str(arch), "seed": seed, "curve": done[key]}) + "\n")
+            append(path, {"space": name, "arch": str(arch), "seed": seed, "curve": done[key]})
         out.append(done[key])
     return out
 
@@ -111,20 +119,15 @@ def curves(name: str, archs: list, data, args, path: Path, seed: int | None = No
 def rung_scores(name: str, archs: list, data, args, fidelity: str, fraction: float, path: Path) -> list[float]:
     """Each architecture's accuracy at ``fraction`` of a full training by ``fidelity``, as a
     schedule's rung scores it (cached in ``path``)."""
-    done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            done[(row["space"], row["fidelity"], row["fraction"], row["arch"])] = row["acc"]
+    done = cached(path, lambda row: (row["space"], row["fidelity"], row["fraction"], row["arch"]), "acc")
     ev = TrainingAccuracy(data, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, fidelity=fidelity)
     out = []
     for arch in tqdm(archs, desc=f"{name}: {fidelity} {fraction:g}", unit="net"):
         key = (name, fidelity, fraction, str(arch))
         if key not in done:
             done[key] = float(ev.evaluate_at([arch], fraction)[0][0])
-            with open(path, "a") as f:
-                f.write(json.dumps({"space": name, "fidelity": fidelity, "fraction": fraction, "arch": str(arch),
-                                    "acc": done[key]}) + "\n")
+            append(path, {"space": name, "fidelity": fidelity, "fraction": fraction, "arch": str(arch),
+                          "acc": done[key]})
         out.append(done[key])
     return out
 
@@ -138,11 +141,7 @@ def inherited_scores(name: str, space, archs: list, cs: list[list[float]], data,
     from hwnas.nn.morphism import morph, shrunk_parent
 
     ks = sorted(map(int, args.inherit_epochs.split(",")))
-    done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            done[(row["space"], row["arch"], row["k"])] = row["acc"]
+    done = cached(path, lambda row: (row["space"], row["arch"], row["k"]), "acc")
     rng = np.random.default_rng(args.seed)
     parents = [shrunk_parent(space, arch, rng) for arch in archs]
     out = {k: ([], 0, 0) for k in ks}
@@ -157,9 +156,8 @@ def inherited_scores(name: str, space, archs: list, cs: list[list[float]], data,
                 done[(name, str(arch), k)] = train_arch(
                     arch, data, epochs=k, batch_size=args.batch_size, lr=FINETUNE_LR, seed=args.seed, device="cpu",
                     progress=False, train_split="train", eval_split="val", recalibrate=8, start=child).test_acc
-                with open(path, "a") as f:
-                    f.write(json.dumps({"space": name, "arch": str(arch), "parent": str(parent), "k": k,
-                                        "acc": done[(name, str(arch), k)]}) + "\n")
+                append(path, {"space": name, "arch": str(arch), "parent": str(parent), "k": k,
+                              "acc": done[(name, str(arch), k)]})
         for k in ks:
             scores, spent, scratch = out[k]
             if parent is None:
