@@ -138,6 +138,30 @@ def test_build_resume_and_refit(tmp_path: Path) -> None:
         _read_samples(samples_path(out), {"identity": {**header["identity"], "cpu_model": "This CPU"}})
 
 
+def test_the_whole_model_step_tells_a_run_cost_from_a_kernel_cost() -> None:
+    # networks of one kernel carry one run's cost; a model of 170 tiny kernels carries it once,
+    # not 170 times: on exact data the three terms come back exactly
+    rng = np.random.default_rng(0)
+    rows: list[dict] = []
+    nets: list[dict] = []
+    for n in [1] * 30 + [3] * 20 + list(rng.integers(20, 200, 30)):
+        idx = []
+        for _ in range(int(n)):
+            c = int(rng.choice([8, 16, 32, 64]))
+            hw = int(rng.choice([7, 14, 28]))
+            idx.append(len(rows))
+            rows.append({"op": "Relu", "features": _feat("Relu", [[1, c, hw, hw]], [1, c, hw, hw]),
+                         "ms": float(rng.uniform(0.002, 0.05))})
+        nets.append({"kernels": idx, "whole_ms": 0.98 * sum(rows[i]["ms"] for i in idx) - 0.0015 * n + 0.004})
+    predictor = KernelPredictor(seed=0).fit(rows, nets)
+    assert (predictor.scale, predictor.per_kernel_ms, predictor.per_run_ms) == pytest.approx((0.98, -0.0015, 0.004),
+                                                                                               rel=1e-9)
+    kernels = [Kernel("", "Relu", [], [], None, rows[i]["features"]) for i in nets[-1]["kernels"]]
+    times = predictor.kernel_ms(kernels)
+    assert predictor.predict(kernels) == pytest.approx(0.98 * times.sum() - 0.0015 * len(kernels) + 0.004, rel=1e-9)
+    assert predictor.to_json()["whole"]["per_run_ms"] == pytest.approx(0.004, rel=1e-9)
+
+
 def test_bad_predictor_files(tmp_path: Path) -> None:
     with pytest.raises(HwnasError, match="does not exist"):
         KernelPredictor.load(tmp_path / "none.json")

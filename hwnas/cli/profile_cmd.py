@@ -144,8 +144,8 @@ def print_prediction(pred: dict[str, Any], top: int) -> None:
         rest = pred["kernels"][top:]
         rows.append([f"({len(rest)} more)", "", f"{sum(k['predicted_ms'] for k in rest):.4f}"])
     print(format_table(rows, ["kernel", "type", "predicted ms"]))
-    print(f"{len(pred['kernels'])} kernels sum to {pred['kernels_ms']:.4f} ms; between them (the executor, as fitted on "
-          f"the sample networks) {pred['between_kernels_ms']:+.4f} ms")
+    print(f"{len(pred['kernels'])} kernels sum to {pred['kernels_ms']:.4f} ms; between and around them (the executor's "
+          f"cost per kernel and per run, as fitted on the sample networks) {pred['between_kernels_ms']:+.4f} ms")
     for note in pred["notes"]:
         print(f"note: {note}")
 

@@ -7,8 +7,11 @@ the logarithm of the time per unit of work (milliseconds per multiply-accumulate
 arithmetic families, per element touched for the rest): trees cannot extrapolate, but a
 rate can, so a convolution larger than any sampled one is still predicted by its work at
 the nearest sampled rate. The whole model is ``scale x sum(kernels) + per_kernel x
-count``, fitted on the sample networks' own whole-model measurements, which carries
-the executor's cost between kernels and the profiler's overhead on tiny kernels. Kernels
+count + per_run``, fitted on the sample networks' own whole-model measurements, which
+carries the executor's cost between kernels, the profiler's overhead on tiny kernels and
+what one run costs whatever it holds. The last two must be told apart: single-operator
+networks hold one kernel and one run's cost, real models hundreds of kernels and still
+one run's. Kernels
 the device folds into the next one (``meta["folds"]``, measured by the build:
 :mod:`hwnas.kernels.fusion`) are part of that one, in fitting and in predicting.
 
@@ -54,7 +57,7 @@ class KernelPredictor:
         self.nets: list[dict[str, Any]] = []
         self.models: dict[str, Any] = {}
         self.ops: dict[str, list[str]] = {}
-        self.scale, self.per_kernel_ms = 1.0, 0.0
+        self.scale, self.per_kernel_ms, self.per_run_ms = 1.0, 0.0, 0.0
         self.labels = "profiler"
 
     @property
@@ -130,17 +133,19 @@ class KernelPredictor:
         return self
 
     def _fit_whole(self, nets: list[dict[str, Any]], ms: np.ndarray) -> None:
-        """``whole = scale x sum + per_kernel x count``, least squares in relative error, on
-        the nets' measured (or attributed) kernels (what the kernels' measured times miss is
-        the same whether they are measured or predicted)."""
+        """``whole = scale x sum + per_kernel x count + per_run``, least squares in relative
+        error, on the nets' measured (or attributed) kernels (what the kernels' measured
+        times miss is the same whether they are measured or predicted). Without
+        ``per_run``, the cost of a run would be charged to the kernels of the small networks
+        that show it, and a model of 170 tiny kernels would be charged it 170 times."""
         nets = [n for n in nets if n.get("whole_ms")]
-        if len(nets) < 3:
+        if len(nets) < 4:
             return
-        a = np.array([[float(ms[n["kernels"]].sum()), len(n["kernels"])] for n in nets])
+        a = np.array([[float(ms[n["kernels"]].sum()), len(n["kernels"]), 1.0] for n in nets])
         w = np.array([n["whole_ms"] for n in nets])
         coef, *_ = np.linalg.lstsq(a / w[:, None], np.ones(len(nets)), rcond=None)
         # per_kernel_ms may be negative: the profiler's own cost per kernel, counted in the kernels' times
-        self.scale, self.per_kernel_ms = float(max(coef[0], 0.5)), float(coef[1])
+        self.scale, self.per_kernel_ms, self.per_run_ms = float(max(coef[0], 0.5)), float(coef[1]), float(coef[2])
 
     @property
     def format(self) -> str:
@@ -190,12 +195,13 @@ class KernelPredictor:
         mask = self._folded([(k.op, k.features) for k in kernels])
         total = float(self._kernel_ms(kernels, mask).sum())
         count = len(kernels) - sum(mask)
-        return max(self.scale * total + self.per_kernel_ms * count, 0.5 * total)
+        return max(self.scale * total + self.per_kernel_ms * count + self.per_run_ms, 0.5 * total)
 
     # -- files ------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "meta": self.meta, "seed": self.seed,
-                "features": list(FEATURES), "whole": {"scale": self.scale, "per_kernel_ms": self.per_kernel_ms},
+                "features": list(FEATURES),
+                "whole": {"scale": self.scale, "per_kernel_ms": self.per_kernel_ms, "per_run_ms": self.per_run_ms},
                 "rows": self.rows, "nets": self.nets}
 
     def save(self, path: str | Path) -> Path:
