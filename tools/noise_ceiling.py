@@ -12,7 +12,7 @@ Then the learned predictor on ``--splits`` seeded 80 / 20 splits (split 0 is the
 predictor file reports), its feature graph fixed to ``written`` and ``live`` in turn and
 chosen by cross-validation, as mean hold-out τ and MAPE.
 
-    .venv/bin/python -m tools.noise_ceiling --space darts --preset small [--splits 10]
+    .venv/bin/python -m tools.noise_ceiling --space darts --preset small [--splits 10] [--dir FOLDER]
 """
 
 from __future__ import annotations
@@ -52,8 +52,10 @@ def main() -> None:
     ap.add_argument("--preset", required=True)
     ap.add_argument("--device", default="cpu-ort", help="the shipped files' device part (default cpu-ort)")
     ap.add_argument("--splits", type=int, default=10)
+    ap.add_argument("--dir", default="latency_tables",
+                    help="the folder holding SPACE-PRESET.DEVICE.lut.json and .measured.csv (default: the shipped ones)")
     args = ap.parse_args()
-    stem = f"latency_tables/{args.space}-{args.preset}.{args.device}"
+    stem = f"{args.dir}/{args.space}-{args.preset}.{args.device}"
     with open(f"{stem}.measured.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     passes = np.array([[float(x) for x in r["passes_ms"].split(";")] for r in rows])
