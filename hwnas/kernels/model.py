@@ -11,9 +11,9 @@ count + per_run``, fitted on the sample networks' own whole-model measurements, 
 carries the executor's cost between kernels, the profiler's overhead on tiny kernels and
 what one run costs whatever it holds. The last two must be told apart: single-operator
 networks hold one kernel and one run's cost, real models hundreds of kernels and still
-one run's. Kernels
-the device folds into the next one (``meta["folds"]``, measured by the build:
-:mod:`hwnas.kernels.fusion`) are part of that one, in fitting and in predicting.
+one run's. Kernels the device folds into the next one (``meta["folds"]``, measured by
+the build: :mod:`hwnas.kernels.fusion`) are part of that one, in fitting and in
+predicting.
 
 The predictor is saved as JSON holding its measured samples (never a pickled model):
 loading refits it, deterministically, in about a second.
