@@ -207,7 +207,8 @@ def test_cells_no_later_cell_reads_are_dead_and_left_out_of_the_exported_graph(t
     """small: cells 0, 2, 4 normal, 1 and 3 reductions. A normal cell that never reads the
     cell before it leaves both reductions unread: their weight is 0, and the exported ONNX
     graph is the same whatever the reduction cell holds. One edge reading the previous cell
-    brings them back."""
+    brings them back, and so does a ``none`` edge on it: DARTS's multiplication by zero is
+    computed, so it reads the cell."""
     import onnx
 
     from hwnas.export.onnx import export_onnx
@@ -216,11 +217,14 @@ def test_cells_no_later_cell_reads_are_dead_and_left_out_of_the_exported_graph(t
     heavy = [("sep_conv_5x5", 0), ("sep_conv_5x5", 1)] * 4
     light = [("skip_connect", 0), ("max_pool_3x3", 1)] * 4
     reads_previous = [("sep_conv_3x3", 1), *NORMAL_WITHOUT_PREVIOUS[1:]]
-    archs = [_genotype(space, n, r) for n in (NORMAL_WITHOUT_PREVIOUS, reads_previous) for r in (heavy, light)]
+    zero_on_previous = [("none", 1), *NORMAL_WITHOUT_PREVIOUS[1:]]
+    archs = [_genotype(space, n, r) for n in (NORMAL_WITHOUT_PREVIOUS, reads_previous, zero_on_previous)
+             for r in (heavy, light)]
     live = space.live_cells(space.index_matrix(archs))
-    assert live.tolist() == [[True, False, True, False, True]] * 2 + [[True] * 5] * 2
+    assert live.tolist() == [[True, False, True, False, True]] * 2 + [[True] * 5] * 4
     weights = space.live_weights(space.index_matrix(archs))
     assert weights[0].tolist() == [1.0] * 8 + [0.0] * 8 and weights[2].tolist() == [1.0] * 16
+    assert weights[4].tolist() == [1.0] * 16
 
     def nodes(arch) -> int:  # type: ignore[no-untyped-def]
         path = export_onnx(arch.build().eval(), space.input_shape(), tmp_path / "net.onnx")
@@ -228,6 +232,7 @@ def test_cells_no_later_cell_reads_are_dead_and_left_out_of_the_exported_graph(t
 
     assert nodes(archs[0]) == nodes(archs[1])
     assert nodes(archs[2]) > nodes(archs[3])
+    assert nodes(archs[4]) > nodes(archs[5]) > nodes(archs[1])
 
 
 def test_the_learned_predictor_sees_dead_cells_in_its_live_graph() -> None:
@@ -264,3 +269,46 @@ def test_features_count_an_edge_by_its_cell_type_and_stride_not_by_the_state_it_
     expect = {"normal.skip_connect": 4, "normal.sep_conv_3x3": 4, "reduce.max_pool_3x3.stride2": 5,
               "reduce.max_pool_3x3": 3}
     assert {n[6:-1]: row[i] for i, n in enumerate(names) if n.startswith("count[") and row[i]} == expect
+
+
+def test_wiring_counts_are_what_onnx_runtime_computes_once(tmp_path) -> None:
+    """Three edges applying a ReLU-first operation to state 0 share one ReLU, two max-poolings
+    of node 2 and two ``none`` on node 3 run once each: in the graph ONNX Runtime optimises,
+    the second normal cell below has 2 ReLUs and 2 weightless operations fewer per normal
+    cell (3 in the small preset) than the first, which has the same operations apart."""
+    import collections
+
+    import onnx
+    import onnxruntime as ort
+
+    from hwnas.export.onnx import export_onnx
+
+    space = get_space("darts", "small")
+    reduce = [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("skip_connect", 2), ("sep_conv_3x3", 1),
+              ("max_pool_3x3", 2), ("skip_connect", 3), ("avg_pool_3x3", 4), ("dil_conv_3x3", 0)]
+    apart = [("sep_conv_3x3", 0), ("skip_connect", 1), ("dil_conv_3x3", 1), ("max_pool_3x3", 1),
+             ("sep_conv_5x5", 2), ("max_pool_3x3", 2), ("none", 3), ("none", 0)]
+    together = [("sep_conv_3x3", 0), ("skip_connect", 1), ("dil_conv_3x3", 0), ("max_pool_3x3", 2),
+                ("sep_conv_5x5", 0), ("max_pool_3x3", 2), ("none", 3), ("none", 3)]
+    archs = [_genotype(space, normal, reduce) for normal in (apart, together)]
+    shared = space.wiring_counts(space.index_matrix(archs))
+    assert {k: v.tolist() for k, v in shared.items()} == {
+        "normal.shared_relu": [0, 2], "normal.shared_weightless": [0, 2],
+        "reduce.shared_relu": [2, 2], "reduce.shared_weightless": [0, 0]}
+    live = space.wiring_counts(space.index_matrix(archs), np.full((2, 16), 0.5))
+    assert live["normal.shared_relu"].tolist() == [0.0, 1.0]
+
+    def optimised(arch, name: str) -> collections.Counter:  # type: ignore[no-untyped-def]
+        path = export_onnx(arch.build().eval(), space.input_shape(), tmp_path / f"{name}.onnx")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = str(tmp_path / f"{name}.opt.onnx")
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return collections.Counter(n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node)
+
+    first, second = optimised(archs[0], "apart"), optimised(archs[1], "together")
+    normal_cells = 3
+    assert first["Relu"] - second["Relu"] == 2 * normal_cells
+    weightless = ("MaxPool", "AveragePool", "Mul")
+    assert sum(first[k] - second[k] for k in weightless) == 2 * normal_cells
+    assert first["Conv"] == second["Conv"]

@@ -111,3 +111,33 @@ def test_cli_table_and_a_budgeted_search_on_the_randwire_space(tmp_path: Path) -
 
     _, result = table_and_budgeted_search(["--space", "randwire", "--preset", "small", "--resolution", "16"], tmp_path)
     assert get_space("randwire", "small", resolution=16).parse(result["arch"])
+
+
+def test_wiring_counts_are_each_stages_graph_and_the_merges_the_export_holds(tmp_path: Path) -> None:
+    """Per stage: the nodes on the stage's input, the edges, the nodes merging two or more
+    inputs and the outputs of its realised graph; the exported graph stacks one tensor per
+    edge into a merge and per output of a stage with several."""
+    import collections
+
+    import onnx
+
+    from hwnas.export.onnx import export_onnx
+
+    space = get_space("randwire", "small")
+    archs = space.sample(3, np.random.default_rng(1))
+    counts = space.wiring_counts(space.index_matrix(archs))
+    assert len(counts) == 4 * len(space.stage_nodes())
+    for row, arch in enumerate(archs):
+        for stage, parents in enumerate(arch.graphs):
+            name = space.decisions()[stage].name
+            assert counts[f"{name}.input_nodes"][row] == sum(1 for ps in parents if not ps)
+            assert counts[f"{name}.edges"][row] == sum(len(ps) for ps in parents)
+            assert counts[f"{name}.merges"][row] == sum(1 for ps in parents if len(ps) > 1)
+            assert counts[f"{name}.outputs"][row] == len(sinks(parents))
+    arch = archs[0]
+    path = export_onnx(arch.build().eval(), space.input_shape(), tmp_path / "net.onnx")
+    ops = collections.Counter(n.op_type for n in onnx.load(str(path)).graph.node)
+    stacked = sum(len(ps) for g in arch.graphs for ps in g if len(ps) > 1) + \
+        sum(len(sinks(g)) for g in arch.graphs if len(sinks(g)) > 1)
+    assert ops["Unsqueeze"] == stacked
+    assert ops["ReduceSum"] == sum(counts[f"{d.name}.merges"][0] for d in space.decisions())

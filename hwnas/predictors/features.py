@@ -64,7 +64,10 @@ class Features:
       per-operation linear model, a baseline any richer level must beat.
     - ``counts``: how often each option is chosen (options the space counts as one,
       :meth:`SearchSpace.counted_as`, together); total MACs, parameters, activation and
-      weight bytes; LUT-sum with a table. Few numbers: right for noisy devices.
+      weight bytes; what the wiring costs beyond the layers (work a runtime computes once for
+      several edges, the glue of merges: :meth:`SearchSpace.wiring_counts`); LUT-sum with a
+      table. Few numbers: right for noisy
+      devices.
     - ``onehot``: + which option each decision takes, and each decision's table latency.
     - ``pairs``: + pairwise decision interactions (which option sits beside which), for
       spaces with small encodings (NAS-Bench-201).
@@ -93,6 +96,7 @@ class Features:
         self.layer_count = None if space.additive else LayerTotals.of(space, lambda s: 1.0)
         self.layer_ops = [] if self.layer_count is None else self.layer_count.ops()
         self.pairs = [(i, j) for i in range(len(self.sizes)) for j in range(i + 1, len(self.sizes))]
+        self.wiring = list(space.wiring_counts(np.zeros((1, len(self.sizes)), dtype=np.int64)))
 
     def names(self) -> list[str]:
         decisions = self.space.decisions()
@@ -101,7 +105,7 @@ class Features:
         if self.level == "ops":
             return onehot + live
         counted = self.layer_ops if self.layer_count is not None else self.options
-        names = [f"count[{c}]" for c in counted] + ["macs_m", "params_m", "act_mb", "weight_mb"]
+        names = [f"count[{c}]" for c in counted] + ["macs_m", "params_m", "act_mb", "weight_mb"] + self.wiring
         if self.latency is not None:
             names.append("lutsum_ms")
         if self.level in ("onehot", "pairs"):
@@ -132,6 +136,8 @@ class Features:
                 np.add.at(counts, (np.arange(n), mapping[idx[:, i]]), 1.0 if weights is None else weights[:, i])
         totals = [t.total(idx) if weights is None else t.total(idx, weights) for t in (self.macs, self.params, self.act)]
         parts = [counts, np.stack([*totals, 4 * totals[1]], axis=1)]
+        if self.wiring:
+            parts.append(np.stack(list(self.space.wiring_counts(idx, weights).values()), axis=1))
         per = None
         if isinstance(self.latency, LayerTotals):
             per = self.latency.by_op(idx, self.layer_ops)

@@ -229,6 +229,16 @@ class SearchSpace(ABC):
         any, is per operation (:meth:`live`) and every decision's layers run."""
         return None
 
+    def wiring_counts(self, idx: np.ndarray, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Per row of an (n, decisions) index matrix, counts (by name) of what a network's
+        wiring costs beyond its layers' table entries, each weighted by the live share of its
+        layers where :meth:`live_weights` are given: work a runtime that eliminates common
+        subexpressions computes once for several edges (ONNX Runtime does: two edges that
+        apply the same weightless operation to the same tensor run it once), and the glue
+        of merging edges and outputs that a layer measured alone does not show. Empty where
+        the wiring is the same in every network."""
+        return {}
+
     def live_indices(self, idx: np.ndarray) -> np.ndarray:
         """:meth:`live` of every row of an (n, decisions) index matrix."""
         if not self.has_dead_ops or not len(idx):

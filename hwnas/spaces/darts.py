@@ -40,6 +40,9 @@ PRIMITIVES = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_
 NASNET_OPS = PRIMITIVES + ("sep_conv_7x7", "conv_7x1_1x7")
 """NASNet's and AmoebaNet's cells also use these (the DARTS code builds them too)."""
 CELLS = ("normal", "reduce")
+RELU_FIRST = ("sep_conv", "dil_conv", "conv_7x1_1x7")
+"""Operations whose first step is a ReLU of their input (DARTS's ``operations.py``)."""
+WEIGHTLESS = ("none", "max_pool_3x3", "avg_pool_3x3")
 
 Edge = tuple[str, int]
 """(operation, the state it reads: 0 and 1 the cell's inputs, 2.. its nodes)."""
@@ -173,10 +176,12 @@ class DartsSpace(SearchSpace):
         return (self.cells // 3, 2 * self.cells // 3)
 
     # -- dead cells -----------------------------------------------------------------
-    #: a cell that reads neither the cell before it nor the one before that (through an
-    #: operation other than ``none``) leaves that cell's output unread; when no later cell
-    #: reads a cell, the exported graph drops it whole (ONNX export and ONNX Runtime remove
-    #: what does not reach the output). Such networks run much faster than their genotype says.
+    #: a cell that reads neither the cell before it nor the one before that leaves that
+    #: cell's output unread; when no later cell reads a cell, the exported graph drops it
+    #: whole (ONNX export and ONNX Runtime remove what does not reach the output). Such
+    #: networks run much faster than their genotype says. A ``none`` edge reads its state:
+    #: it is DARTS's multiplication by zero, which the runtime computes (it cannot fold
+    #: ``x * 0`` to zeros, since ``inf * 0`` is NaN), so it keeps the cell it reads alive.
     has_dead_ops: ClassVar[bool] = True
 
     def live_indices(self, idx: np.ndarray) -> np.ndarray:
@@ -188,9 +193,9 @@ class DartsSpace(SearchSpace):
 
     @cached_property
     def _reads(self) -> list[np.ndarray]:
-        """Per decision and option, the cell input it reads (0 or 1), else -1 (a node or ``none``)."""
-        return [np.array([int(c.rpartition("~")[2]) if not c.startswith("none~") and int(c.rpartition("~")[2]) < 2
-                          else -1 for c in d.choices]) for d in self.decisions()]
+        """Per decision and option, the cell input it reads (0 or 1), else -1 (a node)."""
+        states = [np.array([int(c.rpartition("~")[2]) for c in d.choices]) for d in self.decisions()]
+        return [np.where(s < 2, s, -1) for s in states]
 
     def live_cells(self, idx: np.ndarray) -> np.ndarray:
         """(n, cells) booleans: which cells' outputs reach the classifier."""
@@ -218,6 +223,43 @@ class DartsSpace(SearchSpace):
         normal, reduce = live[:, ~reduction].mean(axis=1), live[:, reduction].mean(axis=1)
         return np.concatenate([np.repeat(normal[:, None], half, axis=1), np.repeat(reduce[:, None], half, axis=1)],
                               axis=1)
+
+    def wiring_counts(self, idx: np.ndarray, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Per cell type, the ReLUs and the weightless operations (``none``, the poolings)
+        that two or more edges apply to the same state: every convolution here starts with
+        a ReLU of its input, and ONNX Runtime computes a repeated one once. With
+        :meth:`live_weights`, each count is weighted by its cell type's share of live cells."""
+        idx = np.asarray(idx)
+        per_cell = 2 * self.nodes
+        states, codes = self.nodes + 2, len(self.ops) * (self.nodes + 2)
+        out: dict[str, np.ndarray] = {}
+        for c, cell in enumerate(CELLS):
+            relu = np.stack([self._relu_state[i][idx[:, i]] for i in range(c * per_cell, (c + 1) * per_cell)], 1)
+            weightless = np.stack([self._weightless_code[i][idx[:, i]]
+                                   for i in range(c * per_cell, (c + 1) * per_cell)], 1)
+            share = 1.0 if weights is None else weights[:, c * per_cell]
+            out[f"{cell}.shared_relu"] = share * ((relu >= 0).sum(1) - _distinct(relu, states))
+            out[f"{cell}.shared_weightless"] = share * ((weightless >= 0).sum(1) - _distinct(weightless, codes))
+        return out
+
+    @cached_property
+    def _relu_state(self) -> list[np.ndarray]:
+        """Per decision and option, the state a ReLU-first operation reads, else -1."""
+        return [np.array([int(c.rpartition("~")[2]) if c.startswith(RELU_FIRST) else -1 for c in d.choices])
+                for d in self.decisions()]
+
+    @cached_property
+    def _weightless_code(self) -> list[np.ndarray]:
+        """Per decision and option, (operation, state) as one code for a weightless
+        operation, else -1."""
+        out = []
+        for d in self.decisions():
+            codes = []
+            for c in d.choices:
+                op, _, src = c.rpartition("~")
+                codes.append(self.ops.index(op) * (self.nodes + 2) + int(src) if op in WEIGHTLESS else -1)
+            out.append(np.array(codes))
+        return out
 
     def plan(self, arch: DartsArch) -> dict[str, Any]:
         """The network's layers: the stem, per cell its two preprocessing layers, its edge
@@ -368,6 +410,13 @@ class DartsSpace(SearchSpace):
         return DartsNet(plan["stem"], cells, plan["head"], str(arch),
                         aux_at=self.reductions()[1] if self.auxiliary else None,
                         aux_channels=plan["aux_channels"], num_classes=self.num_classes)
+
+
+def _distinct(values: np.ndarray, size: int) -> np.ndarray:
+    """Per row, how many distinct values in 0..size-1 it holds (negative ones ignored)."""
+    seen = np.zeros((len(values), size + 1), dtype=bool)
+    seen[np.arange(len(values))[:, None], np.where(values >= 0, values, size)] = True
+    return seen[:, :size].sum(1)
 
 
 def edge_layer(op: str, inp: Shape, out: Shape, stride: int) -> LayerSpec:

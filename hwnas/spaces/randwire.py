@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar, Sequence
 
+import numpy as np
+
 from hwnas.errors import ArchError, HwnasError
 from hwnas.layers import LayerSpec, Shape
 from hwnas.ops import Counts, conv_counts, lazy_builder, register_op
@@ -39,6 +41,8 @@ BA(5), WS(4, 0.75)), where the stage has enough nodes for them."""
 FAMILIES = {"er": ("p",), "ba": ("m",), "ws": ("k", "p")}
 _CHOICE = re.compile(r"^(er|ba|ws)((?:-[kmp][0-9.]+)+)-s(\d+)$")
 
+GRAPH_STATS = ("input_nodes", "edges", "merges", "outputs")
+"""What :meth:`RandWireSpace.wiring_counts` counts per stage."""
 Parents = tuple[tuple[int, ...], ...]
 """Per node of a stage, the nodes it reads (empty: it reads the stage's input)."""
 
@@ -254,6 +258,34 @@ class RandWireSpace(SearchSpace):
                 seen[LayerSpec("rw_mean", (h, w, k * c), (h, w, c))] = None
         seen[head] = seen[logits] = None
         return list(seen)
+
+    def wiring_counts(self, idx: np.ndarray, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Per stage, its graph's input nodes, edges, merging nodes (two or more inputs) and
+        outputs. The table measures a node on its inputs side by side in one tensor and the
+        average on one tensor, where the network stacks separate tensors, and the nodes on
+        the stage's input share its ReLU: costs per edge, merge and output the layers alone
+        do not show."""
+        idx = np.asarray(idx)
+        out: dict[str, np.ndarray] = {}
+        for i, d in enumerate(self.decisions()):
+            stats = self._graph_stats[i][idx[:, i]]
+            for j, name in enumerate(GRAPH_STATS):
+                out[f"{d.name}.{name}"] = stats[:, j]
+        return out
+
+    @cached_property
+    def _graph_stats(self) -> list[np.ndarray]:
+        """Per decision, an (options, 4) array of :data:`GRAPH_STATS` of each option's graph."""
+        out = []
+        for i, d in enumerate(self.decisions()):
+            rows = []
+            for option in d.choices:
+                generator, seed = stage_choice(option)
+                parents = realise(generator, self.stage_nodes()[i], seed)
+                rows.append([sum(not ps for ps in parents), sum(len(ps) for ps in parents),
+                             sum(len(ps) > 1 for ps in parents), len(sinks(parents))])
+            out.append(np.array(rows, dtype=np.float64))
+        return out
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "resolution": self.resolution, "channels": self.channels, "nodes": self.nodes,
