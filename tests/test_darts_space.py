@@ -312,3 +312,26 @@ def test_wiring_counts_are_what_onnx_runtime_computes_once(tmp_path) -> None:
     weightless = ("MaxPool", "AveragePool", "Mul")
     assert sum(first[k] - second[k] for k in weightless) == 2 * normal_cells
     assert first["Conv"] == second["Conv"]
+
+
+def test_a_predictor_not_linear_in_the_options_gives_their_least_squares_table() -> None:
+    """The shipped learned predictor weighs whole dead cells out and counts shared work, so no
+    per-option table reproduces it: its table is the linear fit to its predictions on sampled
+    networks (not the expansion around every edge ``none~0``, where both reductions are dead
+    and the expansion doubles the median), and the budget quantile comes from its predictions."""
+    from hwnas.job.targets import latency_spread
+    from hwnas.predictors import load_predictor
+    from hwnas.target import Target
+
+    space = get_space("darts", "small")
+    pred = load_predictor("latency_tables/darts-small.cpu-ort.learned.json", space=space)
+    table = pred.option_latency()
+    assert not table.exact
+    idx = space.index_matrix(space.sample(1000, seed=7))
+    predicted = pred.predict(space.sample(1000, seed=7))
+    assert np.mean(np.abs(table.total(idx) / predicted - 1)) < 0.08
+    assert abs(np.median(table.total(idx)) / np.median(predicted) - 1) < 0.02
+    quantile, least, where = latency_spread(space, Target("learned", pred))
+    assert where.startswith("among") and least < quantile(0.01)
+    assert quantile(0.5) == pytest.approx(np.median(predicted), rel=0.03)
+

@@ -141,3 +141,14 @@ def test_wiring_counts_are_each_stages_graph_and_the_merges_the_export_holds(tmp
         sum(len(sinks(g)) for g in arch.graphs if len(sinks(g)) > 1)
     assert ops["Unsqueeze"] == stacked
     assert ops["ReduceSum"] == sum(counts[f"{d.name}.merges"][0] for d in space.decisions())
+
+
+def test_a_predictor_linear_in_the_options_gives_its_exact_table() -> None:
+    from hwnas.predictors import load_predictor
+
+    space = get_space("randwire", "small")
+    pred = load_predictor("latency_tables/randwire-small.cpu-ort.learned.json", space=space)
+    table = pred.option_latency()
+    assert table.exact
+    archs = space.sample(200, seed=3)
+    assert np.allclose(table.total(space.index_matrix(archs)), pred.predict(archs), rtol=1e-9)

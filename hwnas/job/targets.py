@@ -278,11 +278,13 @@ def model_only_target(space: SearchSpace, lut: str | None, predictor: str | None
 
 def latency_spread(space: SearchSpace, t: Target, n: int = 2000) -> tuple[Any, float, str]:
     """(q -> the q-quantile of predicted latency over the space, the least predicted latency,
-    where that least was looked for). Exact per-option figures where the space is additive;
-    else the predictions of ``n`` sampled networks and the space's references."""
+    where that least was looked for). Exact per-option figures where the space is additive
+    and the model linear in its options; else the predictions of ``n`` sampled networks and
+    the space's references."""
     if space.additive:
         table = t.option_latency()
-        return (lambda q: table.quantile(space, q)), table.smallest(), "in the space"
+        if table.exact:
+            return (lambda q: table.quantile(space, q)), table.smallest(), "in the space"
     sampled = t.predict(space.sample(n, seed=0))
     least = min(float(sampled.min()), *(t.predict_one(a) for a in space.references().values()))
     return (lambda q: float(np.quantile(sampled, q))), least, f"among {n} sampled networks and the references"

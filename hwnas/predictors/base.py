@@ -54,6 +54,10 @@ def holdout_error(predictor: Any) -> float:
 
 SCREEN_CHANCE = 0.2
 """The ``auto`` screen margin evaluates candidates with at least this chance of meeting the budget."""
+LINEARITY_CHECK = 64
+"""Sampled networks on which a first-order option table must reproduce the predictions."""
+LINEAR_FIT_SAMPLES = 4000
+"""At least this many sampled networks for the linear fit of a predictor that is not linear."""
 
 
 def screen_margin(value: Any, predictor: Any, budget_ms: float | None = None) -> float:
@@ -156,10 +160,14 @@ class Predictor(ABC):
         """The prediction as fixed + per-decision option contributions (ms).
 
         Measured from the predictor itself: the prediction at a base architecture (every
-        decision's first option) and the change when one decision takes each other
-        option. Exact for predictors linear in the one-hot encoding (flops, lutsum, and
-        learned with a linear target and no pairwise features); a first-order expansion
-        otherwise. The expected-latency loss uses it: E[lat] = fixed + sum p * option.
+        decision's first option) and the change when one decision takes each other option.
+        That is exact for a predictor linear in the one-hot encoding (flops, lutsum, learned
+        on counts with a linear target), which is checked on sampled networks. Where it does
+        not reproduce them (a log target, pairwise features, dead cells, shared work), the
+        table is instead the least-squares linear fit to the predictions on sampled networks,
+        marked not ``exact``: a first-order expansion around one corner of the space (every
+        edge ``none``, say) can be far off everywhere else. The expected-latency loss uses
+        it: E[lat] = fixed + sum p * option.
         """
         self._require_fitted()
         if not self.space.additive:
@@ -174,7 +182,22 @@ class Predictor(ABC):
             idx = np.repeat(base, k, axis=0)
             idx[:, i] = np.arange(k)
             options.append(self._predict(idx) - p0)
-        return OptionTable(p0, options)
+        table = OptionTable(p0, options)
+        check = self.space.index_matrix(self.space.sample(LINEARITY_CHECK, seed=0))
+        if np.allclose(table.total(check), self._predict(check), rtol=1e-6, atol=1e-9):
+            return table
+        return self._least_squares_options(sizes)
+
+    def _least_squares_options(self, sizes: list[int]) -> "OptionTable":
+        """The one-hot linear model closest to the predictions on sampled networks."""
+        n = max(LINEAR_FIT_SAMPLES, 8 * sum(sizes))
+        idx = self.space.index_matrix(self.space.sample(n, seed=0))
+        onehot = np.zeros((n, sum(sizes)))
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        onehot[np.arange(n)[:, None], offsets + idx] = 1.0
+        y = self._predict(idx)
+        coef, *_ = np.linalg.lstsq(np.hstack([np.ones((n, 1)), onehot]), y, rcond=None)
+        return OptionTable(float(coef[0]), [coef[1 + o:1 + o + k] for o, k in zip(offsets, sizes)], exact=False)
 
     # -- shared ---------------------------------------------------------------------
     def _indices(self, archs: ArchBatch | Sequence[str]) -> np.ndarray:

@@ -17,11 +17,15 @@ from hwnas.spaces.base import SearchSpace
 
 
 class OptionTable:
-    """Per-(decision, option) totals of one quantity, plus the fixed layers' total."""
+    """Per-(decision, option) totals of one quantity, plus the fixed layers' total. ``exact``
+    is False where the table is a linear approximation of a quantity that is not additive
+    (a predictor's, see :meth:`Predictor.option_latency`): its totals are then estimates,
+    and quantiles and least values are better taken from the quantity itself."""
 
-    def __init__(self, fixed: float, options: list[np.ndarray]) -> None:
+    def __init__(self, fixed: float, options: list[np.ndarray], exact: bool = True) -> None:
         self.fixed = float(fixed)
         self.options = [np.asarray(o, dtype=np.float64) for o in options]
+        self.exact = exact
 
     @classmethod
     def of(cls, space: SearchSpace, value: Any) -> "OptionTable":
@@ -54,7 +58,7 @@ class OptionTable:
         return float(self.fixed + sum(float(o.min()) for o in self.options))
 
     def scaled(self, factor: float) -> "OptionTable":
-        return OptionTable(self.fixed * factor, [o * factor for o in self.options])
+        return OptionTable(self.fixed * factor, [o * factor for o in self.options], self.exact)
 
     def quantile(self, space: SearchSpace, q: float, n: int = 5000, seed: int = 0) -> float:
         """The q-quantile of the total over ``n`` uniformly sampled architectures."""

@@ -75,14 +75,17 @@ def derive_under_budget(probs: Sequence[Sequence[float]], latency: OptionTable, 
 
 
 def derive_by_enumeration(probs: Sequence[Sequence[float]], latency: OptionTable, budget_ms: float,
-                          fill: float = 0.9, accept: Callable[[list[int]], bool] | None = None) -> list[int] | None:
+                          fill: float = 0.9, accept: Callable[[list[int]], bool] | None = None,
+                          predict: Callable[[np.ndarray], np.ndarray] | None = None) -> list[int] | None:
     """Like :func:`derive_under_budget`, exactly, over every architecture; only those
-    ``accept`` takes (e.g. connected cells) count. None when none is accepted under the budget."""
+    ``accept`` takes (e.g. connected cells) count. ``predict`` (an index matrix's latencies)
+    stands for the table's totals where the table only approximates the latency model
+    (``OptionTable.exact`` False). None when none is accepted under the budget."""
     idx = np.array(list(itertools.product(*(range(len(p)) for p in probs))), dtype=np.int64)
     logp = np.zeros(len(idx))
     for d, p in enumerate(probs):
         logp += np.log(np.clip(np.asarray(p, dtype=np.float64), 1e-12, None))[idx[:, d]]
-    total = latency.total(idx)
+    total = latency.total(idx) if predict is None else np.asarray(predict(idx), dtype=np.float64)
     under = total <= budget_ms
     for pool in (under & (total >= fill * budget_ms), under):
         for i in np.flatnonzero(pool)[np.argsort(-logp[pool], kind="stable")]:
@@ -92,10 +95,12 @@ def derive_by_enumeration(probs: Sequence[Sequence[float]], latency: OptionTable
 
 
 def derive(probs: Sequence[Sequence[float]], latency: OptionTable, budget_ms: float, fill: float = 0.9,
-           accept: Callable[[list[int]], bool] | None = None) -> list[int] | None:
-    """The most likely architecture that fills the budget: by enumeration for small spaces,
-    else by dynamic programming (whose answer must still pass ``accept``)."""
+           accept: Callable[[list[int]], bool] | None = None,
+           predict: Callable[[np.ndarray], np.ndarray] | None = None) -> list[int] | None:
+    """The most likely architecture that fills the budget: by enumeration for small spaces
+    (on ``predict``'s latencies where given), else by dynamic programming on the table (whose
+    answer must still pass ``accept``)."""
     if int(np.prod([len(p) for p in probs], dtype=object)) <= ENUMERABLE:
-        return derive_by_enumeration(probs, latency, budget_ms, fill, accept)
+        return derive_by_enumeration(probs, latency, budget_ms, fill, accept, predict)
     out = derive_under_budget(probs, latency, budget_ms, fill)
     return out if out is None or accept is None or accept(out) else None

@@ -263,7 +263,8 @@ class DifferentiableSearch:
         fallback = self.derive()
         for _ in range(6):
             idx = derive(probs, self.options[0], budget, fill=fill,
-                         accept=lambda i: self.space.connected(self.space.from_indices(i)))
+                         accept=lambda i: self.space.connected(self.space.from_indices(i)),
+                         predict=None if self.options[0].exact else self.targets[0].predict)
             if idx is None:
                 break
             arch = fallback = self.space.from_indices(idx)
