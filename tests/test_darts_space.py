@@ -11,7 +11,7 @@ from hwnas.errors import ArchError
 from hwnas.layers import LayerSpec
 from hwnas.ops import count_layer
 from hwnas.spaces import get_space
-from hwnas.spaces.darts import GENOTYPES
+from hwnas.spaces.darts_genotypes import GENOTYPES
 
 # What the published DARTS code (quark0/darts, cnn/model.py NetworkCIFAR(36, 10, 20, auxiliary=True))
 # counts: utils.count_parameters_in_MB leaves the auxiliary head out ("param size = 3.349342MB"
