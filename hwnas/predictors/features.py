@@ -66,8 +66,7 @@ class Features:
       :meth:`SearchSpace.counted_as`, together); total MACs, parameters, activation and
       weight bytes; what the wiring costs beyond the layers (work a runtime computes once for
       several edges, the glue of merges: :meth:`SearchSpace.wiring_counts`); LUT-sum with a
-      table. Few numbers: right for noisy
-      devices.
+      table. Few numbers: right for noisy devices.
     - ``onehot``: + which option each decision takes, and each decision's table latency.
     - ``pairs``: + pairwise decision interactions (which option sits beside which), for
       spaces with small encodings (NAS-Bench-201).
