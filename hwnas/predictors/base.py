@@ -192,12 +192,9 @@ class Predictor(ABC):
         """The one-hot linear model closest to the predictions on sampled networks."""
         n = max(LINEAR_FIT_SAMPLES, 8 * sum(sizes))
         idx = self.space.index_matrix(self.space.sample(n, seed=0))
-        onehot = np.zeros((n, sum(sizes)))
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        onehot[np.arange(n)[:, None], offsets + idx] = 1.0
-        y = self._predict(idx)
-        coef, *_ = np.linalg.lstsq(np.hstack([np.ones((n, 1)), onehot]), y, rcond=None)
-        return OptionTable(float(coef[0]), [coef[1 + o:1 + o + k] for o, k in zip(offsets, sizes)], exact=False)
+        onehot = self.space.encode_indices(idx).astype(np.float64)
+        coef, *_ = np.linalg.lstsq(np.hstack([np.ones((n, 1)), onehot]), self._predict(idx), rcond=None)
+        return OptionTable(float(coef[0]), np.split(coef[1:], np.cumsum(sizes)[:-1]), exact=False)
 
     # -- shared ---------------------------------------------------------------------
     def _indices(self, archs: ArchBatch | Sequence[str]) -> np.ndarray:

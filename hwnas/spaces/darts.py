@@ -235,9 +235,9 @@ class DartsSpace(SearchSpace):
         states, codes = self.nodes + 2, len(self.ops) * (self.nodes + 2)
         out: dict[str, np.ndarray] = {}
         for c, cell in enumerate(CELLS):
-            relu = np.stack([self._relu_state[i][idx[:, i]] for i in range(c * per_cell, (c + 1) * per_cell)], 1)
-            weightless = np.stack([self._weightless_code[i][idx[:, i]]
-                                   for i in range(c * per_cell, (c + 1) * per_cell)], 1)
+            edges = range(c * per_cell, (c + 1) * per_cell)
+            relu = np.stack([self._relu_state[i][idx[:, i]] for i in edges], 1)
+            weightless = np.stack([self._weightless_code[i][idx[:, i]] for i in edges], 1)
             share = 1.0 if weights is None else weights[:, c * per_cell]
             out[f"{cell}.shared_relu"] = share * ((relu >= 0).sum(1) - _distinct(relu, states))
             out[f"{cell}.shared_weightless"] = share * ((weightless >= 0).sum(1) - _distinct(weightless, codes))
