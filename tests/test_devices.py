@@ -80,6 +80,7 @@ def test_wrong_file_kind_and_missing_file(tmp_path: Path) -> None:
     ("cpu-ort:threads=0", "threads must be >= 1"),
     ("cpu-ort:speed=9", "unknown option(s) speed"),
     ("cpu-ort:retries=-1", "retries >= 0"),
+    ("cpu-ort:spread=0", "spread must be >= 1"),
     ("devices/nope.toml", "does not exist"),
 ])
 def test_bad_device_specs(spec: str, fragment: str) -> None:

@@ -86,3 +86,60 @@ def test_warmup_runs_by_count_and_time() -> None:
 def test_protocol_rejects_bad_values() -> None:
     with pytest.raises(ValueError):
         MeasureProtocol(runs=0)
+
+
+class Contended:
+    """A model and the reference on a machine whose neighbour comes and goes between
+    attempts, slowing the model (2.0 -> 2.6 ms) more than the reference (0.5 -> 0.6 ms)."""
+
+    QUIET, LOUD = {"model": 2.0, "reference": 0.5}, {"model": 2.6, "reference": 0.6}
+
+    def __init__(self, machine: dict, role: str) -> None:
+        self.machine, self.role = machine, role
+
+    def time_once(self) -> float:
+        m = self.machine
+        attempt = max(m["calls"], 0) // m["per_attempt"]
+        m["calls"] += 1
+        return m["states"][min(attempt, len(m["states"]) - 1)][self.role]
+
+
+def _contended(states: list[dict]) -> tuple[Contended, Contended]:
+    machine = {"calls": -1, "per_attempt": 20, "states": states}  # -1: the cold first run
+    return Contended(machine, "model"), Contended(machine, "reference")
+
+
+def test_spread_reports_the_quietest_third_of_the_attempts() -> None:
+    q, loud = Contended.QUIET, Contended.LOUD
+    states = [loud, q, loud, loud, q, loud, q, loud, loud]
+    proto = MeasureProtocol(warmup_runs=0, warmup_s=0, runs=10, rounds=2, spread=9)
+    model, ref = _contended(states)
+    m = measure(model, proto, reference=ref, reference_ms=0.4)
+    assert m.latency_ms == pytest.approx(4.0 * 0.4)  # the quiet ratio, 2.0 / 0.5
+    assert m.attempts == 9 and m.spread_cv == pytest.approx(0.0) and not m.noisy
+    assert m.state_range == pytest.approx(0.6 / 0.5)
+    assert m.to_dict()["spread_cv"] == pytest.approx(0.0)
+
+    model, ref = _contended(states)  # one attempt takes the state it finds: here the loud one
+    one = measure(model, MeasureProtocol(warmup_runs=0, warmup_s=0, runs=10, rounds=2), reference=ref,
+                  reference_ms=0.4)
+    assert one.latency_ms == pytest.approx(2.6 / 0.6 * 0.4) and one.spread_cv is None
+
+
+def test_spread_without_a_reference_keeps_the_fastest_third() -> None:
+    q, loud = Contended.QUIET, Contended.LOUD
+    machine_model, _ = _contended([loud, loud, q, loud, loud, loud])
+    machine_model.machine["per_attempt"] = 10
+    m = measure(machine_model, MeasureProtocol(warmup_runs=0, warmup_s=0, runs=10, rounds=2, spread=6,
+                                               compensate=False))
+    # the quietest third of 6 is 2 attempts (2.0 and 2.6 ms); the lower median is the quiet one
+    assert not m.compensated and m.latency_ms == pytest.approx(2.0) and m.attempts == 6
+    assert m.spread_cv == pytest.approx((2.6 - 2.0) / math.sqrt(2) / 2.3)
+
+
+def test_protocol_records_spread_only_when_used() -> None:
+    assert "spread" not in MeasureProtocol().to_dict()  # headers written before it still match
+    assert MeasureProtocol(spread=9).to_dict()["spread"] == 9
+    assert MeasureProtocol(**MeasureProtocol(spread=9).to_dict()) == MeasureProtocol(spread=9)
+    with pytest.raises(ValueError, match="spread"):
+        MeasureProtocol(spread=0)

@@ -176,15 +176,15 @@ class RemoteDevice(Device):
         return self.reference_ms
 
     def time(self, runner: Any, protocol: MeasureProtocol, reference: Any) -> Measurement:
-        """The protocol runs on the agent, next to the model."""
+        """The protocol runs on the agent, next to the model (the timeout is per attempt)."""
         fields: dict[str, Any] = {"model": runner.handle, "protocol": protocol.to_dict()}
         if reference is not None:
             fields.update(reference=reference.handle, reference_ms=self.reference_ms)
-        reply, _ = self.client.request("benchmark", timeout=self.bench_timeout_s, **fields)
+        reply, _ = self.client.request("benchmark", timeout=self.bench_timeout_s * protocol.spread, **fields)
         d = reply["measurement"]
         return Measurement(float(d["latency_ms"]), TimingStats.from_dict(d["stats"]), bool(d["compensated"]),
                            d.get("ratio"), d.get("ratio_cv"), d.get("reference_ms"), d.get("reference_raw_ms"),
-                           bool(d.get("noisy")), int(d.get("attempts", 1)))
+                           bool(d.get("noisy")), int(d.get("attempts", 1)), d.get("spread_cv"), d.get("state_range"))
 
     def run(self, handle: str, inputs: list) -> list:
         from hwnas.agent.wire import pack_arrays, unpack_arrays

@@ -21,7 +21,8 @@ from hwnas.files import interpreting, read_toml, require
 from hwnas.measure.protocol import MeasureProtocol
 
 LOCAL_OPTIONS = ("threads", "pin", "index")
-PROTOCOL_OPTIONS = {"runs": "runs", "warmup": "warmup_runs", "rounds": "rounds", "retries": "retries"}
+PROTOCOL_OPTIONS = {"runs": "runs", "warmup": "warmup_runs", "rounds": "rounds", "retries": "retries",
+                    "spread": "spread"}
 REMOTE_OPTIONS = ("runtime", "threads", "token", "baud", "timeout")
 PROFILE_ONLY = ("backend", "name", "description", "agent", "url", "urls")
 

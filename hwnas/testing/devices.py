@@ -4,13 +4,14 @@ machine, in its own process).
 
 A measurement of a small network: positive, from at least the protocol's runs, ordered
 percentiles, a first-run figure, drift-compensated through the reference network, with
-the full provenance (device fingerprint, runtime and version, threads, protocol); the
-device's export format is one it measures from a file; the spec parses to itself.
+the full provenance (device fingerprint, runtime and version, threads, protocol); spread
+over attempts, one of them reported (on the agent for a remote device); the device's export format is one it measures from a file; the spec parses to itself.
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -74,6 +75,18 @@ class DeviceConformance(Suite):
             # a reference calibration passed in is the one the figure is reported through
             again = device.measure(arch.build(), space.input_shape(), reference_ms=2 * m.reference_ms)
             assert again.reference_ms == pytest.approx(2 * m.reference_ms)
+        finally:
+            device.close()
+
+    def test_spreads_over_attempts(self, spec: str, request: Any) -> None:
+        device = self.open(spec, request)
+        try:
+            space, arch = tiny()
+            m = device.measure(arch.build(), space.input_shape(), replace(device.protocol, spread=3))
+            assert m.attempts == 3 and m.latency_ms > 0 and m.stats.n >= 10
+            assert m.spread_cv is not None and m.spread_cv >= 0 and m.state_range is not None
+            assert m.state_range >= 1.0
+            assert m.provenance["protocol"]["spread"] == 3
         finally:
             device.close()
 
