@@ -138,3 +138,12 @@ def test_shipped_profiles_load() -> None:
         if "cuda" in profile.name and not torch.cuda.is_available():
             continue
         assert get_device(str(profile)).fingerprint()["runtime"]
+
+
+@pytest.mark.parametrize("spec,attempts", [("cpu-ort", 9), ("cpu-ort:spread=1", 1), ("cpu-ort:spread=5", 5)])
+def test_verification_spreads_unless_the_spec_says_otherwise(spec: str, attempts: int) -> None:
+    from hwnas.job.verify import VERIFY_SPREAD, verification_protocol
+
+    device = get_device(spec)
+    assert device.protocol.attempts == (1 if attempts == VERIFY_SPREAD else attempts)  # tables: one unless said
+    assert verification_protocol(device).attempts == attempts

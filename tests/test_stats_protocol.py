@@ -139,6 +139,7 @@ def test_spread_without_a_reference_keeps_the_fastest_third() -> None:
 
 def test_protocol_records_spread_only_when_used() -> None:
     assert "spread" not in MeasureProtocol().to_dict()  # headers written before it still match
+    assert MeasureProtocol(spread=1).to_dict() == MeasureProtocol().to_dict()  # one attempt either way
     assert MeasureProtocol(spread=9).to_dict()["spread"] == 9
     assert MeasureProtocol(**MeasureProtocol(spread=9).to_dict()) == MeasureProtocol(spread=9)
     with pytest.raises(ValueError, match="spread"):

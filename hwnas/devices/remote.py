@@ -180,7 +180,7 @@ class RemoteDevice(Device):
         fields: dict[str, Any] = {"model": runner.handle, "protocol": protocol.to_dict()}
         if reference is not None:
             fields.update(reference=reference.handle, reference_ms=self.reference_ms)
-        reply, _ = self.client.request("benchmark", timeout=self.bench_timeout_s * protocol.spread, **fields)
+        reply, _ = self.client.request("benchmark", timeout=self.bench_timeout_s * protocol.attempts, **fields)
         d = reply["measurement"]
         return Measurement(float(d["latency_ms"]), TimingStats.from_dict(d["stats"]), bool(d["compensated"]),
                            d.get("ratio"), d.get("ratio_cv"), d.get("reference_ms"), d.get("reference_raw_ms"),

@@ -33,9 +33,9 @@ network moved over 8-14 % (p10 to p90) with the machine's state, that of 9 over 
 
 
 def verification_protocol(device: Any) -> MeasureProtocol:
-    """The device's protocol, spread over ``VERIFY_SPREAD`` attempts unless it already is."""
+    """The device's protocol, spread over ``VERIFY_SPREAD`` attempts unless its spec says how many."""
     protocol: MeasureProtocol = device.protocol
-    return protocol if protocol.spread > 1 else replace(protocol, spread=VERIFY_SPREAD)
+    return protocol if protocol.spread is not None else replace(protocol, spread=VERIFY_SPREAD)
 
 
 def exported_file(run_dir: Path, device: Any) -> str:

@@ -58,20 +58,26 @@ class MeasureProtocol:
     compensate: bool = True
     max_warmup_s: float = 10.0
     #: attempts spread over the machine's contention states, reported from the quietest third
-    #: (module docstring); 1 takes one attempt (re-measured only when noisy)
-    spread: int = 1
+    #: (module docstring); 1 takes one attempt (re-measured only when noisy); None: not said,
+    #: which is 1 here and lets a verification choose its own
+    spread: int | None = None
 
     def __post_init__(self) -> None:
-        if self.runs < 1 or self.rounds < 1 or self.warmup_runs < 0 or self.retries < 0 or self.spread < 1:
+        if self.runs < 1 or self.rounds < 1 or self.warmup_runs < 0 or self.retries < 0 or self.attempts < 1:
             raise ValueError("runs, rounds and spread must be >= 1, warmup_runs and retries >= 0")
 
     def to_dict(self) -> dict[str, Any]:
-        """The protocol as recorded; ``spread`` only when used, so that the headers written
+        """The protocol as recorded; ``spread`` only when above 1, so that the headers written
         before it existed still name the same protocol."""
         d = asdict(self)
-        if self.spread == 1:
+        if self.attempts == 1:
             del d["spread"]
         return d
+
+    @property
+    def attempts(self) -> int:
+        """How many attempts a measurement spreads over."""
+        return 1 if self.spread is None else self.spread
 
 
 @dataclass
@@ -173,7 +179,7 @@ def measure(model: Runner, protocol: MeasureProtocol = MeasureProtocol(), *, ref
     warm_up(model, protocol)
     if use_ref:
         warm_up(reference, protocol)  # type: ignore[arg-type]
-    if protocol.spread > 1:
+    if protocol.attempts > 1:
         return _spread(model, protocol, reference if use_ref else None, reference_ms, first, provenance)
     best: Measurement | None = None
     for attempt in range(1, protocol.retries + 2):
@@ -201,7 +207,7 @@ def _state(m: Measurement) -> float:
 def _spread(model: Runner, protocol: MeasureProtocol, reference: Runner | None, reference_ms: float | None,
             first_run_ms: float, provenance: dict[str, Any] | None) -> Measurement:
     attempts: list[Measurement] = []
-    for i in range(protocol.spread):
+    for i in range(protocol.attempts):
         if i:
             warm_up(model, protocol)
             if reference is not None:
