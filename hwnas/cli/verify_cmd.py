@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--correction-networks", type=int, default=20, metavar="N",
                    help="on a device no shipped table matches: measure N networks there first and correct the "
                         "table's LUT-sum on them (default 20; 0: plain LUT-sum), as 'hwnas search' does")
+    p.add_argument("--spot-check", type=int, default=8, metavar="N",
+                   help="on a device a shipped table matches: scale the shipped predictor by N networks of its "
+                        "measured set measured here, as 'hwnas search' does (default 8; 0: no check)")
     p.add_argument("--quiet", action="store_true")
     answers_json(p, cmd_verify)
 
@@ -32,8 +35,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from hwnas.job.targets import resolve_target
     from hwnas.job.verify import verify_target
 
-    if args.correction_networks < 0:
-        raise HwnasError(f"--correction-networks is a count of networks >= 0, not {args.correction_networks}")
+    for flag, value in (("--correction-networks", args.correction_networks), ("--spot-check", args.spot_check)):
+        if value < 0:
+            raise HwnasError(f"{flag} is a count of networks >= 0, not {value}")
     run = Path(args.run_dir)
     space, arch, result, _ = load_run(run)
     budget = args.budget_ms
@@ -44,7 +48,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         budget = budgets[0]
     target = replace(resolve_target(space, parse_device_spec(args.device), run, lut=args.lut,
                                     predictor=args.predictor, progress=not args.quiet,
-                                    correction_networks=args.correction_networks), budget_ms=budget)
+                                    correction_networks=args.correction_networks, spot_check=args.spot_check),
+                     budget_ms=budget)
     out = verify_target(run, str(arch), target)
     if args.json:
         emit_json(out)

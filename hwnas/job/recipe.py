@@ -116,6 +116,7 @@ class SearchRecipe:
     finalists: int = 0
     min_chance: float = 0.2
     correction_networks: int = 20
+    spot_check: int = 8
     nproc: int = 1
     controller_steps: int = 30
     #: cheaper candidate evaluation: early stopping, schedules, weight inheritance
@@ -284,6 +285,7 @@ RANGES: dict[str, tuple[str, Any]] = {
     "budget_quantile": ("(0, 1)", lambda v: 0 < v < 1),
     "min_chance": ("[0, 1)", lambda v: 0 <= v < 1),
     "correction_networks": ("[0, inf)", lambda v: v >= 0),
+    "spot_check": ("[0, inf)", lambda v: v >= 0),
     "nproc": ("[1, inf)", lambda v: v >= 1),
     "controller_steps": ("[1, inf)", lambda v: v >= 1),
     "early_stop": ("(0, 1)", lambda v: 0 < v < 1),

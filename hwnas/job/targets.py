@@ -166,9 +166,14 @@ def _data_reference_ms(predictor: Any) -> float | None:
 
 
 def resolve_target(space: SearchSpace, spec: DeviceSpec, run_dir: Path, *, lut: str | None = None,
-                   predictor: str | None = None, progress: bool = True, correction_networks: int = 20) -> Target:
-    """The device's target (no budget yet): its table and latency model, found or built."""
+                   predictor: str | None = None, progress: bool = True, correction_networks: int = 20,
+                   spot_check: int = 8) -> Target:
+    """The device's target (no budget yet): its table and latency model, found or built; a
+    shipped predictor is checked on ``spot_check`` networks measured here first
+    (:mod:`hwnas.job.spot_check`)."""
     from hwnas.devices.pool import Lender
+    from hwnas.job import spot_check as spot
+    from hwnas.job.verify import CorrectedPredictor
     from hwnas.lut.build import build_table
     from hwnas.lut.table import LatencyTable
     from hwnas.predictors import LutSumPredictor, load_predictor
@@ -178,11 +183,11 @@ def resolve_target(space: SearchSpace, spec: DeviceSpec, run_dir: Path, *, lut: 
     devices = spec.open_all()  # a pool file's agents share a table build and the correction set
     device, pool = devices[0], devices if len(devices) > 1 else devices[0]
     fp = device.fingerprint()
+    found = None if lut is not None else find_shipped_table(space, fp)
     if lut is not None:
         table = LatencyTable.load(lut, space=space, device=device)  # refuses another device, naming the difference
         table_path: Path = Path(lut)
     else:
-        found = find_shipped_table(space, fp)
         kept = kept_tables()
         if found is not None:
             table_path = found
@@ -200,6 +205,7 @@ def resolve_target(space: SearchSpace, spec: DeviceSpec, run_dir: Path, *, lut: 
                          + (f" (kept in {copy} for the next run)" if copy else ""))
         table = LatencyTable.load(table_path, space=space, device=device)
     reference_ms = table.header["reference"]["calibrated_ms"]
+    shipped = predictor is None and lut is None and found is not None
     if predictor is None and lut is None:
         sibling = table_path.with_name(table_path.name.replace(".lut.json", ".learned.json"))
         if sibling.is_file():
@@ -208,6 +214,12 @@ def resolve_target(space: SearchSpace, spec: DeviceSpec, run_dir: Path, *, lut: 
         model: Any = load_predictor(predictor, space=space)
         model.check_device(fp)
         reference_ms = _data_reference_ms(model) or reference_ms
+        data = spot.data_file(model, table_path) if shipped and spot_check > 0 else None
+        if data is not None:
+            check = spot.spot_check(space, device, data, table.header["protocol"], reference_ms, spot_check, progress)
+            notes.append(spot.note(check))
+            if spot.applies(check):
+                model = CorrectedPredictor(model, check["rows"], scale=check["factor"])
     elif own_table is not None and correction_networks > 0:
         model = corrected_lutsum(space, pool, table, own_table, correction_networks, progress)
         c = model.meta["correction"]
@@ -297,7 +309,7 @@ def build_targets(recipe: SearchRecipe, space: SearchSpace, run: Path, progress:
         run.mkdir(parents=True, exist_ok=True)
         found = [resolve_target(space, parse_device_spec(d), run, lut=recipe.for_device("lut", i),
                                 predictor=recipe.for_device("predictor", i), progress=progress,
-                                correction_networks=recipe.correction_networks)
+                                correction_networks=recipe.correction_networks, spot_check=recipe.spot_check)
                  for i, d in enumerate(recipe.device)]
     else:
         found = [model_only_target(space, recipe.for_device("lut", 0), recipe.for_device("predictor", 0))]

@@ -147,17 +147,30 @@ class CorrectedPredictor:
     The correction is the geometric mean of measured / predicted over those networks (the
     predictor's error near the networks the search returns is mostly a common scale: a
     different reference calibration, the exported graph's fusions); it refits on every
-    new measurement. ``option_latency`` scales the same way, so the differentiable loss
-    uses the corrected figures too.
+    new measurement. A ``scale`` given is used instead (a spot check's median). ``option_latency``
+    scales the same way, so the differentiable loss uses the corrected figures too.
     """
 
-    def __init__(self, base: Any, rows: list[tuple[str, float, float]]) -> None:
+    def __init__(self, base: Any, rows: list[tuple[str, float, float]], scale: float | None = None) -> None:
         self.base, self.space = base, base.space
-        self.scale = float(np.exp(np.mean([np.log(m / p) for _, p, m in rows]))) if rows else 1.0
+        if scale is None:
+            scale = float(np.exp(np.mean([np.log(m / p) for _, p, m in rows]))) if rows else 1.0
+        self.scale = scale
         self.meta = base.meta
 
     def predict(self, archs: Any) -> np.ndarray:
         return self.base.predict(archs) * self.scale
+
+    def predict_std(self, archs: Any) -> np.ndarray:
+        return np.asarray(self.base.predict_std(archs)) * self.scale
+
+    @property
+    def std_calibrated(self) -> bool:
+        return bool(getattr(self.base, "std_calibrated", False))
+
+    @property
+    def kind(self) -> str:
+        return str(getattr(self.base, "kind", type(self.base).__name__))
 
     def option_latency(self) -> Any:
         return self.base.option_latency().scaled(self.scale)
