@@ -2,10 +2,11 @@
 
 A shipped table and predictor are used on any device whose fingerprint matches theirs, but
 a fingerprint names a kind of machine, not its state: behind one ``AMD EPYC`` with 2 vCPUs
-and the same runtime, two VMs on different days ran the shipped ``randwire`` networks at
-0.77 times their shipped figures and a DARTS network at 0.91 (30 networks: CV 1.6 % of the
-ratio, ranks kept at τ 0.91), because their neighbours loaded the caches the reference
-network needs differently. Ranks survive, absolute figures do not, and a budget in
+and the same runtime, the second of two VMs ran 30 of the shipped ``randwire`` networks at
+0.77 times their shipped figures (CV 1.6 % of the ratio, ranks kept at τ 0.91), 8 spaced
+over the set's range at 0.76 to 0.92 (median 0.81), and the DARTS ones at 0.92: the
+reference network and these networks do not slow alike from one machine's state to the
+other's. Ranks survive, absolute figures do not, and a budget in
 milliseconds is absolute. So before a search trusts a shipped predictor it measures a few
 networks of the predictor's own measured set (``spot_check``, default 8, spaced over its
 latency range) with the set's protocol, spread over 3 attempts, through the set's
