@@ -95,3 +95,35 @@ def test_a_set_of_this_machine_comes_out_near_one_and_the_data_is_found(measured
     assert spot.data_file(Fitted(), table) is None
     (tmp_path / "x.measured.csv").write_text(path.read_text())
     assert spot.data_file(Fitted(), table) == tmp_path / "x.measured.csv"  # the set beside the table
+
+
+def test_a_search_target_on_a_shipped_table_is_spot_checked(measured: tuple, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """``resolve_target`` on a folder of shipped files (a table, its predictor and its measured
+    set, as if measured on a machine twice as slow): the predictor comes back scaled, and
+    the target's notes say so; ``spot_check=0`` trusts the files."""
+    from hwnas.devices import parse_device_spec
+    from hwnas.job import targets
+    from hwnas.lut.build import build_table
+
+    space, device, path, _ = measured
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    table_path = shipped / "mbv2-small.cpu-ort.lut.json"
+    build_table(space, device, table_path, progress=False)
+    slower = _scaled_copy(path, 2.0, shipped / "mbv2-small.cpu-ort.measured.csv")
+    rows = list(csv.DictReader(open(slower)))
+    fitted = LutSumPredictor(space, LatencyTable.load(table_path, space=space))
+    fitted.fit([r["arch"] for r in rows], [float(r["latency_ms"]) for r in rows], device=device.fingerprint())
+    fitted.save(shipped / "mbv2-small.cpu-ort.learned.json")
+    monkeypatch.setattr(targets, "SHIPPED", shipped)
+
+    checked = targets.resolve_target(space, parse_device_spec(FAST), tmp_path / "run", progress=False, spot_check=3)
+    assert isinstance(checked.model, CorrectedPredictor) and 0.5 / 1.3 < checked.model.scale < 0.5 * 1.3
+    assert any(n.startswith("spot check: 3 networks of mbv2-small.cpu-ort.measured.csv") for n in checked.notes)
+    archs = space.sample(4, seed=9)
+    assert np.allclose(checked.predict(archs), checked.model.scale * fitted.predict(archs))
+
+    trusted = targets.resolve_target(space, parse_device_spec(FAST), tmp_path / "run", progress=False, spot_check=0)
+    assert not isinstance(trusted.model, CorrectedPredictor) and not any("spot" in n for n in trusted.notes)
+    assert np.allclose(trusted.predict(archs), fitted.predict(archs))
