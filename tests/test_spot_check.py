@@ -48,12 +48,13 @@ def _scaled_copy(path: Path, factor: float, to: Path) -> Path:
 
 def test_a_set_measured_on_a_slower_machine_is_scaled_down(measured: tuple, tmp_path: Path) -> None:
     space, device, path, reference_ms = measured
-    slower = _scaled_copy(path, 2.0, tmp_path / "slower.csv")
+    slower = _scaled_copy(path, 4.0, tmp_path / "slower.csv")
     header = json.loads(meta_path(path).read_text())["header"]
     check = spot.spot_check(space, device, slower, header["protocol"], reference_ms, n=4, progress=False)
     assert check["n"] == 4 and len(check["rows"]) == 4 and check["kept"] is None
-    # the same networks on the same machine, so now / then is 1/2 but for measurement noise
-    assert 0.5 / 1.3 < check["factor"] < 0.5 * 1.3 and spot.applies(check)
+    # the same networks on the same machine, so now / then is 1/4 but for measurement noise, which
+    # on a loaded 2-core machine (parallel tests) moves these tiny networks by a third or more
+    assert 0.25 / 2 < check["factor"] < 0.25 * 2 and spot.applies(check)
     assert check["factor"] == pytest.approx(float(np.median([now / was for _, was, now in check["rows"]])))
     thens = sorted(was for _, was, _ in check["rows"])
     all_then = sorted(float(r["latency_ms"]) for r in csv.DictReader(open(slower)))
@@ -83,7 +84,7 @@ def test_a_set_of_this_machine_comes_out_near_one_and_the_data_is_found(measured
     space, device, path, reference_ms = measured
     header = json.loads(meta_path(path).read_text())["header"]
     check = spot.spot_check(space, device, path, header["protocol"], reference_ms, n=3, progress=False)
-    assert 0.7 < check["factor"] < 1.3  # itself, give or take this machine's noise
+    assert 0.5 < check["factor"] < 2.0  # itself, give or take this machine's noise: nothing like 1/4
     assert spot.note(check).startswith("spot check: 3 networks of set.csv")
 
     class Fitted:
@@ -100,7 +101,7 @@ def test_a_set_of_this_machine_comes_out_near_one_and_the_data_is_found(measured
 def test_a_search_target_on_a_shipped_table_is_spot_checked(measured: tuple, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """``resolve_target`` on a folder of shipped files (a table, its predictor and its measured
-    set, as if measured on a machine twice as slow): the predictor comes back scaled, and
+    set, as if measured on a machine four times as slow): the predictor comes back scaled, and
     the target's notes say so; ``spot_check=0`` trusts the files."""
     from hwnas.devices import parse_device_spec
     from hwnas.job import targets
@@ -111,7 +112,7 @@ def test_a_search_target_on_a_shipped_table_is_spot_checked(measured: tuple, tmp
     shipped.mkdir()
     table_path = shipped / "mbv2-small.cpu-ort.lut.json"
     build_table(space, device, table_path, progress=False)
-    slower = _scaled_copy(path, 2.0, shipped / "mbv2-small.cpu-ort.measured.csv")
+    slower = _scaled_copy(path, 4.0, shipped / "mbv2-small.cpu-ort.measured.csv")
     rows = list(csv.DictReader(open(slower)))
     fitted = LutSumPredictor(space, LatencyTable.load(table_path, space=space))
     fitted.fit([r["arch"] for r in rows], [float(r["latency_ms"]) for r in rows], device=device.fingerprint())
@@ -119,7 +120,7 @@ def test_a_search_target_on_a_shipped_table_is_spot_checked(measured: tuple, tmp
     monkeypatch.setattr(targets, "SHIPPED", shipped)
 
     checked = targets.resolve_target(space, parse_device_spec(FAST), tmp_path / "run", progress=False, spot_check=3)
-    assert isinstance(checked.model, CorrectedPredictor) and 0.5 / 1.3 < checked.model.scale < 0.5 * 1.3
+    assert isinstance(checked.model, CorrectedPredictor) and 0.25 / 2 < checked.model.scale < 0.25 * 2
     assert any(n.startswith("spot check: 3 networks of mbv2-small.cpu-ort.measured.csv") for n in checked.notes)
     archs = space.sample(4, seed=9)
     assert np.allclose(checked.predict(archs), checked.model.scale * fitted.predict(archs))
