@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from hwnas.devices.calibration import device_key
 from hwnas.files import read_json, write_json
+from hwnas.job.verify import VERIFY_SPREAD
 from hwnas.paths import REPO_ROOT, cache_dir
 from hwnas.spaces.base import SearchSpace
 
@@ -39,9 +40,8 @@ TOLERANCE = 0.02
 """A factor this close to 1 is left alone: 8 networks measure the shift to about ±0.6 %
 here, and applying noise would only add it."""
 KEEP_S = 6 * 3600
-SPREAD = 9
-"""As :data:`hwnas.job.verify.VERIFY_SPREAD`: the scale maps the shipped figures onto what a
-verification here reports."""
+SPREAD = VERIFY_SPREAD
+"""The verification's: the scale maps the shipped figures onto what a verification here reports."""
 
 
 def data_file(predictor: Any, table_path: Path | None) -> Path | None:
