@@ -19,8 +19,8 @@ from hwnas.errors import HwnasError
 from hwnas.export.onnx import export_onnx
 from hwnas.kernels.build import _read_samples, build_kernel_predictor, samples_path
 from hwnas.kernels.graph import Kernel, configure, model_kernels
-from hwnas.kernels.model import KernelPredictor
-from hwnas.kernels.sampler import GROUP_WIDTHS, SINGLE_OPS, WIDTHS, build, sample_spec
+from hwnas.kernels.model import KernelPredictor, network_weights
+from hwnas.kernels.sampler import ANY_GROUP_WIDTH, GROUP_WIDTHS, SINGLE_OPS, WIDTHS, build, sample_spec
 
 
 def _feat(op: str, ins: list[list[int]], out: list[int]) -> dict[str, float]:
@@ -102,8 +102,10 @@ def test_single_grouped_convolutions_are_drawn_by_group_width() -> None:
     widths = {b["c"] // b["g"] for b in grouped}
     assert {8, 16, 24, 112} <= widths
     assert any(b["g"] % 2 == 1 and b["c"] not in WIDTHS for b in grouped)
+    assert len(widths - set(GROUP_WIDTHS)) >= 20  # widths between the usual ones, for the runtime's other paths
     for b in grouped:
-        assert b["c"] % b["g"] == 0 and b["cout"] % b["g"] == 0 and b["c"] // b["g"] in GROUP_WIDTHS
+        assert b["c"] % b["g"] == 0 and b["cout"] % b["g"] == 0
+        assert b["c"] // b["g"] in GROUP_WIDTHS or ANY_GROUP_WIDTH[0] <= b["c"] // b["g"] <= ANY_GROUP_WIDTH[1]
     spec = next(s for s in (sample_spec(seed) for seed in range(3000))
                 if s["blocks"][0]["kind"] == "op" and s["blocks"][0]["op"] == "conv" and s["blocks"][0]["g"] == 5)
     y = build(spec)(torch.zeros(1, *spec["input_shape"]))
@@ -160,6 +162,32 @@ def test_the_whole_model_step_tells_a_run_cost_from_a_kernel_cost() -> None:
     times = predictor.kernel_ms(kernels)
     assert predictor.predict(kernels) == pytest.approx(0.98 * times.sum() - 0.0015 * len(kernels) + 0.004, rel=1e-9)
     assert predictor.to_json()["whole"]["per_run_ms"] == pytest.approx(0.004, rel=1e-9)
+
+
+def test_a_matrix_product_is_predicted_in_the_context_of_the_networks_weights() -> None:
+    # a 1024 x 1000 classifier streams its 4 MB of weights: from a cache after a small network,
+    # from memory after one whose weights pushed them out; convolutions do not see the context
+    fc = _feat("Gemm", [[1, 1024], [1000, 1024], [1000]], [1, 1000])
+    big = _feat("Conv", [[1, 512, 7, 7], [2048, 512, 3, 3]], [1, 2048, 7, 7])
+    small = _feat("Conv", [[1, 32, 7, 7], [32, 32, 1, 1]], [1, 32, 7, 7])
+    assert math.expm1(network_weights([fc, small])) == pytest.approx(4 * (1024 * 1000 + 32 * 32), rel=1e-9)  # fp32, no bias given
+    rng = np.random.default_rng(0)
+    rows: list[dict] = []
+    nets: list[dict] = []
+    for i in range(120):
+        cin, cout = int(rng.choice([256, 512, 1024, 2048])), int(rng.choice([10, 100, 1000]))
+        conv, crowded = (big, True) if i % 2 else (small, False)
+        gemm = _feat("Gemm", [[1, cin], [cout, cin], [cout]], [1, cout])
+        rate = 2.5e-7 if crowded else 1e-7  # ms per multiply-accumulate
+        rows += [{"op": "Conv", "features": conv, "ms": 1e-7 * math.exp(conv["log_macs"])},
+                 {"op": "Gemm", "features": gemm, "ms": rate * cin * cout}]
+        nets.append({"kernels": [len(rows) - 2, len(rows) - 1], "whole_ms": rows[-2]["ms"] + rows[-1]["ms"]})
+    predictor = KernelPredictor(seed=0).fit(rows, nets)
+    in_small, in_big = (predictor.kernel_ms([Kernel("", "Conv", [], [], None, conv), Kernel("", "Gemm", [], [], None, fc)])
+                        for conv in (small, big))
+    assert in_big[1] / in_small[1] == pytest.approx(2.5, rel=0.15)
+    alone = predictor.kernel_ms([Kernel("", "Conv", [], [], None, small)])[0]
+    assert alone == in_small[0]
 
 
 def test_bad_predictor_files(tmp_path: Path) -> None:

@@ -11,7 +11,9 @@ count + per_run``, fitted on the sample networks' own whole-model measurements, 
 carries the executor's cost between kernels, the profiler's overhead on tiny kernels and
 what one run costs whatever it holds. The last two must be told apart: single-operator
 networks hold one kernel and one run's cost, real models hundreds of kernels and still
-one run's. Kernels the device folds into the next one (``meta["folds"]``, measured by
+one run's. A matrix product at batch 1 reads each of its weights once a run, so its time
+is the time to bring them in, from a cache or from memory, and that depends on what else
+the network keeps there: its family also sees the network's weights (:data:`CONTEXT`). Kernels the device folds into the next one (``meta["folds"]``, measured by
 the build: :mod:`hwnas.kernels.fusion`) are part of that one, in fitting and in
 predicting.
 
@@ -34,8 +36,31 @@ from hwnas.kernels.fusion import folded
 from hwnas.kernels.graph import FEATURES, Kernel, family_of
 from hwnas.kernels.tflite_graph import is_tflite_op
 
+CONTEXT = {"gemm": ("log_network_weights",)}
+"""Features of the whole network that a family's model also takes, beside the kernel's own
+configuration. A classifier's 4 MB of weights took 0.09 ms alone and 0.20-0.27 ms at the end
+of a real CNN whose other weights had pushed them out of the caches; convolutions reuse
+their weights over the map and did not improve with it (so only matrix products see it)."""
+
 FORMAT = "hwnas-kernel-predictor"
 VERSION = 1
+
+
+def network_weights(features: list[dict[str, float]]) -> float:
+    """The log of the bytes of weights (fp32) in a network of kernels with ``features``."""
+    return math.log1p(4.0 * sum(math.expm1(f["log_params"]) for f in features))
+
+
+def in_context(rows: list[dict[str, Any]], nets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with each kernel's :data:`CONTEXT` features from its network (a row in no
+    network is its own)."""
+    out = [dict(r, features={**r["features"], "log_network_weights": network_weights([r["features"]])})
+           for r in rows]
+    for n in nets:
+        w = network_weights([rows[i]["features"] for i in n["kernels"]])
+        for i in n["kernels"]:
+            out[i]["features"]["log_network_weights"] = w
+    return out
 
 
 def _work(features: dict[str, float], family: str) -> float:
@@ -85,10 +110,11 @@ class KernelPredictor:
     # -- fitting ----------------------------------------------------------------------
     def _matrix(self, family: str, rows: list[dict[str, Any]]) -> np.ndarray:
         ops = self.ops[family]
-        x = np.zeros((len(rows), len(FEATURES) + len(ops) + 1))
+        names = FEATURES + CONTEXT.get(family, ())
+        x = np.zeros((len(rows), len(names) + len(ops) + 1))
         for i, r in enumerate(rows):
-            x[i, : len(FEATURES)] = [r["features"][f] for f in FEATURES]
-            x[i, len(FEATURES) + (ops.index(r["op"]) if r["op"] in ops else len(ops))] = 1.0
+            x[i, : len(names)] = [r["features"][f] for f in names]
+            x[i, len(names) + (ops.index(r["op"]) if r["op"] in ops else len(ops))] = 1.0
         return x
 
     def _fit_family(self, family: str, rows: list[dict[str, Any]], ms: np.ndarray) -> Any:
@@ -119,6 +145,7 @@ class KernelPredictor:
                              "build-predictor --device SPEC -o FILE'")
         self.rows, self.nets = list(rows), list(nets)
         rows, nets = self._unfolded(self.rows, self.nets)
+        rows = in_context(rows, nets)
         if any(r["ms"] is None for r in rows):
             if len(nets) < 2:
                 raise HwnasError("a kernel predictor without per-kernel times learns them from whole networks: "
@@ -163,6 +190,7 @@ class KernelPredictor:
     def _kernel_ms(self, kernels: list[Kernel], mask: list[bool]) -> np.ndarray:
         out = np.zeros(len(kernels))
         by_family: dict[str, list[int]] = {}
+        weights = network_weights([k.features for k in kernels])
         for i, k in enumerate(kernels):
             if not mask[i]:
                 by_family.setdefault(k.family, []).append(i)
@@ -176,7 +204,8 @@ class KernelPredictor:
                 family_for = "elementwise"
             else:
                 family_for = family
-            rows = [{"op": kernels[i].op, "features": kernels[i].features} for i in idx]
+            rows = [{"op": kernels[i].op, "features": {**kernels[i].features, "log_network_weights": weights}}
+                    for i in idx]
             if isinstance(model, float):
                 rate = np.full(len(idx), model)
             else:

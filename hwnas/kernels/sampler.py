@@ -14,6 +14,7 @@ same way from it every time, so a sample file says exactly what was measured.
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -56,7 +57,14 @@ SAMPLED_KINDS = tuple(BLOCK_WEIGHTS) + tuple(f"op:{op}" for op in SINGLE_OPS)
 FC_WIDTHS = (2560, 4096, 9216)
 """Matrix-product input widths beyond :data:`WIDTHS` (VGG's and AlexNet's classifiers)."""
 GROUP_WIDTHS = (4, 8, 16, 24, 32, 48, 56, 64, 112, 128)
-"""The channels per group of a single grouped convolution (ResNeXt's 4-128, RegNet's 8-112)."""
+"""The channels per group that real networks use (ResNeXt's 4-128, RegNet's 8-112): half the
+single grouped convolutions take one of these, the other half any width from 2 to 128
+(:data:`ANY_GROUP_WIDTH`)."""
+ANY_GROUP_WIDTH = (2, 128)
+"""The range of the other half, drawn evenly in log: a runtime may run a group width that its
+vector block divides (16 or 32 channels) on another path than one it does not (24 or 56),
+and such a width's rate is learned from its neighbours only if widths between the usual
+ones are timed too."""
 
 
 def sampled_kind(block: dict[str, Any]) -> str:
@@ -252,11 +260,13 @@ def _stem(hw: int, rng: random.Random) -> dict[str, Any] | None:
 
 
 def _grouped(hw: int, rng: random.Random) -> dict[str, Any] | None:
-    """A grouped convolution as RegNet and ResNeXt make them: a group width, then any number of
-    groups (2-48, so 5 or 37 groups as often as 4 or 32), so that widths outside
-    :data:`WIDTHS` (RegNet's 120, 336, 888) and odd group counts are sampled (None where it
-    does not fit)."""
-    gw = rng.choice(GROUP_WIDTHS)
+    """A grouped convolution as RegNet and ResNeXt make them: a group width (:data:`GROUP_WIDTHS`
+    or any other), then any number of groups (2-48, so 5 or 37 groups as often as 4 or 32),
+    so that widths outside :data:`WIDTHS` (RegNet's 120, 336, 888) and odd group counts are
+    sampled (None where it does not fit)."""
+    lo, hi = ANY_GROUP_WIDTH
+    gw = rng.choice(GROUP_WIDTHS) if rng.random() < 0.5 else int(round(math.exp(rng.uniform(math.log(lo),
+                                                                                            math.log(hi)))))
     g = rng.randint(2, max(2, min(48, MAX_ACTIVATION // (hw * hw * gw), 2048 // gw)))
     c = gw * g
     k = rng.choice((1, 3, 3, 3, 5))
