@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.cli.common import answers_json, emit_json
-from hwnas.job.recipe import CHOICES
+from hwnas.job.recipe import CHOICES, SearchRecipe
 from hwnas.spaces import SPACES, space_presets
 
 
@@ -56,11 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lut", action="append", help="latency table of the (each) target device")
     p.add_argument("--correction-networks", type=int, metavar="N",
                    help="on a device no shipped table matches: measure N networks there first and correct the "
-                        "table's LUT-sum on them (default 20; 0: plain LUT-sum)")
+                        f"table's LUT-sum on them (default {SearchRecipe.correction_networks}; 0: plain LUT-sum)")
     p.add_argument("--spot-check", type=int, metavar="N",
                    help="on a device a shipped table matches: measure N networks of the shipped measured set "
                         "there first and scale the shipped predictor by how far they moved, when more than 2 %% "
-                        "(default 8; 0: trust the shipped figures)")
+                        f"(default {SearchRecipe.spot_check}; 0: trust the shipped figures)")
     p.add_argument("--predictor", action="append",
                    help="fitted predictor of the (each) target device (its correction is applied)")
     p.add_argument("--budget-ms", type=float, action="append", help="latency budget on the (each) device (ms)")

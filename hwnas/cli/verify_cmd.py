@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hwnas.cli.common import answers_json, emit_json
 from hwnas.errors import HwnasError
+from hwnas.job.recipe import SearchRecipe
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,12 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget-ms", type=float, help="budget on this device (default: the run's first budget)")
     p.add_argument("--lut", help="the device's latency table (default: shipped with the same fingerprint, or built)")
     p.add_argument("--predictor", help="the device's predictor (default: shipped beside the table, or LUT-sum)")
-    p.add_argument("--correction-networks", type=int, default=20, metavar="N",
+    p.add_argument("--correction-networks", type=int, default=SearchRecipe.correction_networks, metavar="N",
                    help="on a device no shipped table matches: measure N networks there first and correct the "
-                        "table's LUT-sum on them (default 20; 0: plain LUT-sum), as 'hwnas search' does")
-    p.add_argument("--spot-check", type=int, default=8, metavar="N",
+                        "table's LUT-sum on them (default %(default)s; 0: plain LUT-sum), as 'hwnas search' does")
+    p.add_argument("--spot-check", type=int, default=SearchRecipe.spot_check, metavar="N",
                    help="on a device a shipped table matches: scale the shipped predictor by N networks of its "
-                        "measured set measured here, as 'hwnas search' does (default 8; 0: no check)")
+                        "measured set measured here, as 'hwnas search' does (default %(default)s; 0: no check)")
     p.add_argument("--quiet", action="store_true")
     answers_json(p, cmd_verify)
 

@@ -157,8 +157,10 @@ def keep_table(path: Path, fingerprint: dict[str, Any]) -> Path | None:
 
 
 def _data_reference_ms(predictor: Any) -> float | None:
-    data = str(predictor.meta.get("data") or "")
-    path = Path(data.rsplit(":", 1)[0] + ".meta.json") if data else None
+    from hwnas.job.spot_check import data_file
+
+    data = data_file(predictor, None)
+    path = data.with_name(data.name + ".meta.json") if data is not None else None
     if path is None or not path.is_file():
         return None
     meta = read_json(path, "measured set metadata", "")
@@ -166,8 +168,9 @@ def _data_reference_ms(predictor: Any) -> float | None:
 
 
 def resolve_target(space: SearchSpace, spec: DeviceSpec, run_dir: Path, *, lut: str | None = None,
-                   predictor: str | None = None, progress: bool = True, correction_networks: int = 20,
-                   spot_check: int = 8) -> Target:
+                   predictor: str | None = None, progress: bool = True,
+                   correction_networks: int = SearchRecipe.correction_networks,
+                   spot_check: int = SearchRecipe.spot_check) -> Target:
     """The device's target (no budget yet): its table and latency model, found or built; a
     shipped predictor is checked on ``spot_check`` networks measured here first
     (:mod:`hwnas.job.spot_check`)."""
