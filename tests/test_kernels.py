@@ -230,6 +230,43 @@ def test_cli_build_predictor_then_predict_without_the_device(tmp_path: Path) -> 
     assert r.returncode == 2 and "measures exported files" in r.stderr and "cpu-torch" in r.stderr, r.stderr
 
 
+def test_check_a_predictor_against_its_device_now(tmp_path: Path) -> None:
+    """Its own sample networks, measured again: this machine's predictor comes back near 1;
+    one whose networks ran 4x slower when it was built says its predictions are off; one
+    from another device is refused, naming the difference."""
+    out = tmp_path / "kp.json"
+    r = _hwnas("profile", "build-predictor", "--device", "cpu-ort:threads=1", "-o", str(out), "--nets", "6",
+               "--round", "6", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert all(n["spec"]["blocks"] for n in json.loads(out.read_text())["nets"])  # the specs travel in the file
+    r = _hwnas("profile", "check-predictor", str(out), "--device", "cpu-ort:threads=1", "--nets", "4", "--json",
+               "--quiet")
+    assert r.returncode in (0, 1), r.stderr
+    same = json.loads(r.stdout)
+    assert len(same["nets"]) == 4 and 0.5 < same["median_ratio"] < 2  # wide: a loaded 2-core machine moves
+    assert sorted(n["then_ms"] for n in same["nets"]) == [n["then_ms"] for n in same["nets"]]
+    data = json.loads(out.read_text())
+    for n in data["nets"]:
+        n["whole_ms"] *= 4
+    slow = tmp_path / "slow.json"
+    slow.write_text(json.dumps(data))
+    r = _hwnas("profile", "check-predictor", str(slow), "--device", "cpu-ort:threads=1", "--nets", "4", "--quiet")
+    assert r.returncode == 1 and "its predictions are off" in r.stdout, r.stdout + r.stderr
+    ratio = float(r.stdout.split("median ")[1].split()[0])
+    assert 0.125 < ratio < 0.5
+    r = _hwnas("profile", "check-predictor", str(out), "--device", "cpu-ort:threads=2", "--quiet")
+    assert r.returncode == 2 and "built on another device (threads: 1 then, 2 now)" in r.stderr, r.stderr
+    for n in data["nets"]:  # a file built before the specs were kept: its sample file has them
+        del n["spec"]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data))
+    r = _hwnas("profile", "check-predictor", str(old), "--device", "cpu-ort:threads=1", "--nets", "2", "--quiet")
+    assert r.returncode in (0, 1) and "now / built" in r.stdout, r.stderr
+    samples_path(out).unlink()
+    r = _hwnas("profile", "check-predictor", str(old), "--device", "cpu-ort:threads=1", "--quiet")
+    assert r.returncode == 2 and "keeps no sample-network specs" in r.stderr, r.stderr
+
+
 def test_fill_a_table_from_the_kernel_predictor_then_measure_it(tmp_path: Path) -> None:
     """A table for a space nobody measured, predicted layer by layer without the device;
     shown as predicted; the table build measures the predictions; another device's predictor

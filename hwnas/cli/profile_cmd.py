@@ -10,6 +10,7 @@ from hwnas.cli.common import answers_json, emit_json, format_table
 
 
 BUILD = "build-predictor"
+CHECK = "check-predictor"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog=f"'hwnas profile {BUILD} --device SPEC -o FILE' measures a kernel-level predictor "
                               "for a device; 'hwnas profile MODEL --predictor FILE' predicts any model's "
                               "latency there without the device (an .onnx model with an onnxruntime "
-                              "predictor, a .tflite one with a LiteRT predictor).")
+                              "predictor, a .tflite one with a LiteRT predictor); 'hwnas profile "
+                              f"{CHECK} FILE --device SPEC' measures a few of its sample networks again to say "
+                              "whether it still describes the device.")
     p.add_argument("model", metavar="MODEL",
                    help="an .onnx or .tflite file, or a torchvision model name (random weights; needs torchvision)")
     p.add_argument("--device", metavar="SPEC",
@@ -52,12 +55,48 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     answers_json(b, cmd_build_predictor)
 
+    c = sub.add_parser(f"profile-{CHECK}", prog=f"hwnas profile {CHECK}",
+                       description="Measure a few of a kernel predictor's own sample networks on its device again "
+                                   "(the build's protocol and calibration) and compare them with their build-time "
+                                   "times: whether the predictor still describes the device now.")
+    c.add_argument("predictor", metavar="FILE", help="the kernel predictor's JSON file")
+    c.add_argument("--device", required=True, metavar="SPEC", help="the device it was built for")
+    c.add_argument("--nets", type=int, default=8, help="sample networks to measure, spread over their range of "
+                                                       "times (default %(default)s)")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    answers_json(c, cmd_check_predictor)
+
 
 def route(argv: list[str]) -> list[str]:
-    """``profile build-predictor ...`` is parsed by its own parser (``profile`` takes a model)."""
-    if argv[:2] == ["profile", BUILD]:
-        return [f"profile-{BUILD}", *argv[2:]]
+    """``profile build-predictor ...`` and ``profile check-predictor ...`` are parsed by their
+    own parsers (``profile`` takes a model)."""
+    if argv[:1] == ["profile"] and argv[1:2] in ([BUILD], [CHECK]):
+        return [f"profile-{argv[1]}", *argv[2:]]
     return argv
+
+
+def cmd_check_predictor(args: argparse.Namespace) -> int:
+    from hwnas.devices import get_device
+    from hwnas.kernels.check import check_predictor
+    from hwnas.kernels.model import KernelPredictor
+
+    out = check_predictor(KernelPredictor.load(args.predictor), get_device(args.device), args.nets,
+                          progress=not args.quiet)
+    if args.json:
+        emit_json(out)
+        return 0 if out["holds"] else 1
+    print(format_table([[" ".join(r["blocks"])[:60], f"{r['then_ms']:.3f}", f"{r['now_ms']:.3f}",
+                         f"{r['ratio']:.3f}" + (" (noisy)" if r["noisy"] else "")] for r in out["nets"]],
+                       ["sample network", "built ms", "now ms", "now / built"]))
+    spread = f"median {out['median_ratio']:.3f} (p10 {out['p10_ratio']:.3f}, p90 {out['p90_ratio']:.3f})"
+    if out["holds"]:
+        print(f"the predictor still describes {out['device']}: now / built {spread}, within "
+              f"±{100 * out['tolerance']:.0f} %")
+        return 0
+    print(f"{out['device']} runs the predictor's sample networks at {spread} of their times when it was built: "
+          f"its predictions are off by about as much now. Build it again (a new -o, or move {args.predictor} "
+          "and its .samples.jsonl away first)")
+    return 1
 
 
 def cmd_build_predictor(args: argparse.Namespace) -> int:

@@ -118,7 +118,8 @@ def dataset(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
             idx.append(len(rows))
             rows.append({"op": kernel.op, "features": kernel.features, "ms": k["ms"],
                          "block": sampled_kind(blocks[b]) if b is not None and b < len(blocks) else None})
-        nets.append({"kernels": idx, "whole_ms": r["whole_ms"], "blocks": [sampled_kind(b) for b in blocks]})
+        nets.append({"kernels": idx, "whole_ms": r["whole_ms"], "blocks": [sampled_kind(b) for b in blocks],
+                     "spec": r["spec"]})
     return rows, nets
 
 
