@@ -7,7 +7,8 @@ from its kernels. Prints each model's measured and predicted latency, the share 
 ±10 %, MAPE and Kendall's tau (goals: >= 95 % within ±10 %, tau >= 0.9), the same for a
 FLOPs-proportional baseline (one rate fitted on the sample networks), and writes a PNG of
 predicted against measured latency. Measurements are kept in ``--cache`` so reruns only
-predict.
+predict. ``--check N`` also times N of the predictor's own sample networks again: whether
+the host runs as it did when the predictor was built (a shared host does not stay put).
 
     PYTHONPATH=. /tmp/tv/bin/python -m tools.export_torchvision -o /tmp/tvonnx
     .venv/bin/python -m tools.bench_kernel_predictor --models /tmp/tvonnx --predictor kp.json [--nets 300]
@@ -76,6 +77,9 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=1,
                     help="measure every model this many times, in passes over all models (the spread between "
                          "passes is the measurement's own noise, the ceiling of any predictor; default 1)")
+    ap.add_argument("--check", type=int, default=0, metavar="N",
+                    help="also time N of the predictor's sample networks again (hwnas profile check-predictor): "
+                         "whether the host runs as it did when the predictor was built (default 0)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -126,6 +130,11 @@ def main() -> int:
     out = {"device": args.device, "predictor": args.predictor, "models": len(files),
            "sample_nets": len(predictor.nets), "kernel_predictor": summary(meas_a, pred_a),
            "flops_baseline": summary(meas_a, flops_a)}
+    if args.check:
+        from hwnas.kernels.check import check_predictor
+
+        c = check_predictor(predictor, device, args.check, progress=False)
+        out["check"] = {k: c[k] for k in ("median_ratio", "p10_ratio", "p90_ratio", "holds")}
     if args.repeats > 1:  # each pass against the others' median: how far the measurement itself moves
         others = np.array([np.median(np.delete(passes, r, axis=0), axis=0) for r in range(args.repeats)])
         out["measurement_repeatability"] = summary(others.ravel(), passes.ravel())
@@ -134,6 +143,10 @@ def main() -> int:
     else:
         print(format_table(table, ["model", "GMACs", "kernels", "measured ms", "predicted ms", "error",
                                    "FLOPs baseline"]))
+        if "check" in out:
+            c = out["check"]
+            print(f"check: the predictor's sample networks now / when built: median {c['median_ratio']:.3f} "
+                  f"(p10 {c['p10_ratio']:.3f}, p90 {c['p90_ratio']:.3f})")
         for name in ("kernel_predictor", "flops_baseline", "measurement_repeatability"):
             if name not in out:
                 continue
