@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping
 
 from hwnas.errors import HwnasError
 from hwnas.files import read_toml
+from hwnas.supernet.config import SearchConfig as TRAINING
 
 
 def _strategies() -> list[str]:
@@ -68,9 +69,11 @@ RESUMABLE = frozenset({"output", "retrain_epochs", "export", "refine", "refine_r
 
 @dataclass(frozen=True)
 class SearchRecipe:
-    """Everything ``hwnas search`` does, as data. Repeatable fields (one per device) are tuples."""
+    """Everything ``hwnas search`` does, as data. Repeatable fields (one per device) are tuples.
+    A setting that the differentiable search also has takes its default from there
+    (``TRAINING``: :class:`~hwnas.supernet.config.SearchConfig`)."""
 
-    strategy: str = "proxyless"
+    strategy: str = TRAINING.strategy
     #: the space and its overrides (None: the preset's own)
     space: str = "mbv2"
     preset: str | None = None
@@ -86,16 +89,16 @@ class SearchRecipe:
     #: the proxy task and the differentiable path's training
     data: str = "digits"
     data_dir: str | None = None
-    epochs: int = 10
+    epochs: int = TRAINING.epochs
     warmup_epochs: int | None = None
-    batch_size: int = 64
-    loss: str = "mul#log"
-    seed: int = 0
-    unrolled: bool = False
-    partial_channels: int = 1
-    budget_tracking: bool = False
-    lr: float = 0.05
-    arch_lr: float = 6e-3
+    batch_size: int = TRAINING.batch_size
+    loss: str = TRAINING.loss
+    seed: int = TRAINING.seed
+    unrolled: bool = TRAINING.unrolled
+    partial_channels: int = TRAINING.partial_channels
+    budget_tracking: bool = TRAINING.budget_tracking
+    lr: float = TRAINING.lr
+    arch_lr: float = TRAINING.arch_lr
     #: after the search: the run directory, retraining, export, refinement on the device
     output: str | None = None
     retrain_epochs: int = 0
@@ -103,14 +106,14 @@ class SearchRecipe:
     queries: int = 100
     reward: str | None = None
     accuracy: str | None = None
-    mnas_w: float = -0.07
+    mnas_w: float = TRAINING.mnas_w
     population: int | None = None
     batch: int = 1
     export: str | None = None
     refine: bool = False
     refine_rounds: int = 2
     #: how an answer is chosen under the budget (derivation, screening, finalists)
-    derive: str = "argmax"
+    derive: str = TRAINING.derive
     screen_margin: str = "0.0"
     derive_margin: str = "0.0"
     finalists: int = 0
@@ -118,7 +121,7 @@ class SearchRecipe:
     correction_networks: int = 20
     spot_check: int = 8
     nproc: int = 1
-    controller_steps: int = 30
+    controller_steps: int = TRAINING.controller_steps
     #: cheaper candidate evaluation: early stopping, schedules, weight inheritance
     early_stop: float | None = None
     schedule: str | None = None
