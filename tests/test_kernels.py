@@ -56,6 +56,7 @@ def test_kernels_are_what_onnxruntime_runs_after_fusing(tmp_path: Path) -> None:
     assert first.output_shapes[0] == [1, 16, 16, 16] and first.features["stride"] == 2
     assert math.exp(first.features["log_macs"]) == pytest.approx(16 * 16 * 16 * 27)
     assert any(k.family == "gemm" for k in kernels)
+    assert kernels.index(first) < [k.family for k in kernels].index("gemm")  # in the order they run
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -19,6 +19,7 @@ from hwnas.devices import get_device
 from hwnas.devices.profile import load_model, parse_input_shape, profile_model
 from hwnas.errors import HwnasError
 from hwnas.export.onnx import export_onnx
+from hwnas.kernels.graph import kernels_from_profile
 from hwnas.measure.op_profile import summarise_ort_events
 from hwnas.spaces import get_space
 
@@ -53,6 +54,19 @@ def test_ort_events_are_averaged_over_the_timed_runs_only() -> None:
     assert out["ops"][0]["input_shapes"] == [[1, 3, 8, 8]] and out["ops"][0]["calls"] == 1
     assert out["ops"][1]["ms"] == pytest.approx(0.03)
     assert out["run_ms"] == pytest.approx((130 + 350) / 2 / 1000) and out["ops_ms"] == pytest.approx(0.23)
+    assert out["ops"][0]["order"] == 2 and out["ops"][1]["order"] == 104  # µs into its run, the earlier run's
+
+
+def test_kernels_come_in_the_order_they_run() -> None:
+    """The slower node first in the profile, the earlier one first as kernels."""
+    def run(ts: int) -> list[dict]:
+        return [{"cat": "Session", "name": "model_run", "ts": ts, "dur": 500},
+                {"cat": "Node", "name": "relu_kernel_time", "ts": ts + 3, "dur": 10, "args": {"op_name": "Relu"}},
+                {"cat": "Node", "name": "conv_kernel_time", "ts": ts + 20, "dur": 400,
+                 "args": {"op_name": "FusedConv", "input_type_shape": [{"float": [1, 3, 8, 8]}]}}]
+    out = summarise_ort_events(run(0) + run(1000), runs=2)
+    assert [o["name"] for o in out["ops"]] == ["conv", "relu"]
+    assert [k.name for k in kernels_from_profile(out)] == ["relu", "conv"]
 
 
 def test_profile_an_onnx_file_on_this_cpu(mbv2_onnx: Path, tmp_path: Path) -> None:

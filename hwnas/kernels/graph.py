@@ -133,7 +133,7 @@ def kernels_from_profile(profile: dict[str, Any]) -> list[Kernel]:
     if not profile.get("available"):
         raise ValueError(f"{profile.get('runtime')} reports no per-operator profile: {profile.get('reason', '')}")
     kernels = []
-    for op in profile["ops"]:
+    for op in sorted(profile["ops"], key=lambda o: o.get("order", 0.0)):  # in the order they run
         k = Kernel(op["name"], op["op"], op.get("input_shapes", []), op.get("output_shapes", []), op.get("ms"))
         configure(k)
         kernels.append(k)
