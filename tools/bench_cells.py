@@ -46,6 +46,7 @@ from hwnas.cli.common import format_table
 from hwnas.data.datasets import load
 from hwnas.evaluators.supernet import SupernetAccuracy
 from hwnas.evaluators.tabular import nb201_accuracy, nb201_latency
+from hwnas.plots import pyplot, save
 from hwnas.predictors import LearnedPredictor
 from hwnas.predictors.base import holdout_error
 from hwnas.spaces import get_space
@@ -201,10 +202,7 @@ def _tau(rows: list[dict]) -> str:
 
 
 def plot(tables: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(tables), figsize=(4 * len(tables), 3.6), squeeze=False)
     for ax, t in zip(axes[0], tables):
@@ -222,9 +220,7 @@ def plot(tables: list[dict], path: Path) -> None:
         ax.set_title(f"{t['device']} {t['budget_ms']:.2f} ms", fontsize=9)
         ax.set_xlabel("CIFAR-10 %")
     axes[0][0].legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, dpi=110)
 
 
 if __name__ == "__main__":

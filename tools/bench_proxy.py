@@ -28,6 +28,7 @@ from tqdm import tqdm
 from hwnas.cli.common import format_table
 from hwnas.data.datasets import DATASETS, load
 from hwnas.evaluators.tabular import nb201_accuracy
+from hwnas.plots import pyplot, save
 from hwnas.spaces import get_space
 from hwnas.train import train_arch
 
@@ -106,10 +107,7 @@ def main() -> None:
 
 
 def plot(results: dict, path: Path, args: argparse.Namespace) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     r = results["nb201"]
     fig, ax = plt.subplots(figsize=(5, 4))
@@ -117,9 +115,7 @@ def plot(results: dict, path: Path, args: argparse.Namespace) -> None:
     ax.set_xlabel("NAS-Bench-201 CIFAR-10 accuracy (%)")
     ax.set_ylabel(f"{args.data} proxy accuracy (%)")
     ax.set_title(f"{len(r['cells'])} cells: Kendall tau {r['kendall_tau']:.2f}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, dpi=110)
 
 
 if __name__ == "__main__":

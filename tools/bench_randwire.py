@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from hwnas.cli.common import format_table
 from hwnas.data.datasets import load
+from hwnas.plots import pyplot, save
 from hwnas.spaces import get_space
 from hwnas.train import train_arch
 
@@ -80,10 +81,7 @@ def main() -> None:
     within = float(np.sqrt(np.mean([a.var(ddof=1) for a in groups])))
     print(f"spread of generator means (std) {means.std(ddof=1):.2f} points; graph-to-graph within a generator "
           f"(pooled std) {within:.2f}; one-way ANOVA F = {f:.2f}, p = {p:.2g}")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.boxplot(groups, tick_labels=generators)
@@ -91,8 +89,7 @@ def main() -> None:
         ax.scatter(np.full(len(a), i + 1) + np.random.default_rng(i).uniform(-0.08, 0.08, len(a)), a, s=10, alpha=0.6)
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title(f"randwire/small, {args.graphs} graphs per generator, {args.epochs} epochs on {args.data}")
-    fig.tight_layout()
-    fig.savefig(out / "randwire.png", dpi=120)
+    save(fig, out / "randwire.png", dpi=120)
     print(f"wrote {saved} and {out / 'randwire.png'}")
 
 

@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 from hwnas.cli.common import format_table
+from hwnas.plots import pyplot, save
 from hwnas.strategies import STRATEGIES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,17 +182,13 @@ def main() -> None:
 
 
 def plot(path: Path, table: list[list]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
     ax.barh([r[0] for r in table], [float(r[3]) for r in table], color="tab:blue")
     ax.set_xlabel("queries per minute (train:EPOCHS candidates)")
     ax.invert_yaxis()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save(fig, path, dpi=120)
     print(f"wrote {path}")
 
 
