@@ -38,7 +38,7 @@ def _shapes(items: Any) -> list[list[int]]:
 def summarise_ort_events(events: list[dict[str, Any]], runs: int) -> dict[str, Any]:
     """Per-node mean times (ms per run) over the last ``runs`` runs of an onnxruntime profile's
     events (earlier ones were the warm-up), slowest first; each node's ``order`` is when it
-    starts within a run (µs), which puts the nodes back in the order they run."""
+    starts within the first timed run (µs), which puts the nodes back in the order they run."""
     windows = sorted((float(e["ts"]), float(e["ts"]) + float(e.get("dur", 0))) for e in events
                      if e.get("cat") == "Session" and e.get("name") == "model_run")[-runs:]
     runs = len(windows)
@@ -56,14 +56,15 @@ def summarise_ort_events(events: list[dict[str, Any]], runs: int) -> dict[str, A
                                        "provider": str(args.get("provider", "")),
                                        "input_shapes": _shapes(args.get("input_type_shape")),
                                        "output_shapes": _shapes(args.get("output_type_shape")),
-                                       "order": float(e["ts"]) - windows[i][0], "total_us": 0.0, "calls": 0})
-        node["order"] = min(node["order"], float(e["ts"]) - windows[i][0])
+                                       "order": (i, float(e["ts"]) - windows[i][0]), "total_us": 0.0, "calls": 0})
+        node["order"] = min(node["order"], (i, float(e["ts"]) - windows[i][0]))  # one run's order: no ties
         node["total_us"] += float(e.get("dur", 0))
         node["calls"] += 1
     ops = []
     for node in nodes.values():
         total = node.pop("total_us")
-        ops.append({**node, "ms": total / 1000.0 / max(runs, 1), "calls": node["calls"] // max(runs, 1) or 1})
+        ops.append({**node, "order": node["order"][1], "ms": total / 1000.0 / max(runs, 1),
+                    "calls": node["calls"] // max(runs, 1) or 1})
     ops.sort(key=lambda o: -o["ms"])
     run_ms = float(np.mean([b - a for a, b in windows])) / 1000.0 if windows else None
     return {"available": True, "runs": runs, "ops": ops, "run_ms": run_ms,
