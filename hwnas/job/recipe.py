@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 from hwnas.errors import HwnasError
 from hwnas.files import read_toml
-from hwnas.supernet.config import SearchConfig as TRAINING
+from hwnas.supernet.config import SearchConfig
 
 
 def _strategies() -> list[str]:
@@ -70,10 +70,10 @@ RESUMABLE = frozenset({"output", "retrain_epochs", "export", "refine", "refine_r
 @dataclass(frozen=True)
 class SearchRecipe:
     """Everything ``hwnas search`` does, as data. Repeatable fields (one per device) are tuples.
-    A setting that the differentiable search also has takes its default from there
-    (``TRAINING``: :class:`~hwnas.supernet.config.SearchConfig`)."""
+    A setting that the differentiable search also has takes its default from
+    :class:`~hwnas.supernet.config.SearchConfig`."""
 
-    strategy: str = TRAINING.strategy
+    strategy: str = SearchConfig.strategy
     #: the space and its overrides (None: the preset's own)
     space: str = "mbv2"
     preset: str | None = None
@@ -89,16 +89,16 @@ class SearchRecipe:
     #: the proxy task and the differentiable path's training
     data: str = "digits"
     data_dir: str | None = None
-    epochs: int = TRAINING.epochs
+    epochs: int = SearchConfig.epochs
     warmup_epochs: int | None = None
-    batch_size: int = TRAINING.batch_size
-    loss: str = TRAINING.loss
-    seed: int = TRAINING.seed
-    unrolled: bool = TRAINING.unrolled
-    partial_channels: int = TRAINING.partial_channels
-    budget_tracking: bool = TRAINING.budget_tracking
-    lr: float = TRAINING.lr
-    arch_lr: float = TRAINING.arch_lr
+    batch_size: int = SearchConfig.batch_size
+    loss: str = SearchConfig.loss
+    seed: int = SearchConfig.seed
+    unrolled: bool = SearchConfig.unrolled
+    partial_channels: int = SearchConfig.partial_channels
+    budget_tracking: bool = SearchConfig.budget_tracking
+    lr: float = SearchConfig.lr
+    arch_lr: float = SearchConfig.arch_lr
     #: after the search: the run directory, retraining, export, refinement on the device
     output: str | None = None
     retrain_epochs: int = 0
@@ -106,14 +106,14 @@ class SearchRecipe:
     queries: int = 100
     reward: str | None = None
     accuracy: str | None = None
-    mnas_w: float = TRAINING.mnas_w
+    mnas_w: float = SearchConfig.mnas_w
     population: int | None = None
     batch: int = 1
     export: str | None = None
     refine: bool = False
     refine_rounds: int = 2
     #: how an answer is chosen under the budget (derivation, screening, finalists)
-    derive: str = TRAINING.derive
+    derive: str = SearchConfig.derive
     screen_margin: str = "0.0"
     derive_margin: str = "0.0"
     finalists: int = 0
@@ -121,7 +121,7 @@ class SearchRecipe:
     correction_networks: int = 20
     spot_check: int = 8
     nproc: int = 1
-    controller_steps: int = TRAINING.controller_steps
+    controller_steps: int = SearchConfig.controller_steps
     #: cheaper candidate evaluation: early stopping, schedules, weight inheritance
     early_stop: float | None = None
     schedule: str | None = None
