@@ -162,6 +162,9 @@ def test_the_whole_model_step_tells_a_run_cost_from_a_kernel_cost() -> None:
     kernels = [Kernel("", "Relu", [], [], None, rows[i]["features"]) for i in nets[-1]["kernels"]]
     times = predictor.kernel_ms(kernels)
     assert predictor.predict(kernels) == pytest.approx(0.98 * times.sum() - 0.0015 * len(kernels) + 0.004, rel=1e-9)
+    # the second step alone, as the benchmark's --decompose applies it to profiled kernel times
+    assert predictor.whole_ms(2.0, 100) == pytest.approx(0.98 * 2.0 - 0.0015 * 100 + 0.004, rel=1e-9)
+    assert predictor.whole_ms(float(times.sum()), len(kernels)) == pytest.approx(predictor.predict(kernels), rel=1e-12)
     assert predictor.to_json()["whole"]["per_run_ms"] == pytest.approx(0.004, rel=1e-9)
 
 

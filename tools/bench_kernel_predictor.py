@@ -9,9 +9,13 @@ FLOPs-proportional baseline (one rate fitted on the sample networks), and writes
 predicted against measured latency. Measurements are kept in ``--cache`` so reruns only
 predict. ``--check N`` also times N of the predictor's own sample networks again: whether
 the host runs as it did when the predictor was built (a shared host does not stay put).
+``--decompose`` (onnxruntime) profiles every model too and splits each error into the
+predictor's two steps: its kernel models (the predicted kernel times' sum against the
+profiled one) and its whole-model step applied to the profiled kernel times (against the
+measured whole model), so a miss is found in the step that makes it.
 
     PYTHONPATH=. /tmp/tv/bin/python -m tools.export_torchvision -o /tmp/tvonnx
-    .venv/bin/python -m tools.bench_kernel_predictor --models /tmp/tvonnx --predictor kp.json [--nets 300]
+    .venv/bin/python -m tools.bench_kernel_predictor --models /tmp/tvonnx --predictor kp.json [--nets 300] [--decompose]
     .venv/bin/python -m tools.bench_kernel_predictor --device cpu-tflite:threads=1 --models /tmp/tvtflite \
         --predictor kt.json
 """
@@ -33,10 +37,11 @@ from hwnas.devices import get_device
 from hwnas.devices.calibration import device_calibration
 from hwnas.devices.profile import load_model
 from hwnas.kernels.build import build_kernel_predictor
-from hwnas.kernels.graph import family_of, model_kernels
+from hwnas.kernels.graph import family_of, kernels_from_profile, model_kernels
 from hwnas.kernels.model import KernelPredictor
 from hwnas.kernels.sampler import is_single
 from hwnas.kernels.tflite_graph import tflite_kernels
+from hwnas.measure.op_profile import profile_onnx
 from hwnas.measure.protocol import MeasureProtocol
 
 
@@ -80,6 +85,9 @@ def main() -> int:
     ap.add_argument("--check", type=int, default=0, metavar="N",
                     help="also time N of the predictor's sample networks again (hwnas profile check-predictor): "
                          "whether the host runs as it did when the predictor was built (default 0)")
+    ap.add_argument("--decompose", action="store_true",
+                    help="onnxruntime: also profile each model and split its error into the kernel models' and "
+                         "the whole-model step's")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -116,7 +124,10 @@ def main() -> int:
             passes[r, i] = measured(device, f, protocol, cache, reference_ms, r)
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             cache_path.write_text(json.dumps(cache, indent=1))
-    table, meas, pred, flops = [], [], [], []
+    if args.decompose and fmt != "onnx":
+        print("--decompose needs onnxruntime's profiler (an onnx device)", file=sys.stderr)
+        return 2
+    table, meas, pred, flops, steps = [], [], [], [], []
     for f, m in zip(files, np.median(passes, axis=0)):
         kernels = tflite_kernels(f.read_bytes()) if fmt == "tflite" else model_kernels(f.read_bytes(), device.threads)
         p = predictor.predict(kernels)
@@ -126,10 +137,17 @@ def main() -> int:
         flops.append(rate * macs)
         table.append([f.stem, f"{macs / 1e9:.3f}", len(kernels), f"{m:.3f}", f"{p:.3f}", f"{100 * (p / m - 1):+.1f} %",
                       f"{100 * (rate * macs / m - 1):+.1f} %"])
+        if args.decompose:
+            steps.append(decomposed(predictor, f, kernels, m, device.threads))
+            table[-1] += [f"{100 * steps[-1]['kernel_err']:+.1f} %", f"{100 * steps[-1]['whole_step_err']:+.1f} %"]
     meas_a, pred_a, flops_a = map(np.array, (meas, pred, flops))
     out = {"device": args.device, "predictor": args.predictor, "models": len(files),
            "sample_nets": len(predictor.nets), "kernel_predictor": summary(meas_a, pred_a),
            "flops_baseline": summary(meas_a, flops_a)}
+    if steps:
+        out["steps"] = {f.stem: s for f, s in zip(files, steps)}
+        whole_step = np.array([s["whole_step_ms"] for s in steps])
+        out["whole_step_alone"] = summary(meas_a, whole_step)
     if args.check:
         from hwnas.kernels.check import check_predictor
 
@@ -142,12 +160,12 @@ def main() -> int:
         print(json.dumps(out, indent=1))
     else:
         print(format_table(table, ["model", "GMACs", "kernels", "measured ms", "predicted ms", "error",
-                                   "FLOPs baseline"]))
+                                   "FLOPs baseline"] + (["kernel step", "whole step"] if steps else [])))
         if "check" in out:
             c = out["check"]
             print(f"check: the predictor's sample networks now / when built: median {c['median_ratio']:.3f} "
                   f"(p10 {c['p10_ratio']:.3f}, p90 {c['p90_ratio']:.3f})")
-        for name in ("kernel_predictor", "flops_baseline", "measurement_repeatability"):
+        for name in ("kernel_predictor", "flops_baseline", "measurement_repeatability", "whole_step_alone"):
             if name not in out:
                 continue
             s = out[name]
@@ -155,6 +173,20 @@ def main() -> int:
                   f"MAPE {s['mape_pct']:.2f} %, worst {s['max_err_pct']:.1f} %, Kendall tau {s['kendall_tau']:.3f}")
     _plot(files, meas_a, pred_a, args.plot, out)
     return 0
+
+
+def decomposed(predictor: KernelPredictor, path: Path, kernels, measured_ms: float, threads: int) -> dict:
+    """The two steps' errors on one model: the predicted kernels' sum against the runtime's
+    profiled one, and the whole-model step applied to the profiled kernels against the
+    measured whole model."""
+    prof = profile_onnx(str(path), threads=threads)
+    profiled = kernels_from_profile(prof)
+    profiled_ms = float(sum(k.ms for k in profiled))
+    predicted_ms = float(predictor.kernel_ms(kernels).sum())
+    whole_step_ms = predictor.whole_ms(profiled_ms, len(profiled))
+    return {"profiled_kernels_ms": profiled_ms, "profiled_kernels": len(profiled), "predicted_kernels_ms": predicted_ms,
+            "kernel_err": predicted_ms / profiled_ms - 1, "whole_step_ms": whole_step_ms,
+            "whole_step_err": whole_step_ms / measured_ms - 1}
 
 
 def _plot(files, meas, pred, path: str, out: dict) -> None:

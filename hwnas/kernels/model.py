@@ -222,9 +222,13 @@ class KernelPredictor:
     def predict(self, kernels: list[Kernel]) -> float:
         """The whole model's latency (ms)."""
         mask = self._folded([(k.op, k.features) for k in kernels])
-        total = float(self._kernel_ms(kernels, mask).sum())
-        count = len(kernels) - sum(mask)
-        return max(self.scale * total + self.per_kernel_ms * count + self.per_run_ms, 0.5 * total)
+        return self.whole_ms(float(self._kernel_ms(kernels, mask).sum()), len(kernels) - sum(mask))
+
+    def whole_ms(self, kernels_ms: float, count: int) -> float:
+        """The whole model's latency (ms) from its ``count`` kernels' times as the profiler
+        measures them (summed): the second of the predictor's two steps, which
+        ``tools/bench_kernel_predictor.py --decompose`` checks apart from the first."""
+        return max(self.scale * kernels_ms + self.per_kernel_ms * count + self.per_run_ms, 0.5 * kernels_ms)
 
     # -- files ------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
