@@ -102,6 +102,9 @@ def main() -> int:
     cache_path = Path(args.cache)
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     fmt = device.export_format or "onnx"
+    if args.decompose and fmt != "onnx":
+        print("--decompose needs onnxruntime's profiler (an onnx device)", file=sys.stderr)
+        return 2
     files = sorted(Path(args.models).glob(f"*.{fmt}"))
     if not files:
         print(f"no .{fmt} files in {args.models}: export some with python -m tools.export_torchvision "
@@ -124,9 +127,6 @@ def main() -> int:
             passes[r, i] = measured(device, f, protocol, cache, reference_ms, r)
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             cache_path.write_text(json.dumps(cache, indent=1))
-    if args.decompose and fmt != "onnx":
-        print("--decompose needs onnxruntime's profiler (an onnx device)", file=sys.stderr)
-        return 2
     table, meas, pred, flops, steps = [], [], [], [], []
     for f, m in zip(files, np.median(passes, axis=0)):
         kernels = tflite_kernels(f.read_bytes()) if fmt == "tflite" else model_kernels(f.read_bytes(), device.threads)
