@@ -103,7 +103,9 @@ def main() -> int:
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     fmt = device.export_format or "onnx"
     if args.decompose and fmt != "onnx":
-        print("--decompose needs onnxruntime's profiler (an onnx device)", file=sys.stderr)
+        print(f"--decompose needs onnxruntime's profiler, and {args.device} runs {fmt} files (LiteRT's Python "
+              "interpreter has no op profiler): drop --decompose, or use an onnxruntime device such as "
+              "cpu-ort:threads=1", file=sys.stderr)
         return 2
     files = sorted(Path(args.models).glob(f"*.{fmt}"))
     if not files:
