@@ -51,6 +51,7 @@ from hwnas.predictors import LearnedPredictor
 from hwnas.predictors.base import holdout_error
 from hwnas.spaces import get_space
 from hwnas.strategies.base import STRATEGIES
+from hwnas.supernet.config import SANDWICH
 from hwnas.supernet.search import SearchConfig, make_search
 from hwnas.target import Target
 
@@ -83,7 +84,7 @@ def one_search(key: str, mode: str, variant: str, seed: int, space, proxy, targe
         raise SystemExit(f"variant {variant!r} does not apply to {mode}; use {', '.join(variants)}")
     cfg = SearchConfig(strategy=mode, epochs=args.epochs, warmup_epochs=args.warmup, seed=seed, derive="budget",
                        derive_margin=margin, batch_size=args.batch_size, partial_channels=args.partial_channels,
-                       torch_device="cpu", **{"loss": args.loss, **variants[variant]})
+                       torch_device="cpu", sandwich=args.sandwich, **{"loss": args.loss, **variants[variant]})
     s = make_search(space, [target], data, cfg, out / "runs" / key, progress=False, proxy=proxy)
     s.run()
     log = [json.loads(line) for line in (out / "runs" / key / "log.jsonl").read_text().splitlines()]
@@ -121,6 +122,9 @@ def main() -> None:
     ap.add_argument("--cells-per-stage", type=int, default=1)
     ap.add_argument("--partial-channels", type=int, default=1, help="PC-DARTS: searched edges see 1/K of the "
                     "channels (a memory saving; compare with 1, the full mixture)")
+    ap.add_argument("--sandwich", choices=list(SANDWICH),
+                    help="proxyless, gdas: every weight step also trains the largest cell (the sandwich rule; "
+                         "distill: the sampled path learns the largest one's predictions)")
     ap.add_argument("--evolution-runs", type=int, default=20)
     ap.add_argument("--oneshot", type=int, default=60, metavar="N",
                     help="after each search, Kendall tau between its supernet's one-shot accuracy of N sampled cells "
@@ -160,6 +164,7 @@ def main() -> None:
                     for seed in range(args.seeds):
                         key = f"{device}-q{q}-{mode}-{variant}-{args.loss}-s{seed}-e{args.epochs}-{args.data}"
                         key += f"-pc{args.partial_channels}" if args.partial_channels > 1 else ""
+                        key += f"-sw{args.sandwich}" if args.sandwich else ""
                         print(f"  search {key}", file=sys.stderr)
                         done[key] = one_search(key, mode, variant, seed, space, proxy, target, data, args, out)
                         for how in ("argmax", "budget"):

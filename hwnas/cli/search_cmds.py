@@ -15,6 +15,7 @@ from typing import Any
 from hwnas.cli.common import answers_json, emit_json
 from hwnas.job.recipe import CHOICES, SearchRecipe
 from hwnas.spaces import SPACES, space_presets
+from hwnas.supernet.config import SANDWICH
 
 
 SEARCH_EXAMPLES = """examples:
@@ -90,6 +91,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget-tracking", action="store_true", default=None,
                    help="differentiable: the latency term's weight tracks the budget (dual ascent: it presses only "
                         "while the expected latency is over the budget) instead of a fixed one")
+    p.add_argument("--sandwich", choices=CHOICES["sandwich"](),
+                   help="proxyless, gdas: every weight step also trains the space's largest path (the sandwich rule): "
+                        + "; ".join(f"{k}: {v}" for k, v in SANDWICH.items()))
     p.add_argument("--derive", choices=CHOICES["derive"](),
                    help="differentiable: the final architecture is the argmax (default; repaired to the most likely "
                         "connected one under the budget when it is not) or the most likely connected one that fills "

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 from hwnas.errors import HwnasError
 from hwnas.files import read_toml
-from hwnas.supernet.config import SearchConfig
+from hwnas.supernet.config import SANDWICH, SearchConfig
 
 
 def _strategies() -> list[str]:
@@ -58,6 +58,7 @@ FIDELITIES = ("epochs", "data", "resolution")
 CHOICES: dict[str, Callable[[], list[str]]] = {
     "strategy": _strategies, "loss": _losses, "reward": _rewards, "derive": _derivations,
     "export": lambda: list(EXPORT_FORMATS), "schedule": _schedules, "fidelity": lambda: list(FIDELITIES),
+    "sandwich": lambda: list(SANDWICH),
 }
 """Fields whose values come from a registry: the flags' ``choices`` and the recipe check share these."""
 
@@ -97,6 +98,7 @@ class SearchRecipe:
     unrolled: bool = SearchConfig.unrolled
     partial_channels: int = SearchConfig.partial_channels
     budget_tracking: bool = SearchConfig.budget_tracking
+    sandwich: str | None = SearchConfig.sandwich
     lr: float = SearchConfig.lr
     arch_lr: float = SearchConfig.arch_lr
     #: after the search: the run directory, retraining, export, refinement on the device

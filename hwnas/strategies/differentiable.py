@@ -23,6 +23,8 @@ class DifferentiableStrategy:
     binary_gates: ClassVar[bool] = False
     #: a controller network samples the paths and learns by REINFORCE (:mod:`hwnas.supernet.enas`)
     controller: ClassVar[bool] = False
+    #: a weight step trains one path the supernet samples itself (so ``--sandwich`` applies)
+    samples_paths: ClassVar[bool] = False
 
 
 @register_strategy
@@ -30,6 +32,7 @@ class Proxyless(DifferentiableStrategy):
     name = "proxyless"
     help = "ProxylessNAS: binary gates, one or two sampled paths per step"
     binary_gates = True
+    samples_paths = True
 
 
 @register_strategy
@@ -43,6 +46,7 @@ class Darts(DifferentiableStrategy):
 class Gdas(DifferentiableStrategy):
     name = "gdas"
     help = "GDAS: hard Gumbel-softmax, one sampled path"
+    samples_paths = True
 
 
 @register_strategy

@@ -16,6 +16,18 @@ def _torch_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+SANDWICH = {
+    "ce": "the largest path on the labels, beside the sampled path",
+    "distill": "the largest path on the labels, the sampled path on the largest path's predictions "
+               "(in-place distillation)",
+}
+"""The sandwich rule of slimmable networks, Once-for-All and BigNAS for path-sampling modes: a
+path resampled every step leaves the shared weights of a cell space near chance on a task that
+needs several convolutions to learn, because few sampled paths can fit it; the largest path,
+trained every step as well, gives those weights something to learn, and the sampled paths
+inherit it (how far, in ``tools/bench_cells.py``)."""
+
+
 @dataclass
 class SearchConfig:
     """One differentiable search's settings (the job fills them from the recipe)."""
@@ -39,6 +51,8 @@ class SearchConfig:
     #: scale the latency term by a weight that tracks the budget (dual ascent) instead of a fixed one
     budget_tracking: bool = False
     tracking_rate: float = 0.5
+    #: the sandwich rule (:data:`SANDWICH`): each weight step also trains the space's largest path
+    sandwich: str | None = None
     #: "argmax", or "budget": the most likely architecture with latency in [fill × budget, budget]
     derive: str = "argmax"
     fill: float = 0.9
@@ -82,6 +96,13 @@ class SearchConfig:
         if self.controller_steps < 1 or self.mnas_w > 0:
             raise HwnasError(f"controller steps must be >= 1 (got {self.controller_steps}) and the latency exponent "
                              f"<= 0 (got {self.mnas_w})")
+        if self.sandwich is not None:
+            if self.sandwich not in SANDWICH:
+                raise HwnasError(f"--sandwich must be one of {', '.join(SANDWICH)}, not {self.sandwich!r}")
+            if not STRATEGIES[self.strategy].samples_paths:
+                sampling = [n for n in modes if STRATEGIES[n].samples_paths]
+                raise HwnasError(f"--sandwich trains the largest path beside the sampled one, which {self.strategy} "
+                                 f"does not sample; it applies to {', '.join(sampling)}")
         if self.partial_channels < 1:
             raise HwnasError(f"--partial-channels is a channel divisor >= 1 (1: the full mixture), not "
                              f"{self.partial_channels}")

@@ -54,6 +54,7 @@ class DifferentiableSearch:
         torch.manual_seed(config.seed)
         self.device = torch.device(config.torch_device)
         trained = proxy or space
+        self.largest = self._largest(trained) if config.sandwich else None
         k = config.partial_channels
         self.net: Supernet = (trained.supernet(partial_channels=k) if k > 1 else trained.supernet()).to(self.device)
         if self.device.type == "cuda":
@@ -70,6 +71,16 @@ class DifferentiableSearch:
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, T_max=config.epochs)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda")
         self.epoch = 0
+
+    @staticmethod
+    def _largest(space: SearchSpace) -> list[int]:
+        """The option indices of ``space``'s largest architecture (its ``largest`` reference),
+        which the sandwich rule trains every weight step."""
+        largest = space.references().get("largest")
+        if largest is None:
+            raise HwnasError(f"--sandwich trains the space's largest architecture, and {space.name} names none "
+                             "(its references() has no 'largest'); drop --sandwich")
+        return list(largest.indices())
 
     # -- losses ---------------------------------------------------------------------
     def expected_ms(self) -> list[torch.Tensor]:
@@ -93,13 +104,27 @@ class DifferentiableSearch:
         self.net.train()
         self.w_opt.zero_grad(set_to_none=True)
         ce, logits = self._forward_ce(x, y)
-        self.scaler.scale(ce).backward()
+        self.scaler.scale(self._sandwich(x, y, ce, logits) if self.largest is not None else ce).backward()
         self.scaler.unscale_(self.w_opt)
         self.world.average([p.grad for p in self.net.weight_parameters() if p.grad is not None])
         torch.nn.utils.clip_grad_norm_(self.net.weight_parameters(), 5.0)
         self.scaler.step(self.w_opt)
         self.scaler.update()
         return float(ce.detach()), float((logits.detach().argmax(1) == y).float().mean())
+
+    def _sandwich(self, x: torch.Tensor, y: torch.Tensor, ce: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """The weight step's loss under the sandwich rule: the largest path's loss on the labels,
+        plus the sampled path's (``ce``, its ``logits``) on the labels, or with ``distill`` on the
+        largest path's predictions (in-place distillation, as BigNAS trains its small models)."""
+        self.net.fix(self.largest)
+        try:
+            big, big_logits = self._forward_ce(x, y)
+        finally:
+            self.net.fix(None)
+        if self.cfg.sandwich != "distill":
+            return big + ce
+        teacher = F.softmax(big_logits.detach().float(), dim=1)
+        return big + F.kl_div(F.log_softmax(logits.float(), dim=1), teacher, reduction="batchmean")
 
     def arch_step(self, x: torch.Tensor, y: torch.Tensor, xt: torch.Tensor | None = None,
                   yt: torch.Tensor | None = None) -> float:
