@@ -22,8 +22,8 @@ from hwnas.target import Target
 HWNAS = str(Path(sys.executable).with_name("hwnas"))
 
 
-def _search(tmp_path: Path, sandwich: str | None, space_name: str = "nb201") -> DifferentiableSearch:
-    space = get_space(space_name, channels=8, cells_per_stage=1, resolution=16)
+def _search(tmp_path: Path, sandwich: str | None) -> DifferentiableSearch:
+    space = get_space("nb201", channels=8, cells_per_stage=1, resolution=16)
     archs = space.sample(40, seed=0)
     pred = FlopsPredictor(space).fit(archs, [a.counts().macs / 1e6 for a in archs])
     cfg = SearchConfig(strategy="proxyless", epochs=1, warmup_epochs=0, batch_size=32, sandwich=sandwich,

@@ -123,7 +123,7 @@ def main() -> None:
     ap.add_argument("--partial-channels", type=int, default=1, help="PC-DARTS: searched edges see 1/K of the "
                     "channels (a memory saving; compare with 1, the full mixture)")
     ap.add_argument("--sandwich", choices=list(SANDWICH),
-                    help="proxyless, gdas: every weight step also trains the largest cell (the sandwich rule; "
+                    help="path-sampling modes: every weight step also trains the largest cell (the sandwich rule; "
                          "distill: the sampled path learns the largest one's predictions)")
     ap.add_argument("--evolution-runs", type=int, default=20)
     ap.add_argument("--oneshot", type=int, default=60, metavar="N",

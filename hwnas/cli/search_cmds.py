@@ -34,6 +34,14 @@ def _kinds() -> str:
     return "; ".join(f"{kind}: {', '.join(strategy_names(kind))}" for kind in ("differentiable", "blackbox"))
 
 
+def _sandwich_help() -> str:
+    from hwnas.strategies.base import STRATEGIES, strategy_names
+
+    modes = ", ".join(n for n in strategy_names("differentiable") if STRATEGIES[n].samples_paths)
+    rules = "; ".join(f"{k}: {v}" for k, v in SANDWICH.items())
+    return f"{modes}: every weight step also trains the space's largest path (the sandwich rule): {rules}"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "search", help="search for an architecture under a latency budget",
@@ -91,9 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget-tracking", action="store_true", default=None,
                    help="differentiable: the latency term's weight tracks the budget (dual ascent: it presses only "
                         "while the expected latency is over the budget) instead of a fixed one")
-    p.add_argument("--sandwich", choices=CHOICES["sandwich"](),
-                   help="proxyless, gdas: every weight step also trains the space's largest path (the sandwich rule): "
-                        + "; ".join(f"{k}: {v}" for k, v in SANDWICH.items()))
+    p.add_argument("--sandwich", choices=CHOICES["sandwich"](), help=_sandwich_help())
     p.add_argument("--derive", choices=CHOICES["derive"](),
                    help="differentiable: the final architecture is the argmax (default; repaired to the most likely "
                         "connected one under the budget when it is not) or the most likely connected one that fills "

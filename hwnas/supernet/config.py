@@ -24,8 +24,8 @@ SANDWICH = {
 """The sandwich rule of slimmable networks, Once-for-All and BigNAS for path-sampling modes: a
 path resampled every step leaves the shared weights of a cell space near chance on a task that
 needs several convolutions to learn, because few sampled paths can fit it; the largest path,
-trained every step as well, gives those weights something to learn, and the sampled paths
-inherit it (how far, in ``tools/bench_cells.py``)."""
+trained every step as well, gives those weights something to learn. Whether a search gains
+from it is measured by ``tools/bench_cells.py --sandwich`` (the README: not here, yet)."""
 
 
 @dataclass
