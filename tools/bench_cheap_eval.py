@@ -215,7 +215,8 @@ def main() -> None:
     ap.add_argument("--p", default="0.01,0.05,0.1", help="early-stopping thresholds")
     ap.add_argument("--rungs", default="1,2,3", help="epochs of the cheap rungs")
     ap.add_argument("--fractions", default="0.1111,0.3333", help="schedule rungs to train, fractions of full")
-    ap.add_argument("--fidelities", default="epochs", help="what a rung is a fraction of: epochs,data,resolution")
+    ap.add_argument("--fidelities", default="epochs",
+                    help="what a rung is a fraction of: epochs,data,resolution ('' trains no rungs)")
     ap.add_argument("--hypernet-epochs", default="", help="nb201: SMASH hypernetworks trained this many epochs "
                                                              "(comma-separated; none by default)")
     ap.add_argument("--inherit-epochs", default="",
@@ -262,7 +263,7 @@ def main() -> None:
             add(f"epoch {k}", [c[k - 1] for c in cs], k * len(cs))
         if again is not None:
             add("full, another seed (the ceiling)", again, len(cs) * args.epochs, other=full)
-        for fidelity in args.fidelities.split(","):
+        for fidelity in filter(None, args.fidelities.split(",")):
             for fraction in map(float, args.fractions.split(",")):
                 scores = rung_scores(name, archs, data, args, fidelity, fraction, out / "rungs.jsonl")
                 work = TrainingAccuracy(data, epochs=args.epochs, fidelity=fidelity).reduced(fraction)[2]
