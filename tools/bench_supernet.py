@@ -6,11 +6,15 @@
     on the CPU, memory is the growth of the process's peak RSS, each in a fresh process);
 (b) mbv2 `small` with the shipped cpu-ort predictor, budget at the 30th percentile of the
     space's predicted latency: does each seed's derived architecture meet it, and its
-    accuracy after retraining beside 10 random architectures under the same budget;
+    accuracy after retraining beside as many random architectures under the same budget
+    (``--seeds``), searched and retrained on ``--data`` at ``--resolution`` (``clutter`` at
+    16 px is the proxy task on which mbv2 networks differ); each result is kept in
+    ``part_b.jsonl`` in ``--out`` as it comes, so an interrupted run resumes;
 (c) nb201: each mode's derived cell and its CIFAR-10 accuracy from
     ../shared/data/nb201/accuracy.csv, with and without the latency term.
 
     .venv/bin/python -m tools.bench_supernet [--parts a,b,c] [--seeds 10] [--epochs 4] [--retrain-epochs 6]
+        [--data clutter --resolution 16]
 """
 
 from __future__ import annotations
@@ -86,27 +90,53 @@ def shipped_predictor(space):
     return load_predictor(ROOT / "latency_tables" / "mbv2-small.cpu-ort.learned.json", space=space)
 
 
-def part_b(seeds: int, epochs: int, retrain_epochs: int, derive: str = "budget") -> dict:
+def part_b(seeds: int, epochs: int, retrain_epochs: int, derive: str = "budget", data_name: str = "digits",
+           resolution: int = 32, kept: Path | None = None) -> dict:
+    """Each seed's derived network and as many random ones under the budget, retrained alike;
+    each result is appended to ``kept`` (JSON lines) as it comes, so a rerun resumes."""
     space = get_space("mbv2", "small")
     pred = shipped_predictor(space)
     pool = space.sample(20000, seed=123)
     pool_lat = pred.predict(pool)
     budget = float(np.quantile(pool_lat, 0.3))
-    data = load("digits", resolution=32)
+    data = load(data_name, resolution=resolution)
+    setting = {"data": data_name, "resolution": resolution, "epochs": epochs, "retrain_epochs": retrain_epochs,
+               "derive": derive}
+    done = {}
+    if kept is not None and kept.is_file():
+        for line in kept.read_text().splitlines():
+            r = json.loads(line)
+            if r.get("setting") == setting:
+                done[(r["kind"], r["index"])] = r
+
+    def keep(r: dict) -> dict:
+        if kept is not None:
+            with kept.open("a") as f:
+                f.write(json.dumps({**r, "setting": setting}) + "\n")
+        return r
     found = []
     for seed in range(seeds):
-        with tempfile.TemporaryDirectory() as d:
-            cfg = SearchConfig(strategy="proxyless", epochs=epochs, warmup_epochs=1, seed=seed, derive=derive)
-            s = DifferentiableSearch(space, [Target("cpu-ort", pred, budget)], data, cfg, d, progress=False)
-            r = s.run()
-        arch = space.parse(r["arch"])
-        acc = train_arch(arch, data, epochs=retrain_epochs, seed=0, progress=False).test_acc
-        found.append({"seed": seed, "arch": str(arch), "predicted_ms": r["devices"][0]["predicted_ms"],
-                      "meets": r["devices"][0]["meets_budget"], "test_acc": acc})
+        if ("derived", seed) not in done:
+            with tempfile.TemporaryDirectory() as d:
+                cfg = SearchConfig(strategy="proxyless", epochs=epochs, warmup_epochs=1, seed=seed, derive=derive)
+                s = DifferentiableSearch(space, [Target("cpu-ort", pred, budget)], data, cfg, d, progress=False)
+                r = s.run()
+            arch = space.parse(r["arch"])
+            acc = train_arch(arch, data, epochs=retrain_epochs, seed=0, progress=False).test_acc
+            done[("derived", seed)] = keep({"kind": "derived", "index": seed, "arch": str(arch),
+                                            "predicted_ms": r["devices"][0]["predicted_ms"],
+                                            "meets": r["devices"][0]["meets_budget"], "test_acc": acc})
+        found.append({"seed": seed, **{k: done[("derived", seed)][k] for k in ("arch", "predicted_ms", "meets",
+                                                                             "test_acc")}})
         print(f"  seed {seed}: {found[-1]}", file=sys.stderr)
     under = [a for a, lat in zip(pool, pool_lat) if lat <= budget][:seeds]
-    random_accs = [train_arch(a, data, epochs=retrain_epochs, seed=0, progress=False).test_acc for a in under]
-    return {"budget_ms": budget, "derive": derive, "found": found, "random_acc": random_accs}
+    random_accs = []
+    for i, a in enumerate(under):
+        if ("random", i) not in done:
+            acc = train_arch(a, data, epochs=retrain_epochs, seed=0, progress=False).test_acc
+            done[("random", i)] = keep({"kind": "random", "index": i, "arch": str(a), "test_acc": acc})
+        random_accs.append(done[("random", i)]["test_acc"])
+    return {"budget_ms": budget, "derive": derive, **setting, "found": found, "random_acc": random_accs}
 
 
 def nb201_accuracy() -> dict[str, float]:
@@ -149,6 +179,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--retrain-epochs", type=int, default=6)
     ap.add_argument("--derive", default="budget", help="part b: argmax or budget (default)")
+    ap.add_argument("--data", default="digits", help="part b: the task searched and retrained on (digits, or "
+                    "clutter: the proxy task that makes mbv2 networks differ)")
+    ap.add_argument("--resolution", type=int, default=32, help="part b: the images' resolution (default 32)")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_supernet"))
     args = ap.parse_args()
     if args.memory_child:
@@ -167,10 +200,12 @@ def main() -> None:
                     ["network", "peak MB", "vs single", "step ms", "vs single"]))
         print()
     if "b" in parts:
-        b = results["budget"] = part_b(args.seeds, args.epochs, args.retrain_epochs, args.derive)
+        b = results["budget"] = part_b(args.seeds, args.epochs, args.retrain_epochs, args.derive, args.data,
+                                       args.resolution, out / "part_b.jsonl")
         met = sum(f["meets"] for f in b["found"])
         accs = [f["test_acc"] for f in b["found"]]
-        print(f"(b) proxyless on mbv2/small, budget {b['budget_ms']:.4f} ms (30th percentile, shipped cpu-ort predictor)")
+        print(f"(b) proxyless on mbv2/small, budget {b['budget_ms']:.4f} ms (30th percentile, shipped cpu-ort "
+              f"predictor), {args.data} at {args.resolution} px")
         print(format_table([[f["seed"], f["arch"], f"{f['predicted_ms']:.4f}", "yes" if f["meets"] else "NO",
                       f"{100 * f['test_acc']:.1f} %"] for f in b["found"]],
                     ["seed", "derived", "predicted ms", "meets", "test acc"]))
