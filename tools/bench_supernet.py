@@ -38,6 +38,7 @@ from hwnas.data.datasets import load
 from hwnas.paths import shared_data_dir
 from hwnas.predictors import LearnedPredictor, load_predictor
 from hwnas.spaces import get_space
+from hwnas.supernet.config import SANDWICH
 from hwnas.supernet.search import DifferentiableSearch, SearchConfig
 from hwnas.target import Target
 from hwnas.train import train_arch
@@ -91,34 +92,37 @@ def shipped_predictor(space):
 
 
 def part_b(seeds: int, epochs: int, retrain_epochs: int, derive: str = "budget", data_name: str = "digits",
-           resolution: int = 32, kept: Path | None = None) -> dict:
+           resolution: int = 32, kept: Path | None = None, sandwich: str | None = None) -> dict:
     """Each seed's derived network and as many random ones under the budget, retrained alike;
-    each result is appended to ``kept`` (JSON lines) as it comes, so a rerun resumes."""
+    each result is appended to ``kept`` (JSON lines) as it comes, so a rerun resumes (the
+    random networks' results serve every ``sandwich`` rule)."""
     space = get_space("mbv2", "small")
     pred = shipped_predictor(space)
     pool = space.sample(20000, seed=123)
     pool_lat = pred.predict(pool)
     budget = float(np.quantile(pool_lat, 0.3))
     data = load(data_name, resolution=resolution)
-    setting = {"data": data_name, "resolution": resolution, "epochs": epochs, "retrain_epochs": retrain_epochs,
-               "derive": derive}
+    base = {"data": data_name, "resolution": resolution, "epochs": epochs, "retrain_epochs": retrain_epochs,
+            "derive": derive}
+    setting = {"derived": {**base, **({"sandwich": sandwich} if sandwich else {})}, "random": base}
     done = {}
     if kept is not None and kept.is_file():
         for line in kept.read_text().splitlines():
             r = json.loads(line)
-            if r.get("setting") == setting:
+            if r.get("setting") == setting[r["kind"]]:
                 done[(r["kind"], r["index"])] = r
 
     def keep(r: dict) -> dict:
         if kept is not None:
             with kept.open("a") as f:
-                f.write(json.dumps({**r, "setting": setting}) + "\n")
+                f.write(json.dumps({**r, "setting": setting[r["kind"]]}) + "\n")
         return r
     found = []
     for seed in range(seeds):
         if ("derived", seed) not in done:
             with tempfile.TemporaryDirectory() as d:
-                cfg = SearchConfig(strategy="proxyless", epochs=epochs, warmup_epochs=1, seed=seed, derive=derive)
+                cfg = SearchConfig(strategy="proxyless", epochs=epochs, warmup_epochs=1, seed=seed, derive=derive,
+                                   sandwich=sandwich)
                 s = DifferentiableSearch(space, [Target("cpu-ort", pred, budget)], data, cfg, d, progress=False)
                 r = s.run()
             arch = space.parse(r["arch"])
@@ -136,7 +140,7 @@ def part_b(seeds: int, epochs: int, retrain_epochs: int, derive: str = "budget",
             acc = train_arch(a, data, epochs=retrain_epochs, seed=0, progress=False).test_acc
             done[("random", i)] = keep({"kind": "random", "index": i, "arch": str(a), "test_acc": acc})
         random_accs.append(done[("random", i)]["test_acc"])
-    return {"budget_ms": budget, "derive": derive, **setting, "found": found, "random_acc": random_accs}
+    return {"budget_ms": budget, **setting["derived"], "found": found, "random_acc": random_accs}
 
 
 def nb201_accuracy() -> dict[str, float]:
@@ -182,6 +186,7 @@ def main() -> None:
     ap.add_argument("--data", default="digits", help="part b: the task searched and retrained on (digits, or "
                     "clutter: the proxy task that makes mbv2 networks differ)")
     ap.add_argument("--resolution", type=int, default=32, help="part b: the images' resolution (default 32)")
+    ap.add_argument("--sandwich", choices=sorted(SANDWICH), help="part b: the search's sandwich rule (default none)")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_supernet"))
     args = ap.parse_args()
     if args.memory_child:
@@ -201,11 +206,12 @@ def main() -> None:
         print()
     if "b" in parts:
         b = results["budget"] = part_b(args.seeds, args.epochs, args.retrain_epochs, args.derive, args.data,
-                                       args.resolution, out / "part_b.jsonl")
+                                       args.resolution, out / "part_b.jsonl", args.sandwich)
         met = sum(f["meets"] for f in b["found"])
         accs = [f["test_acc"] for f in b["found"]]
         print(f"(b) proxyless on mbv2/small, budget {b['budget_ms']:.4f} ms (30th percentile, shipped cpu-ort "
-              f"predictor), {args.data} at {args.resolution} px")
+              f"predictor), {args.data} at {args.resolution} px"
+              + (f", sandwich rule {args.sandwich}" if args.sandwich else ""))
         print(format_table([[f["seed"], f["arch"], f"{f['predicted_ms']:.4f}", "yes" if f["meets"] else "NO",
                       f"{100 * f['test_acc']:.1f} %"] for f in b["found"]],
                     ["seed", "derived", "predicted ms", "meets", "test acc"]))
