@@ -62,6 +62,9 @@ TINY_SEARCH = {"--recipe": " --epochs 1 --warmup-epochs 0 --retrain-epochs 1",
 # Searches and checks against a device may end OVER BUDGET (exit 3, documented) when a tiny
 # search lands near the budget; they must still have run to the end.
 MAY_MISS_BUDGET = re.compile(r"^hwnas (search .*--device|search --recipe search/quickstart|verify)")
+# A predictor check exits 1 (documented) when the host runs the sample networks more than 5 %
+# off their build-time times: a host that moves in phases does that minutes after a build.
+MAY_REPORT_DRIFT = re.compile(r"^hwnas profile check-predictor ")
 
 
 def readme_blocks() -> list[tuple[str, str]]:
@@ -228,6 +231,10 @@ def check(cmd: str, r: subprocess.CompletedProcess) -> None:
     assert "Traceback" not in r.stderr, said
     if r.returncode == 3 and MAY_MISS_BUDGET.match(cmd):
         assert "OVER BUDGET" in r.stdout + r.stderr, said
+        return
+    if r.returncode == 1 and MAY_REPORT_DRIFT.match(cmd):
+        assert "runs the predictor's sample networks at median" in r.stdout, said
+        assert "Build it again" in r.stdout, said
         return
     assert r.returncode == 0, said
 
