@@ -26,7 +26,7 @@ from tqdm import tqdm
 from hwnas.errors import HwnasError
 from hwnas.kernels.fusion import probe_pad_folding
 from hwnas.kernels.graph import Kernel, configure, kernels_from_profile
-from hwnas.kernels.model import KernelPredictor
+from hwnas.kernels.model import STATE_ROUNDS, KernelPredictor
 from hwnas.kernels.predict import exported_bytes
 from hwnas.kernels.sampler import SAMPLED_KINDS, build, is_single, sample_spec, sampled_kind
 from hwnas.kernels.tflite_graph import configure_tflite, is_tflite_op, tflite_kernels
@@ -123,8 +123,8 @@ def dataset(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[d
     return rows, nets
 
 
-def out_of_fold(rows: list[dict[str, Any]], nets: list[dict[str, Any]], folds: int = 4,
-                seed: int = 0, meta: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def out_of_fold(rows: list[dict[str, Any]], nets: list[dict[str, Any]], folds: int = 4, seed: int = 0,
+                meta: dict[str, Any] | None = None, state_rounds: int = STATE_ROUNDS) -> tuple[np.ndarray, np.ndarray]:
     """Each kernel's and each net's prediction from a predictor fitted without its net (NaN
     for a net holding a kernel family that no other net holds)."""
     kernel_pred = np.zeros(len(rows))
@@ -135,7 +135,7 @@ def out_of_fold(rows: list[dict[str, Any]], nets: list[dict[str, Any]], folds: i
         train_nets = [n for i, n in enumerate(nets) if i not in test]
         keep = sorted(i for n in train_nets for i in n["kernels"])
         remap = {old: new for new, old in enumerate(keep)}
-        model = KernelPredictor(meta, seed=seed).fit([rows[i] for i in keep],
+        model = KernelPredictor(meta, seed=seed, state_rounds=state_rounds).fit([rows[i] for i in keep],
                                                [{"kernels": [remap[i] for i in n["kernels"]],
                                                  "whole_ms": n["whole_ms"]} for n in train_nets])
         for j in test:
@@ -229,7 +229,8 @@ def build_kernel_predictor(device: Any, out: str | Path, nets: int = 150, round_
         if current > weighted_round:  # the weights of a round come from the rounds before it only
             weighted_round = current
             rows, net_list = dataset(records[: current * round_size])
-            kernel_pred, net_pred = out_of_fold(rows, net_list, seed=seed)
+            # only to rank the block kinds: the quicker fit without the profiles' states will do
+            kernel_pred, net_pred = out_of_fold(rows, net_list, seed=seed, state_rounds=0)
             weights = block_weights(rows, kernel_pred) or net_block_weights(net_list, net_pred)
             history.append({**metrics(net_list, net_pred), "next_weights": weights})
         spec = sample_spec(seed * 1_000_003 + index, weights)

@@ -13,7 +13,12 @@ what one run costs whatever it holds. The last two must be told apart: single-op
 networks hold one kernel and one run's cost, real models hundreds of kernels and still
 one run's. A matrix product at batch 1 reads each of its weights once a run, so its time
 is the time to bring them in, from a cache or from memory, and that depends on what else
-the network keeps there: its family also sees the network's weights (:data:`CONTEXT`). Kernels the device folds into the next one (``meta["folds"]``, measured by
+the network keeps there: its family also sees the network's weights per row of the product
+(:data:`CONTEXT`). A profiled kernel's time also carries the state of the host while its
+network was profiled (a busy neighbour slows every memory-bound kernel of that profile
+together): each sample network's shared offset is estimated from its kernels' residuals
+and taken out of their labels before the final fit (:data:`STATE_ROUNDS`), so the kernel
+models learn the device's usual state rather than each profile's. Kernels the device folds into the next one (``meta["folds"]``, measured by
 the build: :mod:`hwnas.kernels.fusion`) are part of that one, in fitting and in
 predicting.
 
@@ -36,11 +41,20 @@ from hwnas.kernels.fusion import folded
 from hwnas.kernels.graph import FEATURES, Kernel, family_of
 from hwnas.kernels.tflite_graph import is_tflite_op
 
-CONTEXT = {"gemm": ("log_network_weights",)}
+CONTEXT = {"gemm": ("log_network_weights_per_row",)}
 """Features of the whole network that a family's model also takes, beside the kernel's own
 configuration. A classifier's 4 MB of weights took 0.09 ms alone and 0.20-0.27 ms at the end
 of a real CNN whose other weights had pushed them out of the caches; convolutions reuse
-their weights over the map and did not improve with it (so only matrix products see it)."""
+their weights over the map and did not improve with it (so only matrix products see it).
+A product over many rows (ConvNeXt's 1x1 layers as matrix products over 3136 positions)
+brings its weights in once for all its rows: the network's weights are divided by the
+rows, or ConvNeXt-T's 112 MB would make all its products look like cold classifiers
+(+26 % on the model)."""
+STATE_ROUNDS = 2
+STATE_SHRINK = 5.0
+"""Rounds of estimating each sample network's host-state offset (the time-weighted mean of
+its kernels' log residuals, shrunk towards none by ``n / (n + STATE_SHRINK)`` for a network
+of ``n`` kernels, relative to the median network) and refitting on labels without it."""
 
 FORMAT = "hwnas-kernel-predictor"
 VERSION = 1
@@ -51,15 +65,20 @@ def network_weights(features: list[dict[str, float]]) -> float:
     return math.log1p(4.0 * sum(math.expm1(f["log_params"]) for f in features))
 
 
+def with_context(features: dict[str, float], weights: float) -> dict[str, float]:
+    """A kernel's features with its network's (``weights``: :func:`network_weights`), as
+    :data:`CONTEXT` names them."""
+    return {**features, "log_network_weights_per_row": weights - features["log_hw"]}
+
+
 def in_context(rows: list[dict[str, Any]], nets: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` with each kernel's :data:`CONTEXT` features from its network (a row in no
     network is its own)."""
-    out = [dict(r, features={**r["features"], "log_network_weights": network_weights([r["features"]])})
-           for r in rows]
+    out = [dict(r, features=with_context(r["features"], network_weights([r["features"]]))) for r in rows]
     for n in nets:
         w = network_weights([rows[i]["features"] for i in n["kernels"]])
         for i in n["kernels"]:
-            out[i]["features"]["log_network_weights"] = w
+            out[i]["features"] = with_context(rows[i]["features"], w)
     return out
 
 
@@ -75,9 +94,10 @@ class KernelPredictor:
     """``fit(rows, nets)`` on measured kernels and sample networks, ``predict(kernels)`` for
     any model's kernels (see :func:`hwnas.kernels.graph.model_kernels`)."""
 
-    def __init__(self, meta: dict[str, Any] | None = None, seed: int = 0) -> None:
+    def __init__(self, meta: dict[str, Any] | None = None, seed: int = 0, state_rounds: int = STATE_ROUNDS) -> None:
         self.meta: dict[str, Any] = dict(meta or {})
         self.seed = seed
+        self.state_rounds = state_rounds
         self.rows: list[dict[str, Any]] = []
         self.nets: list[dict[str, Any]] = []
         self.models: dict[str, Any] = {}
@@ -155,9 +175,28 @@ class KernelPredictor:
         else:
             self.labels = "profiler"
             ms = np.array([r["ms"] for r in rows], dtype=float)
-        self._fit_families(rows, ms)
-        self._fit_whole(nets, ms)
+        # attributed labels already come from the networks' own times: no profile's state to take out
+        self._fit_families(rows, ms if self.labels == "whole-model" else ms / self._network_states(rows, nets, ms))
+        self._fit_whole(nets, ms)  # on the measured kernels: what a profile's sum misses of its network
         return self
+
+    def _network_states(self, rows: list[dict[str, Any]], nets: list[dict[str, Any]], ms: np.ndarray) -> np.ndarray:
+        """Each row's factor for its network's host state while profiled (1 for a row in no
+        network, or in one of fewer than 3 kernels): see :data:`STATE_ROUNDS`."""
+        factor = np.ones(len(rows))
+        members = [np.array(n["kernels"], dtype=int) for n in nets if len(n["kernels"]) >= 3]
+        if len(members) < 4:
+            return factor
+        for _ in range(self.state_rounds):
+            self._fit_families(rows, ms / factor)
+            residual = np.log(np.maximum(ms, 1e-9)) - np.log(np.maximum(self._rows_ms(rows), 1e-9))
+            states = np.array([float(np.average(residual[k], weights=np.maximum(ms[k], 1e-9))) * len(k)
+                               / (len(k) + STATE_SHRINK) for k in members])
+            states -= np.median(states)
+            factor = np.ones(len(rows))
+            for k, u in zip(members, states):
+                factor[k] = math.exp(u)
+        return factor
 
     def _fit_whole(self, nets: list[dict[str, Any]], ms: np.ndarray) -> None:
         """``whole = scale x sum + per_kernel x count + per_run``, least squares in relative
@@ -188,29 +227,32 @@ class KernelPredictor:
         return self._kernel_ms(kernels, self._folded([(k.op, k.features) for k in kernels]))
 
     def _kernel_ms(self, kernels: list[Kernel], mask: list[bool]) -> np.ndarray:
+        weights = network_weights([k.features for k, m in zip(kernels, mask) if not m])
+        idx = [i for i in range(len(kernels)) if not mask[i]]
         out = np.zeros(len(kernels))
+        out[idx] = self._rows_ms([{"op": kernels[i].op, "features": with_context(kernels[i].features, weights)}
+                                  for i in idx])
+        return out
+
+    def _rows_ms(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        """Each row's predicted time (ms) from its operator and features (in context)."""
+        out = np.zeros(len(rows))
         by_family: dict[str, list[int]] = {}
-        weights = network_weights([k.features for k in kernels])
-        for i, k in enumerate(kernels):
-            if not mask[i]:
-                by_family.setdefault(k.family, []).append(i)
+        for i, r in enumerate(rows):
+            by_family.setdefault(family_of(r["op"]), []).append(i)
         for family, idx in by_family.items():
             model = self.models.get(family)
+            family_for = family
             if model is None:
-                model = self.models.get("elementwise")
+                model, family_for = self.models.get("elementwise"), "elementwise"
                 if model is None:
                     raise HwnasError(f"the kernel predictor has no samples of {family} kernels "
-                                     f"({kernels[idx[0]].op}); rebuild it with more sample networks")
-                family_for = "elementwise"
-            else:
-                family_for = family
-            rows = [{"op": kernels[i].op, "features": {**kernels[i].features, "log_network_weights": weights}}
-                    for i in idx]
+                                     f"({rows[idx[0]]['op']}); rebuild it with more sample networks")
             if isinstance(model, float):
                 rate = np.full(len(idx), model)
             else:
-                rate = model.predict(self._matrix(family_for, rows))
-            work = np.array([_work(kernels[i].features, family_for) for i in idx])
+                rate = model.predict(self._matrix(family_for, [rows[i] for i in idx]))
+            work = np.array([_work(rows[i]["features"], family_for) for i in idx])
             out[idx] = np.exp(rate + work)
         return out
 
